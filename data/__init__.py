@@ -1,0 +1,1 @@
+"""SQL store: models, engine/session, migrations, queries, writes, seed and simulator."""

@@ -1,0 +1,1 @@
+"""Pure domain logic of the command centre: no Dash imports, no engine creation."""

@@ -1,0 +1,730 @@
+"""Surge alert rules and the alert state machine (Grafana/Alertmanager-like).
+
+A rule watches one metric (``ops.metrics.CATALOGUE``) at one scope kind. The rules live
+in the versioned file ``config/alert_rules.yaml``; :func:`load_alert_rules` validates it.
+
+States and transitions, evaluated by the pure function :func:`step`::
+
+    normal ──raise condition true──▶ pending ──held for `for`──▶ firing
+      ▲                                 │                          │ value at/past the
+      └──────condition stops holding────┘                          ▼ CLEAR threshold
+      ▲                                                        recovering
+      └──────────stayed clear for `recover_for`───────────────────┘
+                                       (value no longer clear ──▶ firing, same episode)
+
+* Hysteresis: a rule raises on ``value >= 92`` (say) and clears only at ``value <= 90``.
+  A firing alert whose value wanders between 90 and 92 keeps firing, so a value
+  oscillating around the raise threshold does not resolve and re-raise the alert.
+* recovering ▶ firing whenever the value is no longer clear (back above the clear
+  threshold, not only above the raise threshold): an alert is called "recovering" only
+  while its value is actually clear. The return keeps the same episode: no new alert.
+* An **episode** starts when the alert first fires (``episode_started_at``) and ends when
+  it returns to normal. Acknowledgements belong to an episode.
+* ``no_data`` (observation ``None`` or NaN) and ``error`` (an :class:`EvaluationError`)
+  are states of their own, never ``normal``; they are entered at once from any state.
+  The episode survives the outage. When a value comes back it is evaluated afresh:
+  - during an episode: still not clear ▶ firing; clear ▶ recovering (it must then stay
+    clear for ``recover_for`` before the alert resolves);
+  - outside an episode: raise condition true ▶ pending (the ``for`` clock restarts, as
+    the condition was not observed to hold during the outage); otherwise ▶ normal.
+* ``for: 0s`` fires on the first true evaluation; ``recover_for: 0s`` resolves on the
+  first clear one (one transition each, no instant pending/recovering step).
+* An evaluation time earlier than the previous one is ignored (status returned as is).
+
+Acknowledge ("I'm on it", stays visible) and silence (time-limited, with a reason) are
+properties of the stored alert, handled by the small helpers at the end of the module.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ops.config_errors import ConfigError, fmt_number, is_number, read_yaml_mapping
+from ops.metrics import CATALOGUE
+from ops.timeutil import ensure_utc
+
+DEFAULT_ALERT_RULES_PATH = (
+    Path(__file__).resolve().parent.parent / "config" / "alert_rules.yaml"
+)
+
+SCOPE_KINDS = ("trust", "site", "ward", "ed_area", "theatre_suite", "feed")
+MAX_SILENCE = timedelta(hours=24)
+
+
+class AlertState(StrEnum):
+    NORMAL = "normal"
+    PENDING = "pending"
+    FIRING = "firing"
+    RECOVERING = "recovering"
+    NO_DATA = "no_data"
+    ERROR = "error"
+
+
+ACTIVE_STATES = frozenset(
+    {
+        AlertState.PENDING,
+        AlertState.FIRING,
+        AlertState.RECOVERING,
+        AlertState.NO_DATA,
+        AlertState.ERROR,
+    }
+)
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """0 info, 1 warning, 2 critical: for sorting the most severe first."""
+        return list(Severity).index(self)
+
+
+# --------------------------------------------------------------------------- durations
+
+_DURATION_PART = re.compile(r"(\d+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` or combinations such as ``"1h30m"``."""
+    if not isinstance(text, str):
+        raise ValueError(f"duration must be text such as '15m', not {text!r}")
+    compact = text.strip().lower()
+    if not compact or _DURATION_PART.sub("", compact):
+        raise ValueError(
+            f"bad duration {text!r}: use whole numbers with s, m, h or d, e.g. '15m'"
+        )
+    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(compact))
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """Inverse of :func:`parse_duration`: ``timedelta(minutes=90)`` -> ``'1h30m'``."""
+    seconds = int(value.total_seconds())
+    if seconds == 0:
+        return "0s"
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        count, seconds = divmod(seconds, _UNIT_SECONDS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    return sign + "".join(parts)
+
+
+# --------------------------------------------------------------------------- rules
+
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">": lambda v, t: v > t,
+    ">=": lambda v, t: v >= t,
+    "<": lambda v, t: v < t,
+    "<=": lambda v, t: v <= t,
+}
+_CONDITION = re.compile(r"^\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    id: str
+    title: str
+    metric: str
+    scope: str  # scope kind: trust / site / ward / ed_area / theatre_suite / feed
+    op: str  # > >= < <=
+    threshold: float  # raise threshold
+    clear: float  # clear threshold, on the far side of `threshold` (hysteresis)
+    for_duration: timedelta
+    recover_for: timedelta
+    severity: Severity
+    suggests_protocol: str | None = None
+    description: str = ""
+
+    @property
+    def raises_when_high(self) -> bool:
+        return self.op in (">", ">=")
+
+    def is_raised(self, value: float) -> bool:
+        """The raise condition, e.g. ``value >= 92``."""
+        return _OPERATORS[self.op](value, self.threshold)
+
+    def is_clear(self, value: float) -> bool:
+        """At or past the clear threshold: ``value <= clear`` for a rule that raises
+        when high, ``value >= clear`` for one that raises when low."""
+        return value <= self.clear if self.raises_when_high else value >= self.clear
+
+    @property
+    def condition_text(self) -> str:
+        return f"{self.op} {fmt_number(self.threshold)}"
+
+    @property
+    def clear_text(self) -> str:
+        return f"{'<=' if self.raises_when_high else '>='} {fmt_number(self.clear)}"
+
+
+@dataclass(frozen=True)
+class AlertRuleSet:
+    version: str
+    source: str
+    rules: tuple[AlertRule, ...]
+    path: str = ""
+
+    def rule(self, rule_id: str) -> AlertRule:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    def for_metric(self, metric: str) -> tuple[AlertRule, ...]:
+        return tuple(r for r in self.rules if r.metric == metric)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a rule is evaluated: ``Scope("site", "RAH")``, ``Scope("feed", "adt")``."""
+
+    kind: str
+    id: str
+
+
+class AlertKey(NamedTuple):
+    """Dedupe key of an alert: one alert per rule and scope."""
+
+    rule_id: str
+    scope_kind: str
+    scope_id: str
+
+    def __str__(self) -> str:
+        return f"{self.rule_id}/{self.scope_kind}/{self.scope_id}"
+
+
+def alert_key(rule: AlertRule, scope: Scope) -> AlertKey:
+    if scope.kind != rule.scope:
+        raise ValueError(
+            f"rule {rule.id!r} is evaluated per {rule.scope}, not per {scope.kind}"
+        )
+    return AlertKey(rule.id, scope.kind, str(scope.id))
+
+
+# --------------------------------------------------------------------------- states
+
+
+@dataclass(frozen=True)
+class EvaluationError:
+    """Observation marker: the metric could not be computed (query failed …)."""
+
+    message: str
+
+
+Observation = float | int | EvaluationError | None
+
+
+@dataclass(frozen=True)
+class AlertStatus:
+    state: AlertState
+    since: datetime  # when the current state was entered
+    last_evaluated_at: datetime
+    value: float | None = None  # last observed value (None when no data / error)
+    episode_started_at: datetime | None = None  # first firing of the current episode
+    error: str | None = None  # message while in the error state
+
+    @classmethod
+    def initial(cls, now: datetime) -> AlertStatus:
+        now = ensure_utc(now)
+        return cls(state=AlertState.NORMAL, since=now, last_evaluated_at=now)
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def in_episode(self) -> bool:
+        return self.episode_started_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "since": self.since.isoformat(),
+            "last_evaluated_at": self.last_evaluated_at.isoformat(),
+            "value": self.value,
+            "episode_started_at": _iso(self.episode_started_at),
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AlertStatus:
+        return cls(
+            state=AlertState(data["state"]),
+            since=_parse_dt(data["since"]),
+            last_evaluated_at=_parse_dt(data["last_evaluated_at"]),
+            value=data.get("value"),
+            episode_started_at=_parse_dt(data.get("episode_started_at")),
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class TransitionEvent:
+    """One state change, for the alert history."""
+
+    rule_id: str
+    at: datetime
+    from_state: AlertState
+    to_state: AlertState
+    value: float | None
+    reason: str
+    episode_started_at: datetime | None  # the episode this change belongs to
+    opens_episode: bool = False  # first firing: notify
+    closes_episode: bool = False  # back to normal after an episode: resolved
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "at": self.at.isoformat(),
+            "from_state": self.from_state.value,
+            "to_state": self.to_state.value,
+            "value": self.value,
+            "reason": self.reason,
+            "episode_started_at": _iso(self.episode_started_at),
+            "opens_episode": self.opens_episode,
+            "closes_episode": self.closes_episode,
+        }
+
+
+class StepResult(NamedTuple):
+    status: AlertStatus
+    events: tuple[TransitionEvent, ...]
+
+
+def step(
+    rule: AlertRule,
+    prev: AlertStatus | None,
+    observation: Observation,
+    now: datetime,
+) -> StepResult:
+    """Evaluate one observation; return the new status and the transitions it caused.
+
+    ``observation`` is the metric value, ``None`` (no data; NaN counts as no data) or an
+    :class:`EvaluationError`. ``prev`` is ``None`` for a rule/scope never evaluated.
+    """
+    now = ensure_utc(now)
+    if prev is None:
+        prev = AlertStatus.initial(now)
+    elif now < prev.last_evaluated_at:
+        return StepResult(prev, ())
+    return _Stepper(rule, prev, now).run(observation)
+
+
+class _Stepper:
+    """The working state of one :func:`step` call."""
+
+    def __init__(self, rule: AlertRule, prev: AlertStatus, now: datetime) -> None:
+        self.rule = rule
+        self.prev = prev
+        self.now = now
+
+    def run(self, observation: Observation) -> StepResult:
+        if isinstance(observation, EvaluationError):
+            return self._outage(AlertState.ERROR, None, observation.message)
+        if observation is not None and (
+            isinstance(observation, bool) or not isinstance(observation, int | float)
+        ):
+            raise TypeError(
+                f"observation must be a number, None or EvaluationError, "
+                f"not {observation!r}"
+            )
+        if observation is None or math.isnan(observation):
+            return self._outage(AlertState.NO_DATA, None, None)
+        return self._evaluate(float(observation))
+
+    # -- helpers
+
+    def _stay(self, value: float | None, error: str | None = None) -> StepResult:
+        status = AlertStatus(
+            state=self.prev.state,
+            since=self.prev.since,
+            last_evaluated_at=self.now,
+            value=value,
+            episode_started_at=self.prev.episode_started_at,
+            error=error,
+        )
+        return StepResult(status, ())
+
+    def _move(
+        self,
+        to: AlertState,
+        value: float | None,
+        reason: str,
+        *,
+        episode_started_at: datetime | None,
+        error: str | None = None,
+    ) -> StepResult:
+        opens = to is AlertState.FIRING and self.prev.episode_started_at is None
+        closes = to is AlertState.NORMAL and self.prev.episode_started_at is not None
+        status = AlertStatus(
+            state=to,
+            since=self.now,
+            last_evaluated_at=self.now,
+            value=value,
+            episode_started_at=episode_started_at,
+            error=error,
+        )
+        event = TransitionEvent(
+            rule_id=self.rule.id,
+            at=self.now,
+            from_state=self.prev.state,
+            to_state=to,
+            value=value,
+            reason=reason,
+            episode_started_at=self.prev.episode_started_at or episode_started_at,
+            opens_episode=opens,
+            closes_episode=closes,
+        )
+        return StepResult(status, (event,))
+
+    def _held(self, duration: timedelta) -> bool:
+        return self.now - self.prev.since >= duration
+
+    def _raised_text(self, value: float) -> str:
+        return f"value {fmt_number(value)} {self.rule.condition_text}"
+
+    def _clear_text(self, value: float) -> str:
+        return f"value {fmt_number(value)} {self.rule.clear_text} (clear threshold)"
+
+    # -- transitions
+
+    def _outage(
+        self, state: AlertState, value: float | None, error: str | None
+    ) -> StepResult:
+        if self.prev.state is state:
+            return self._stay(value, error)
+        reason = (
+            "no data" if state is AlertState.NO_DATA else f"evaluation error: {error}"
+        )
+        return self._move(
+            state,
+            value,
+            reason,
+            episode_started_at=self.prev.episode_started_at,
+            error=error,
+        )
+
+    def _evaluate(self, value: float) -> StepResult:
+        rule, state = self.rule, self.prev.state
+        episode = self.prev.episode_started_at
+        if state in (AlertState.NO_DATA, AlertState.ERROR):
+            back = f"data returned: {{}} after {state.value}"
+            if episode is not None:
+                if rule.is_clear(value):
+                    return self._start_recovering(
+                        value, back.format(self._clear_text(value))
+                    )
+                return self._move(
+                    AlertState.FIRING,
+                    value,
+                    back.format(
+                        f"value {fmt_number(value)} not clear ({rule.clear_text})"
+                    ),
+                    episode_started_at=episode,
+                )
+            if rule.is_raised(value):
+                return self._start_pending(value, back.format(self._raised_text(value)))
+            return self._move(
+                AlertState.NORMAL,
+                value,
+                back.format(f"value {fmt_number(value)}"),
+                episode_started_at=None,
+            )
+        if state is AlertState.NORMAL:
+            if rule.is_raised(value):
+                return self._start_pending(value, self._raised_text(value))
+            return self._stay(value)
+        if state is AlertState.PENDING:
+            if not rule.is_raised(value):
+                return self._move(
+                    AlertState.NORMAL,
+                    value,
+                    f"condition {rule.condition_text} stopped holding "
+                    f"(value {fmt_number(value)})",
+                    episode_started_at=None,
+                )
+            if self._held(rule.for_duration):
+                return self._fire(
+                    value,
+                    f"{self._raised_text(value)} held for "
+                    f"{format_duration(rule.for_duration)}",
+                )
+            return self._stay(value)
+        if state is AlertState.FIRING:
+            if rule.is_clear(value):
+                return self._start_recovering(value, self._clear_text(value))
+            return self._stay(value)
+        # RECOVERING
+        if not rule.is_clear(value):
+            return self._move(
+                AlertState.FIRING,
+                value,
+                f"value {fmt_number(value)} no longer clear ({rule.clear_text})",
+                episode_started_at=episode,
+            )
+        if self._held(rule.recover_for):
+            return self._resolve(
+                value,
+                f"stayed clear ({rule.clear_text}) for {format_duration(rule.recover_for)}",
+            )
+        return self._stay(value)
+
+    def _start_pending(self, value: float, reason: str) -> StepResult:
+        if self.rule.for_duration <= timedelta(0):
+            return self._fire(value, reason)
+        return self._move(AlertState.PENDING, value, reason, episode_started_at=None)
+
+    def _fire(self, value: float, reason: str) -> StepResult:
+        return self._move(AlertState.FIRING, value, reason, episode_started_at=self.now)
+
+    def _start_recovering(self, value: float, reason: str) -> StepResult:
+        if self.rule.recover_for <= timedelta(0):
+            return self._resolve(value, reason)
+        return self._move(
+            AlertState.RECOVERING,
+            value,
+            reason,
+            episode_started_at=self.prev.episode_started_at,
+        )
+
+    def _resolve(self, value: float, reason: str) -> StepResult:
+        return self._move(AlertState.NORMAL, value, reason, episode_started_at=None)
+
+
+# --------------------------------------------------------------------------- ack / silence
+
+
+def silence_until(
+    now: datetime,
+    duration: timedelta | str,
+    reason: str | None,
+    *,
+    max_duration: timedelta = MAX_SILENCE,
+) -> datetime:
+    """When a silence started ``now`` ends; ValueError for a missing reason or a
+    duration that is not positive or longer than ``max_duration`` (24 h by default)."""
+    if reason is None or not reason.strip():
+        raise ValueError("a silence needs a reason")
+    if isinstance(duration, str):
+        duration = parse_duration(duration)
+    if duration <= timedelta(0):
+        raise ValueError("a silence needs a positive duration")
+    if duration > max_duration:
+        raise ValueError(
+            f"a silence may last at most {format_duration(max_duration)}, "
+            f"not {format_duration(duration)}"
+        )
+    return ensure_utc(now) + duration
+
+
+def is_silenced(silence_until: datetime | None, now: datetime) -> bool:
+    """True while a silence is running; it expires at ``silence_until`` exactly."""
+    return silence_until is not None and ensure_utc(now) < ensure_utc(silence_until)
+
+
+def can_acknowledge(status: AlertStatus) -> bool:
+    """Only an active alert can be acknowledged; the ack keeps it visible."""
+    return status.is_active
+
+
+def acknowledgement_current(
+    acked_episode_started_at: datetime | None, status: AlertStatus
+) -> bool:
+    """An acknowledgement given during one episode does not carry over to the next."""
+    return (
+        acked_episode_started_at is not None
+        and status.episode_started_at is not None
+        and ensure_utc(acked_episode_started_at)
+        == ensure_utc(status.episode_started_at)
+    )
+
+
+def needs_attention(
+    status: AlertStatus,
+    *,
+    acknowledged: bool,
+    silence_ends: datetime | None,
+    now: datetime,
+) -> bool:
+    """Should the alert be pushed at people (banner, sound)? Firing, no-data and error
+    alerts do, unless acknowledged or silenced. Either way the alert stays listed."""
+    if status.state not in (AlertState.FIRING, AlertState.NO_DATA, AlertState.ERROR):
+        return False
+    return not acknowledged and not is_silenced(silence_ends, now)
+
+
+# --------------------------------------------------------------------------- loading
+
+_TOP_FIELDS = {"version", "source", "rules"}
+_RULE_FIELDS = {
+    "id",
+    "title",
+    "description",
+    "metric",
+    "scope",
+    "condition",
+    "clear",
+    "for",
+    "recover_for",
+    "severity",
+    "suggests_protocol",
+}
+_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_PROTOCOL_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def load_alert_rules(path: str | Path = DEFAULT_ALERT_RULES_PATH) -> AlertRuleSet:
+    """Load and validate an alert rules file; ConfigError names the file and the rule."""
+    data = read_yaml_mapping(path)
+    unknown = sorted(set(data) - _TOP_FIELDS)
+    if unknown:
+        raise ConfigError(path, None, f"unknown field {unknown[0]!r}")
+    version = data.get("version")
+    if not isinstance(version, str) or not version.strip():
+        raise ConfigError(
+            path, "version", "must be a non-empty string (quote it in YAML)"
+        )
+    source = data.get("source", "")
+    if not isinstance(source, str):
+        raise ConfigError(path, "source", "must be text")
+    raw_rules = data.get("rules")
+    if not isinstance(raw_rules, list) or not raw_rules:
+        raise ConfigError(path, "rules", "must be a non-empty list")
+    rules: list[AlertRule] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw_rules, start=1):
+        rule = _load_rule(path, index, item)
+        if rule.id in seen:
+            raise ConfigError(path, f"rule {rule.id!r}", "duplicate rule id")
+        seen.add(rule.id)
+        rules.append(rule)
+    return AlertRuleSet(
+        version=version.strip(),
+        source=" ".join(source.split()),
+        rules=tuple(rules),
+        path=str(path),
+    )
+
+
+def _load_rule(path: str | Path, index: int, item: object) -> AlertRule:
+    if not isinstance(item, dict):
+        raise ConfigError(path, f"rule #{index}", "must be a mapping of fields")
+    rule_id = item.get("id")
+    if not isinstance(rule_id, str) or not _ID.match(rule_id):
+        raise ConfigError(
+            path,
+            f"rule #{index}",
+            f"'id' must be lower-case letters, digits, '-', '_' or '.', not {rule_id!r}",
+        )
+    entry = f"rule {rule_id!r}"
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError(path, entry, problem)
+
+    unknown = sorted(set(item) - _RULE_FIELDS)
+    if unknown:
+        raise fail(f"unknown field {unknown[0]!r}")
+    title = item.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise fail("missing 'title'")
+    description = item.get("description", "")
+    if not isinstance(description, str):
+        raise fail("'description' must be text")
+    metric = item.get("metric")
+    if metric not in CATALOGUE:
+        raise fail(f"unknown metric {metric!r} (not in ops.metrics.CATALOGUE)")
+    scope = item.get("scope")
+    if scope not in SCOPE_KINDS:
+        raise fail(
+            f"unknown scope {scope!r} (expected one of: {', '.join(SCOPE_KINDS)})"
+        )
+    allowed = CATALOGUE[metric].scopes
+    if scope not in allowed:
+        raise fail(
+            f"metric {metric!r} is not available per {scope} "
+            f"(allowed: {', '.join(allowed)})"
+        )
+    condition = item.get("condition")
+    match = _CONDITION.match(condition) if isinstance(condition, str) else None
+    if match is None:
+        raise fail(
+            f"'condition' must be an operator and a number such as \">= 92\" "
+            f"(operators > >= < <=), not {condition!r}"
+        )
+    op, threshold = match.group(1), float(match.group(2))
+    if "clear" not in item:
+        raise fail("missing 'clear' (the clear threshold, for hysteresis)")
+    clear = item["clear"]
+    if not is_number(clear):
+        raise fail(f"'clear' must be a number, not {clear!r}")
+    if op in (">", ">=") and not clear < threshold:
+        raise fail(
+            f"clear threshold {fmt_number(clear)} must be below the raise threshold "
+            f"{fmt_number(threshold)} for a rule that raises on {op}"
+        )
+    if op in ("<", "<=") and not clear > threshold:
+        raise fail(
+            f"clear threshold {fmt_number(clear)} must be above the raise threshold "
+            f"{fmt_number(threshold)} for a rule that raises on {op}"
+        )
+    if "for" not in item:
+        raise fail("missing 'for' (e.g. '15m'; '0s' fires at once)")
+    for_duration = _duration(item["for"], "for", fail)
+    recover_for = (
+        _duration(item["recover_for"], "recover_for", fail)
+        if "recover_for" in item
+        else for_duration
+    )
+    try:
+        severity = Severity(item.get("severity"))
+    except ValueError:
+        raise fail(
+            f"'severity' must be info, warning or critical, not {item.get('severity')!r}"
+        ) from None
+    protocol = item.get("suggests_protocol")
+    if protocol is not None and (
+        not isinstance(protocol, str) or not _PROTOCOL_KEY.match(protocol)
+    ):
+        raise fail(f"'suggests_protocol' must be a protocol key, not {protocol!r}")
+    return AlertRule(
+        id=rule_id,
+        title=title.strip(),
+        metric=metric,
+        scope=scope,
+        op=op,
+        threshold=threshold,
+        clear=float(clear),
+        for_duration=for_duration,
+        recover_for=recover_for,
+        severity=severity,
+        suggests_protocol=protocol,
+        description=" ".join(description.split()),
+    )
+
+
+def _duration(raw: object, name: str, fail: Callable[[str], ConfigError]) -> timedelta:
+    try:
+        return parse_duration(raw)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise fail(f"{name!r}: {exc}") from None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _parse_dt(value: str | None) -> datetime | None:
+    return None if value is None else ensure_utc(datetime.fromisoformat(value))

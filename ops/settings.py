@@ -1,0 +1,155 @@
+"""Configuration from environment variables, parsed in one place.
+
+Every setting has a safe default so that ``python app.py`` runs the embedded demo
+with no configuration at all. A bad value raises :class:`SettingsError` whose
+message names the variable and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ops.timeutil import Clock, FrozenClock, system_clock
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "command-centre.db"
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    secret_key: str = ""
+    timezone: str = "Europe/London"
+    host: str = "127.0.0.1"
+    port: int = 8050
+    poll_seconds: int = 30
+    stale_after_seconds: int = 300
+    # Embedded demo: seed an empty database and run the simulator in a thread.
+    demo: bool = True
+    run_background: bool = True
+    sim_speed: float = 1.0
+    sim_tick_seconds: float = 15.0
+    seed: int = 20261122
+    history_days: int = 90
+    debug: bool = False
+    clock: Clock = field(default=system_clock, compare=False, repr=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    low = raw.strip().lower()
+    if low in {"1", "true", "yes", "on"}:
+        return True
+    if low in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}={raw!r} must be true or false")
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the common spellings and pick the psycopg 3 driver for PostgreSQL."""
+    url = url.strip()
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``env`` (default: ``os.environ``)."""
+    env = os.environ if env is None else env
+    defaults = Settings()
+    database_url = env.get("DATABASE_URL") or defaults.database_url
+    database_url = normalise_database_url(database_url)
+    if not (
+        database_url.startswith("sqlite:")
+        or database_url.startswith("postgresql+psycopg:")
+    ):
+        raise SettingsError(
+            f"DATABASE_URL must be a sqlite:/// or postgresql:// URL, got {database_url.split(':', 1)[0]!r}"
+        )
+    tz = env.get("COMMAND_CENTRE_TIMEZONE") or defaults.timezone
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"COMMAND_CENTRE_TIMEZONE={tz!r} is not a known time zone") from None
+    is_sqlite = database_url.startswith("sqlite")
+    clock: Clock = system_clock
+    frozen = env.get("COMMAND_CENTRE_FROZEN_NOW")
+    if frozen:
+        try:
+            at = datetime.fromisoformat(frozen)
+        except ValueError:
+            raise SettingsError(
+                f"COMMAND_CENTRE_FROZEN_NOW={frozen!r} is not an ISO 8601 time"
+            ) from None
+        if at.tzinfo is None:
+            raise SettingsError("COMMAND_CENTRE_FROZEN_NOW needs a UTC offset, e.g. +00:00")
+        clock = FrozenClock(at)
+    return Settings(
+        database_url=database_url,
+        secret_key=env.get("SECRET_KEY", ""),
+        timezone=tz,
+        host=env.get("HOST") or defaults.host,
+        port=_int(env, "PORT", defaults.port, minimum=1),
+        poll_seconds=_int(env, "COMMAND_CENTRE_POLL_SECONDS", defaults.poll_seconds, 2),
+        stale_after_seconds=_int(
+            env, "COMMAND_CENTRE_STALE_AFTER_SECONDS", defaults.stale_after_seconds, 10
+        ),
+        demo=_bool(env, "COMMAND_CENTRE_DEMO", is_sqlite),
+        run_background=_bool(env, "COMMAND_CENTRE_BACKGROUND", is_sqlite),
+        sim_speed=_float(env, "COMMAND_CENTRE_SIM_SPEED", defaults.sim_speed, 0.0),
+        sim_tick_seconds=_float(env, "COMMAND_CENTRE_SIM_TICK_SECONDS", defaults.sim_tick_seconds, 0.5),
+        seed=_int(env, "COMMAND_CENTRE_SEED", defaults.seed),
+        history_days=_int(env, "COMMAND_CENTRE_HISTORY_DAYS", defaults.history_days, 1),
+        debug=_bool(env, "COMMAND_CENTRE_DEBUG", False),
+        clock=clock,
+    )
