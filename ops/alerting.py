@@ -19,7 +19,8 @@ States and transitions, evaluated by the pure function :func:`step`::
   threshold, not only above the raise threshold): an alert is called "recovering" only
   while its value is actually clear. The return keeps the same episode: no new alert.
 * An **episode** starts when the alert first fires (``episode_started_at``) and ends when
-  it returns to normal. Acknowledgements belong to an episode.
+  it returns to normal. ``active_since`` marks when the alert last left normal (pending
+  included); an acknowledgement covers that spell (:func:`acknowledgement_current`).
 * ``no_data`` (observation ``None`` or NaN) and ``error`` (an :class:`EvaluationError`)
   are states of their own, never ``normal``; they are entered at once from any state.
   The episode survives the outage. When a value comes back it is evaluated afresh:
@@ -235,6 +236,9 @@ class AlertStatus:
     value: float | None = None  # last observed value (None when no data / error)
     episode_started_at: datetime | None = None  # first firing of the current episode
     error: str | None = None  # message while in the error state
+    # When the alert last left `normal` (None while normal): the start of the spell
+    # that an acknowledgement covers (pending -> firing -> no_data ... -> normal).
+    active_since: datetime | None = None
 
     @classmethod
     def initial(cls, now: datetime) -> AlertStatus:
@@ -257,6 +261,7 @@ class AlertStatus:
             "value": self.value,
             "episode_started_at": _iso(self.episode_started_at),
             "error": self.error,
+            "active_since": _iso(self.active_since),
         }
 
     @classmethod
@@ -268,6 +273,7 @@ class AlertStatus:
             value=data.get("value"),
             episode_started_at=_parse_dt(data.get("episode_started_at")),
             error=data.get("error"),
+            active_since=_parse_dt(data.get("active_since")),
         )
 
 
@@ -355,6 +361,7 @@ class _Stepper:
             value=value,
             episode_started_at=self.prev.episode_started_at,
             error=error,
+            active_since=self.prev.active_since,
         )
         return StepResult(status, ())
 
@@ -369,6 +376,10 @@ class _Stepper:
     ) -> StepResult:
         opens = to is AlertState.FIRING and self.prev.episode_started_at is None
         closes = to is AlertState.NORMAL and self.prev.episode_started_at is not None
+        if to is AlertState.NORMAL:
+            active_since = None
+        else:
+            active_since = self.prev.active_since or self.now
         status = AlertStatus(
             state=to,
             since=self.now,
@@ -376,6 +387,7 @@ class _Stepper:
             value=value,
             episode_started_at=episode_started_at,
             error=error,
+            active_since=active_since,
         )
         event = TransitionEvent(
             rule_id=self.rule.id,
@@ -540,15 +552,18 @@ def can_acknowledge(status: AlertStatus) -> bool:
     return status.is_active
 
 
-def acknowledgement_current(
-    acked_episode_started_at: datetime | None, status: AlertStatus
-) -> bool:
-    """An acknowledgement given during one episode does not carry over to the next."""
+def acknowledgement_current(acked_at: datetime | None, status: AlertStatus) -> bool:
+    """Does an acknowledgement given at ``acked_at`` still cover the alert?
+
+    It covers the current active spell (from leaving ``normal`` until returning to it,
+    through pending, firing, recovering, no data and error), so an ack given while
+    pending still holds once the alert fires; after the alert resolves it lapses and
+    the next spell needs a new one.
+    """
     return (
-        acked_episode_started_at is not None
-        and status.episode_started_at is not None
-        and ensure_utc(acked_episode_started_at)
-        == ensure_utc(status.episode_started_at)
+        acked_at is not None
+        and status.active_since is not None
+        and ensure_utc(acked_at) >= ensure_utc(status.active_since)
     )
 
 

@@ -78,9 +78,9 @@ class Band:
             return f"< {fmt_number(self.upper)}"
         if self.upper is None and self.lower is not None:
             return f">= {fmt_number(self.lower)}"
-        if self.lower is None:
-            return "any value"
-        return f"{fmt_number(self.lower)} to < {fmt_number(self.upper)}"  # type: ignore[arg-type]
+        if self.lower is not None and self.upper is not None:
+            return f"{fmt_number(self.lower)} to < {fmt_number(self.upper)}"
+        return "any value"
 
 
 @dataclass(frozen=True)
@@ -391,7 +391,8 @@ def _load_parameter(item: dict[str, Any], entry: str, fail: _Fail) -> OpelParame
     if number != ACUTE_PARAMETERS[key] or isinstance(number, bool):
         raise fail(
             entry,
-            f"'number' must be {ACUTE_PARAMETERS[key]} (the order of the national acute parameters)",
+            f"'number' must be {ACUTE_PARAMETERS[key]} "
+            "(the order of the national acute parameters)",
         )
     label = item.get("label")
     if not isinstance(label, str) or not label.strip():
@@ -485,29 +486,31 @@ def _load_bands(
             f"band {ascending[-1].band} must be open-ended: omit 'upper' so that every "
             "value lands in a band",
         )
-    pairs = list(zip(ascending, ascending[1:], strict=False))
-    for below, above in pairs:
+    # Inner edges as (band below, its upper, band above, its lower), all present.
+    edges: list[tuple[Band, float, Band, float]] = []
+    for below, above in zip(ascending, ascending[1:], strict=False):
         if below.upper is None:
             raise fail(entry, f"band {below.band}: missing 'upper'")
         if above.lower is None:
             raise fail(entry, f"band {above.band}: missing 'lower'")
-    inner = ascending[1:]
-    for below, above in zip(inner, inner[1:], strict=False):
-        if above.lower <= below.lower:  # type: ignore[operator]
+        edges.append((below, below.upper, above, above.lower))
+    for (_, _, lower_band, start), (_, _, higher_band, next_start) in zip(
+        edges, edges[1:], strict=False
+    ):
+        if next_start <= start:
             raise fail(
                 entry,
-                f"bands are not ordered for {direction.value}: band {above.band} "
-                f"(from {fmt_number(above.lower)}) should lie above band {below.band} "  # type: ignore[arg-type]
-                f"(from {fmt_number(below.lower)})",  # type: ignore[arg-type]
+                f"bands are not ordered for {direction.value}: band {higher_band.band} "
+                f"(from {fmt_number(next_start)}) should lie above band "
+                f"{lower_band.band} (from {fmt_number(start)})",
             )
-    for below, above in pairs:
-        if above.lower < below.upper:  # type: ignore[operator]
-            raise fail(entry, f"bands overlap at {fmt_number(above.lower)}")  # type: ignore[arg-type]
-        if above.lower > below.upper:  # type: ignore[operator]
+    for _, end, _, start in edges:
+        if start < end:
+            raise fail(entry, f"bands overlap at {fmt_number(start)}")
+        if start > end:
             raise fail(
                 entry,
-                f"bands leave a gap between {fmt_number(below.upper)} "  # type: ignore[arg-type]
-                f"and {fmt_number(above.lower)}",  # type: ignore[arg-type]
+                f"bands leave a gap between {fmt_number(end)} and {fmt_number(start)}",
             )
     return tuple(bands)
 

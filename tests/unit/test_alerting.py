@@ -375,18 +375,26 @@ def test_alert029_silence_validation(
         silence_until(T0, duration, reason)
 
 
-def test_alert030_acknowledgement_belongs_to_an_episode() -> None:
-    first = firing_status()
-    assert can_acknowledge(first)
-    acked_episode = first.episode_started_at
-    assert acknowledgement_current(acked_episode, first)
-    # The episode ends, and a new one starts: the old ack no longer applies.
-    resolved, _, _ = run(RULE, [(20, 80), (30, 80)], prev=first)
+def test_alert030_acknowledgement_covers_one_active_spell() -> None:
+    pending, _ = step(RULE, None, 95, T0)
+    assert pending.active_since == T0
+    assert can_acknowledge(pending)
+    acked_at = minutes(5)  # acked while pending ...
+    firing, _, _ = run(RULE, [(15, 95), (20, None), (25, 95)], prev=pending)
+    assert firing.state is S.FIRING
+    assert firing.active_since == T0
+    assert acknowledgement_current(acked_at, firing)  # ... still covers it firing
+    # The alert resolves, then a new spell starts: the old ack no longer applies.
+    resolved, _, _ = run(RULE, [(30, 80), (40, 80)], prev=firing)
     assert resolved.state is S.NORMAL
+    assert resolved.active_since is None
     assert not can_acknowledge(resolved)
-    again, _, _ = run(RULE, [(40, 95), (55, 95)], prev=resolved)
+    assert not acknowledgement_current(acked_at, resolved)
+    again, _, _ = run(RULE, [(50, 95), (65, 95)], prev=resolved)
     assert again.state is S.FIRING
-    assert not acknowledgement_current(acked_episode, again)
+    assert again.active_since == minutes(50)
+    assert not acknowledgement_current(acked_at, again)
+    assert not acknowledgement_current(None, again)
 
 
 def test_alert031_acknowledged_and_silenced_alerts_stay_listed_but_quiet() -> None:

@@ -1,0 +1,223 @@
+"""Hospital operations command centre: app factory, health check and command line.
+
+    python app.py                      embedded demo on SQLite (seeds, simulates, serves)
+    gunicorn app:server                production; DATABASE_URL points at PostgreSQL
+    flask --app app upgrade-db         bring the database schema up to date
+    flask --app app seed-demo          create the demo trust with simulated history
+    flask --app app worker             simulator and evaluators, once per deployment
+    flask --app app scenario surge     switch the simulator's scenario
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from datetime import timedelta
+
+import click
+import dash_bootstrap_components as dbc
+from dash import Dash
+from flask import Flask, jsonify
+
+from components.shell import root_layout
+from components.theme import register_plotly_template
+from data.db import (
+    DatabaseConfigError,
+    check_connection,
+    create_db_engine,
+    make_session_factory,
+    upgrade,
+    write_session,
+)
+from data.runtime import Runtime, current, install
+from ops.settings import Settings, SettingsError, load_settings
+
+__version__ = "0.1.0"
+log = logging.getLogger("command_centre")
+
+
+def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Dash:
+    """Build the Dash app for ``settings`` (default: from the environment).
+
+    With ``prepare`` the database is checked, upgraded and (in demo mode) seeded.
+    """
+    settings = settings or load_settings()
+    engine = create_db_engine(settings.database_url)
+    runtime = Runtime(settings, engine, make_session_factory(engine))
+    if prepare:
+        prepare_database(runtime)
+    register_plotly_template()
+    server = Flask(__name__)
+    server.config["SECRET_KEY"] = settings.secret_key or "embedded-demo-not-secret"
+    install(server, runtime)
+    app = Dash(
+        __name__,
+        server=server,
+        title="Command Centre",
+        update_title=None,
+        suppress_callback_exceptions=True,
+        serve_locally=True,
+        external_stylesheets=[],
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    app.layout = lambda: root_layout(settings.poll_seconds, __version__)
+    from callbacks import register_all
+
+    register_all(app)
+    server.add_url_rule("/healthz", "healthz", healthz)
+    return app
+
+
+def prepare_database(runtime: Runtime) -> None:
+    check_connection(runtime.engine)
+    upgrade(runtime.engine)
+    settings = runtime.settings
+    if settings.demo:
+        from data.seed import is_seeded, seed_demo
+
+        with runtime.factory() as session:
+            seeded = is_seeded(session)
+        if not seeded:
+            started = time.monotonic()
+            log.info("seeding the demo trust with %d days of history", settings.history_days)
+            seed_demo(
+                runtime.factory,
+                seed=settings.seed,
+                now=runtime.now(),
+                history_days=settings.history_days,
+                tz=settings.timezone,
+            )
+            log.info("demo trust seeded in %.1f s", time.monotonic() - started)
+
+
+def healthz():  # noqa: ANN201
+    """Database reachable, age of the newest data, app version; 503 when unreachable."""
+    runtime = current()
+    body: dict[str, object] = {"version": __version__}
+    try:
+        from data.queries.common import newest_feed_write
+
+        with runtime.factory() as session:
+            newest = newest_feed_write(session)
+        body["database"] = "ok"
+        body["newest_data_at"] = newest.isoformat() if newest else None
+        body["newest_data_age_seconds"] = (
+            round((runtime.now() - newest).total_seconds(), 1) if newest else None
+        )
+        stale = newest is None or (runtime.now() - newest) > timedelta(
+            seconds=runtime.settings.stale_after_seconds
+        )
+        body["data"] = "stale" if stale else "fresh"
+        return jsonify(body), 200
+    except Exception as exc:
+        log.error("healthz: database unreachable: %s", exc.__class__.__name__)
+        body["database"] = "unreachable"
+        return jsonify(body), 503
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _fail(message: str) -> None:
+    click.echo(f"command-centre: {message}", err=True)
+    sys.exit(2)
+
+
+def _app_or_exit(**kwargs: object) -> Dash:
+    try:
+        return create_app(**kwargs)  # type: ignore[arg-type]
+    except (SettingsError, DatabaseConfigError) as exc:
+        _fail(str(exc))
+        raise
+
+
+# ---------------------------------------------------------------------------
+# Module-level app for gunicorn (``gunicorn app:server``) and ``flask --app app``.
+# Importing this module does not start background work: production runs the
+# worker command once per deployment.
+# ---------------------------------------------------------------------------
+_configure_logging()
+if __name__ != "__main__":
+    try:
+        app = create_app()
+    except (SettingsError, DatabaseConfigError) as _exc:
+        print(f"command-centre: {_exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    server = app.server
+
+    @server.cli.command("upgrade-db")
+    def upgrade_db_command() -> None:
+        """Bring the database schema up to date."""
+        upgrade(current().engine)
+        click.echo("database schema is up to date")
+
+    @server.cli.command("seed-demo")
+    @click.option("--days", type=int, default=None, help="days of history")
+    def seed_demo_command(days: int | None) -> None:
+        """Create the demo trust with simulated history (empty database only)."""
+        from data.seed import is_seeded, seed_demo
+
+        runtime = current()
+        with runtime.factory() as session:
+            if is_seeded(session):
+                click.echo("the database already holds a trust; nothing to do")
+                return
+        counts = seed_demo(
+            runtime.factory,
+            seed=runtime.settings.seed,
+            now=runtime.now(),
+            history_days=days or runtime.settings.history_days,
+            tz=runtime.settings.timezone,
+        )
+        click.echo(f"seeded: {counts}")
+
+    @server.cli.command("worker")
+    @click.option("--once", is_flag=True, help="run one cycle and exit")
+    def worker_command(once: bool) -> None:
+        """Run the simulator and evaluators (one process per deployment)."""
+        from data.worker import holder_id, run_cycle
+
+        runtime = current()
+        holder = holder_id()
+        while True:
+            ran = run_cycle(runtime, holder)
+            if once:
+                click.echo("cycle ran" if ran else "another worker holds the lease")
+                return
+            time.sleep(runtime.settings.sim_tick_seconds)
+
+    @server.cli.command("scenario")
+    @click.argument("name")
+    def scenario_command(name: str) -> None:
+        """Switch the simulator's scenario (normal, surge, winter-surge-norovirus, ...)."""
+        from data.seed import scenario_by_name
+        from data.writes import set_scenario
+
+        try:
+            scenario = scenario_by_name(name)
+        except KeyError as exc:
+            _fail(str(exc.args[0]))
+        with write_session(current().factory) as session:
+            set_scenario(session, scenario)
+        click.echo(f"scenario set to {name}")
+
+
+def main() -> None:
+    """Embedded demo: SQLite, seeded trust, simulator in a thread, dev server."""
+    from data.worker import BackgroundThread
+
+    dash_app = _app_or_exit()
+    runtime = dash_app.server.extensions["command_centre"]
+    settings = runtime.settings
+    if settings.run_background:
+        BackgroundThread(runtime).start()
+    log.info("serving on http://%s:%d", settings.host, settings.port)
+    dash_app.run(host=settings.host, port=settings.port, debug=settings.debug)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""URL routing: renders the navigation and the page for the current path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import parse_qs
+
+from dash import Dash, Input, Output, html
+
+from components import overview
+from components.shell import IDS, navbar, not_found
+from data.runtime import current
+
+PageLayout = Callable[[dict[str, str]], html.Div]
+
+# path -> layout builder taking the URL query as a flat dict
+PAGES: dict[str, PageLayout] = {
+    "/": lambda query: overview.layout(),
+}
+# Pages without the navigation bar (wall displays).
+CHROMELESS: set[str] = set()
+
+
+def parse_query(search: str | None) -> dict[str, str]:
+    parsed = parse_qs((search or "").lstrip("?"), keep_blank_values=False)
+    return {k: v[-1] for k, v in parsed.items() if v}
+
+
+def render(pathname: str | None, search: str | None) -> tuple[object, object]:
+    path = (pathname or "/").rstrip("/") or "/"
+    builder = PAGES.get(path)
+    nav = None if path in CHROMELESS else navbar(path, _trust_name())
+    if builder is None:
+        return nav, not_found(path)
+    return nav, builder(parse_query(search))
+
+
+def _trust_name() -> str:
+    from data.models.capacity import Trust
+
+    try:
+        with current().factory() as session:
+            trust = session.query(Trust).order_by(Trust.id).first()
+            return trust.name if trust else ""
+    except Exception:
+        return ""
+
+
+def register(app: Dash) -> None:
+    app.callback(
+        Output(IDS.nav, "children"),
+        Output(IDS.page, "children"),
+        Input(IDS.url, "pathname"),
+        Input(IDS.url, "search"),
+    )(render)

@@ -1,0 +1,81 @@
+"""The app shell: navigation bar, page container and polling interval."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+
+class IDS:
+    url = "shell-url"
+    nav = "shell-nav"
+    banner = "shell-banner"
+    page = "shell-page"
+    poll = "shell-poll"
+    clock = "shell-clock"
+    version = "shell-version"
+
+
+NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
+    ("Overview", "/", "bi-speedometer2"),
+    ("Beds", "/beds", "bi-hospital"),
+    ("ED", "/ed", "bi-heart-pulse"),
+    ("Theatres", "/theatres", "bi-scissors"),
+    ("Alerts", "/alerts", "bi-bell"),
+    ("Surge", "/surge", "bi-clipboard-check"),
+    ("Wall", "/wall", "bi-display"),
+)
+
+
+def navbar(active_path: str, trust_name: str) -> dbc.Navbar:
+    links = [
+        dbc.NavItem(
+            dbc.NavLink(
+                [html.I(className=f"bi {icon} me-1", **{"aria-hidden": "true"}), label],
+                href=href,
+                active=(href == "/" and active_path == "/")
+                or (href != "/" and active_path.startswith(href)),
+                id=f"nav-{label.lower()}",
+            )
+        )
+        for label, href, icon in NAV_ITEMS
+    ]
+    return dbc.Navbar(
+        dbc.Container(
+            [
+                dbc.NavbarBrand(
+                    [html.I(className="bi bi-broadcast me-2"), "Command Centre"], href="/"
+                ),
+                dbc.Nav(links, navbar=True, className="me-auto"),
+                html.Span(trust_name, className="navbar-text small text-muted"),
+            ],
+            fluid=True,
+        ),
+        color="dark",
+        dark=True,
+        className="mb-3 border-bottom border-secondary",
+    )
+
+
+def root_layout(poll_seconds: int, version: str) -> html.Div:
+    """The layout every page lives in; pages render into ``IDS.page``."""
+    return html.Div(
+        [
+            dcc.Location(id=IDS.url, refresh="callback-nav"),
+            html.Div(id=IDS.nav),
+            html.Div(id=IDS.banner),
+            html.Main(id=IDS.page, className="container-fluid pb-4"),
+            dcc.Interval(id=IDS.poll, interval=poll_seconds * 1000, n_intervals=0),
+            dcc.Store(id=IDS.version, data=version),
+        ]
+    )
+
+
+def not_found(path: str) -> html.Div:
+    return html.Div(
+        [
+            html.H2("Page not found"),
+            html.P([f"There is no page at {path}. ", dcc.Link("Go to the overview", href="/")]),
+        ],
+        className="mt-4",
+    )

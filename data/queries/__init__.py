@@ -1,0 +1,1 @@
+"""Read queries: aggregate in SQL, return small frames or dataclasses."""
