@@ -204,6 +204,7 @@ class World:
         self.bed_events: list[BedEventRow] = []
         self.hour_rows: list[tuple[int, datetime, dict[str, int]]] = []
         self._heap: list[tuple[datetime, int, str, str]] = []
+        self._current = now  # time of the event being handled
         self._seq = itertools.count()
         self.handover_queue: dict[int, deque[str]] = defaultdict(deque)
         self.bed_queue: dict[int, list[str]] = defaultdict(list)  # DTA refs by site
@@ -231,7 +232,8 @@ class World:
         return stable_rng(self.seed, *parts)
 
     def schedule(self, at: datetime, kind: str, key: str) -> None:
-        heapq.heappush(self._heap, (at, next(self._seq), kind, key))
+        """Plan an event; nothing is planned before the model's current time."""
+        heapq.heappush(self._heap, (max(at, self._current), next(self._seq), kind, key))
 
     def local(self, at: datetime) -> datetime:
         return at.astimezone(self.layout.tz)
@@ -345,7 +347,9 @@ class World:
         heap = self._heap
         while heap and heap[0][0] <= until:
             at, _, kind, key = heapq.heappop(heap)
+            self._current = at
             getattr(self, f"_on_{kind}")(at, key)
+        self._current = until
 
     # -- ED ----------------------------------------------------------------
     def _arrivals(self, start: datetime, end: datetime) -> None:

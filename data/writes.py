@@ -349,7 +349,7 @@ def apply_world(session: Session, world: World, *, source: str = SOURCE) -> dict
                 select(WardOccupancyHour.ward_id, WardOccupancyHour.hour_start).where(
                     WardOccupancyHour.hour_start.in_(list(hours))
                 )
-            ).tuples()
+            )
         ) if len(hours) < 200 else set()
         rows = [
             {"ward_id": w, "hour_start": h, **c}
