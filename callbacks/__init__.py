@@ -7,7 +7,16 @@ import importlib
 from dash import Dash
 
 # Feature modules, each with ``register(app)``.
-FEATURES: tuple[str, ...] = ("router", "overview")
+FEATURES: tuple[str, ...] = (
+    "router",
+    "overview",
+    "beds",
+    "ed",
+    "theatres",
+    "alerts",
+    "surge",
+    "wall",
+)
 
 
 def register_all(app: Dash) -> None:

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 
 from dash import Dash, Input, Output, html
 
-from components import overview
+from components import alerts, beds, ed, overview, surge, theatres, wall
 from components.shell import IDS, navbar, not_found
 from data.runtime import current
 
@@ -16,9 +16,15 @@ PageLayout = Callable[[dict[str, str]], html.Div]
 # path -> layout builder taking the URL query as a flat dict
 PAGES: dict[str, PageLayout] = {
     "/": lambda query: overview.layout(),
+    "/beds": beds.layout,
+    "/ed": ed.layout,
+    "/theatres": theatres.layout,
+    "/alerts": alerts.layout,
+    "/surge": surge.layout,
+    "/wall": wall.layout,
 }
 # Pages without the navigation bar (wall displays).
-CHROMELESS: set[str] = set()
+CHROMELESS: set[str] = {"/wall"}
 
 
 def parse_query(search: str | None) -> dict[str, str]:

@@ -1,0 +1,9 @@
+"""Surge protocols callbacks."""
+
+from __future__ import annotations
+
+from dash import Dash
+
+
+def register(app: Dash) -> None:
+    return None

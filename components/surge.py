@@ -1,0 +1,15 @@
+"""Surge protocols page (layout builders only)."""
+
+from __future__ import annotations
+
+from dash import html
+
+from components.common import page_header
+
+
+class IDS:
+    body = "surge-body"
+
+
+def layout(query: dict[str, str]) -> html.Div:
+    return html.Div([page_header("Surge protocols"), html.Div(id=IDS.body)])

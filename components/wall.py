@@ -1,0 +1,15 @@
+"""Wall display page (layout builders only)."""
+
+from __future__ import annotations
+
+from dash import html
+
+from components.common import page_header
+
+
+class IDS:
+    body = "wall-body"
+
+
+def layout(query: dict[str, str]) -> html.Div:
+    return html.Div([page_header("Wall display"), html.Div(id=IDS.body)])
