@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
-from dash import Dash, Input, Output, html
+from dash import Dash, Input, Output, State, ctx, html, no_update
 
 from components import alerts, beds, ed, overview, surge, theatres, wall
 from components.shell import IDS, navbar, not_found
@@ -32,13 +32,27 @@ def parse_query(search: str | None) -> dict[str, str]:
     return {k: v[-1] for k, v in parsed.items() if v}
 
 
-def render(pathname: str | None, search: str | None) -> tuple[object, object]:
+def render(
+    pathname: str | None, search: str | None, rendered: str | None
+) -> tuple[object, object, str]:
+    """Render the page for the path.
+
+    A change of the query string alone (a page's filters writing to the URL) does not
+    re-render the page: the page's own callbacks read the new query.
+    """
     path = (pathname or "/").rstrip("/") or "/"
+    if path == rendered and ctx.triggered_id == IDS.url and _only_search_changed():
+        return no_update, no_update, no_update
     builder = PAGES.get(path)
     nav = None if path in CHROMELESS else navbar(path, _trust_name())
     if builder is None:
-        return nav, not_found(path)
-    return nav, builder(parse_query(search))
+        return nav, not_found(path), path
+    return nav, builder(parse_query(search)), path
+
+
+def _only_search_changed() -> bool:
+    props = {t["prop_id"] for t in ctx.triggered}
+    return props == {f"{IDS.url}.search"}
 
 
 def _trust_name() -> str:
@@ -56,6 +70,8 @@ def register(app: Dash) -> None:
     app.callback(
         Output(IDS.nav, "children"),
         Output(IDS.page, "children"),
+        Output(IDS.rendered_path, "data"),
         Input(IDS.url, "pathname"),
         Input(IDS.url, "search"),
+        State(IDS.rendered_path, "data"),
     )(render)

@@ -14,6 +14,7 @@ class IDS:
     poll = "shell-poll"
     clock = "shell-clock"
     version = "shell-version"
+    rendered_path = "shell-rendered-path"
 
 
 NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
@@ -67,6 +68,7 @@ def root_layout(poll_seconds: int, version: str) -> html.Div:
             html.Main(id=IDS.page, className="container-fluid pb-4"),
             dcc.Interval(id=IDS.poll, interval=poll_seconds * 1000, n_intervals=0),
             dcc.Store(id=IDS.version, data=version),
+            dcc.Store(id=IDS.rendered_path),
         ]
     )
 
