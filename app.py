@@ -51,6 +51,9 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Das
     server = Flask(__name__)
     server.config["SECRET_KEY"] = settings.secret_key or "embedded-demo-not-secret"
     install(server, runtime)
+    from callbacks.identity import init_auth
+
+    init_auth(server)
     app = Dash(
         __name__,
         server=server,
@@ -89,6 +92,34 @@ def prepare_database(runtime: Runtime) -> None:
                 tz=settings.timezone,
             )
             log.info("demo trust seeded in %.1f s", time.monotonic() - started)
+        create_demo_users(runtime)
+
+
+def create_demo_users(runtime: Runtime) -> None:
+    """Embedded demo only: one account per role, random passwords written to var/."""
+    import secrets
+    from pathlib import Path
+
+    from sqlalchemy import func, select
+
+    from data.models.security import AppUser
+    from data.security import create_user
+    from ops.permissions import Role
+
+    with write_session(runtime.factory) as session:
+        if session.scalar(select(func.count(AppUser.id))):
+            return
+        lines = []
+        for role in Role:
+            password = secrets.token_urlsafe(12)
+            username = f"demo-{role.value.replace('_', '-')}"
+            create_user(session, username, password, role.value, f"Demo {role.label}", runtime.now())
+            lines.append(f"{username}\t{password}\t{role.value}")
+    path = Path(__file__).resolve().parent / "var" / "demo-credentials.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("user\tpassword\trole\n" + "\n".join(lines) + "\n")
+    path.chmod(0o600)
+    log.info("demo accounts created; user names and passwords are in %s", path)
 
 
 def healthz():  # noqa: ANN201
@@ -189,6 +220,23 @@ if __name__ != "__main__":
                 click.echo("cycle ran" if ran else "another worker holds the lease")
                 return
             time.sleep(runtime.settings.sim_tick_seconds)
+
+    @server.cli.command("create-user")
+    @click.argument("username")
+    @click.option("--role", required=True, help="viewer, bed_manager, site_lead, incident_commander, admin")
+    @click.option("--name", "display_name", default="", help="display name")
+    @click.password_option()
+    def create_user_command(username: str, role: str, display_name: str, password: str) -> None:
+        """Create a user (the first admin is created this way; there are no default accounts)."""
+        from data.security import UserError, create_user
+
+        runtime = current()
+        try:
+            with write_session(runtime.factory) as session:
+                create_user(session, username, password, role, display_name, runtime.now())
+        except UserError as exc:
+            _fail(str(exc))
+        click.echo(f"created {role} {username}")
 
     @server.cli.command("scenario")
     @click.argument("name")

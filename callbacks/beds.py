@@ -1,9 +1,223 @@
-"""Beds callbacks."""
+"""Beds page glue and the read API ``GET /api/v1/beds``."""
 
 from __future__ import annotations
 
-from dash import Dash
+import logging
+from typing import Any
+
+from dash import Dash, Input, Output, State, html, no_update
+from flask import jsonify, request
+
+from callbacks.common import freshness, query_failed
+from callbacks.router import parse_query
+from components import beds
+from components.common import empty_figure
+from components.figures_beds import occupancy_heatmap
+from components.shell import IDS as SHELL
+from data.queries import beds as q
+from data.queries.common import newest_feed_write
+from data.runtime import current
+from ops.metrics import occupancy_pct
+
+log = logging.getLogger(__name__)
+
+API_PATH = "/api/v1/beds"
+
+SCROLL_TO_DRILL_JS = """
+function(children, lastWard) {
+    var ward = new URLSearchParams(window.location.search).get("ward");
+    if (ward && children && ward !== lastWard) {
+        var el = document.getElementById("%(drill)s");
+        if (el) { el.scrollIntoView({behavior: "smooth", block: "start"}); }
+    }
+    return ward;
+}
+"""
+
+
+def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> tuple:
+    """Everything on the page from one pass of queries.
+
+    Returns: freshness (page, heatmap, table), heatmap figure, ward table, drill-down,
+    and the options of the site, specialty and ward-type filters.
+    """
+    runtime = current()
+    query = parse_query(search)
+    filters = q.BedFilters.from_query(query)
+    range_key = (
+        query.get("range") if query.get("range") in q.RANGES else q.DEFAULT_RANGE
+    )
+    ward_param = query.get("ward")
+    now = runtime.now()
+    hours = q.hour_window(now, range_key)
+    try:
+        with runtime.factory() as session:
+            options = q.filter_options(session)
+            wards = q.ward_counts(session, filters)
+            frame = q.ward_occupancy_hours(session, filters, hours[0], hours[-1])
+            detail = (
+                q.ward_beds(session, int(ward_param))
+                if ward_param and ward_param.isdigit()
+                else None
+            )
+            as_of = newest_feed_write(session)
+    except Exception as exc:  # the page shows ERROR; the log has the detail
+        fresh = query_failed("beds", exc)
+        message = html.P("Bed figures could not be read.", className="text-danger mb-0")
+        return (
+            fresh.line,
+            fresh.line,
+            fresh.line,
+            empty_figure("Data could not be read"),
+            message,
+            None,
+            no_update,
+            no_update,
+            no_update,
+        )
+    fresh = freshness(runtime, as_of)
+    tz = runtime.settings.timezone
+    labelled = [(w.ward_id, q.ward_label(w.site_code, w.code, w.name)) for w in wards]
+    uirevision = "|".join(
+        str(v) for v in (filters.site, filters.specialty, filters.ward_type, range_key)
+    )
+    figure = occupancy_heatmap(frame, labelled, hours, tz, uirevision=uirevision)
+    total = q.totals(wards)
+    table = beds.ward_table(
+        wards,
+        query,
+        totals=total,
+        total_pct=occupancy_pct(total["occupied"], total["open_beds"]),
+        selected_ward=detail.ward_id if detail else None,
+    )
+    if detail is not None:
+        drill: Any = beds.ward_drilldown(detail, now, query)
+    elif ward_param:
+        drill = beds.ward_not_found(ward_param, query)
+    else:
+        drill = None
+    return (
+        fresh.line,
+        fresh.line,
+        fresh.line,
+        figure,
+        table,
+        drill,
+        beds.site_options(options.sites),
+        beds.specialty_options(options.specialties),
+        beds.ward_type_options(options.ward_types),
+    )
+
+
+def filters_changed(
+    site: str | None,
+    specialty: str | None,
+    ward_type: str | None,
+    range_key: str | None,
+    search: str | None,
+) -> str:
+    """Write the filters into the URL; a ward filter change closes the bed grid."""
+    query = parse_query(search)
+    changes: dict[str, str | None] = {
+        "site": site or None,
+        "specialty": specialty or None,
+        "type": ward_type or None,
+        "range": None if range_key in (None, q.DEFAULT_RANGE) else range_key,
+    }
+    if any(query.get(k) != changes[k] for k in ("site", "specialty", "type")):
+        changes["ward"] = None
+    new = beds.search_for(query, **changes)
+    if new == beds.search_for(query):
+        return no_update
+    return new
+
+
+def _ward_json(w: q.WardCounts) -> dict[str, Any]:
+    return {
+        "id": w.ward_id,
+        "code": w.code,
+        "name": w.name,
+        "specialty": w.specialty,
+        "ward_type": w.ward_type,
+        **{name: getattr(w, name) for name in q.COUNT_FIELDS},
+        "occupancy_pct": _round(w.occupancy_pct),
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def api_beds():  # noqa: ANN201
+    """``GET /api/v1/beds[?site=RGH]``: bed counts per site and ward, read-only."""
+    runtime = current()
+    site = request.args.get("site") or None
+    try:
+        with runtime.factory() as session:
+            wards = q.ward_counts(session, q.BedFilters(site=site))
+            as_of = newest_feed_write(session)
+            known = (
+                {code for code, _ in q.filter_options(session).sites} if site else set()
+            )
+    except Exception as exc:
+        log.error("beds api failed: %s: %s", exc.__class__.__name__, exc)
+        return jsonify({"error": "bed figures could not be read"}), 503
+    if site and site not in known:
+        return jsonify({"error": f"unknown site {site!r}"}), 404
+    sites = q.by_site(wards)
+    body = {
+        "as_of": as_of.isoformat() if as_of else None,
+        "generated_at": runtime.now().isoformat(),
+        "definitions": {
+            "open_beds": "occupied + available + awaiting_clean",
+            "occupancy_pct": "occupied / open_beds * 100; null when open_beds is 0",
+            "escalation_open": "escalation beds in an open state",
+        },
+        "sites": [
+            {
+                "code": s.code,
+                "name": s.name,
+                **s.counts,
+                "occupancy_pct": _round(s.occupancy_pct),
+                "wards": [_ward_json(w) for w in s.wards],
+            }
+            for s in sites
+        ],
+    }
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def register(app: Dash) -> None:
-    return None
+    app.callback(
+        Output(beds.IDS.freshness, "children"),
+        Output(beds.IDS.heatmap_freshness, "children"),
+        Output(beds.IDS.table_freshness, "children"),
+        Output(beds.IDS.heatmap, "figure"),
+        Output(beds.IDS.table, "children"),
+        Output(beds.IDS.drill, "children"),
+        Output(beds.IDS.site, "options"),
+        Output(beds.IDS.specialty, "options"),
+        Output(beds.IDS.ward_type, "options"),
+        Input(SHELL.url, "search"),
+        Input(SHELL.poll, "n_intervals"),
+        Input(beds.IDS.body, "id"),
+    )(refresh)
+    app.callback(
+        Output(SHELL.url, "search", allow_duplicate=True),
+        Input(beds.IDS.site, "value"),
+        Input(beds.IDS.specialty, "value"),
+        Input(beds.IDS.ward_type, "value"),
+        Input(beds.IDS.range, "value"),
+        State(SHELL.url, "search"),
+        prevent_initial_call=True,
+    )(filters_changed)
+    # Bring a newly opened bed grid into view (not on every poll).
+    app.clientside_callback(
+        SCROLL_TO_DRILL_JS % {"drill": beds.IDS.drill},
+        Output(beds.IDS.scrolled_ward, "data"),
+        Input(beds.IDS.drill, "children"),
+        State(beds.IDS.scrolled_ward, "data"),
+    )
+    app.server.add_url_rule(API_PATH, "api_v1_beds", api_beds, methods=["GET"])

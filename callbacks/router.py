@@ -9,6 +9,7 @@ from dash import Dash, Input, Output, State, ctx, html, no_update
 
 from components import alerts, beds, ed, overview, surge, theatres, wall
 from components.shell import IDS, navbar, not_found
+from callbacks.identity import csrf_token, current_actor
 from data.runtime import current
 
 PageLayout = Callable[[dict[str, str]], html.Div]
@@ -44,7 +45,7 @@ def render(
     if path == rendered and ctx.triggered_id == IDS.url and _only_search_changed():
         return no_update, no_update, no_update
     builder = PAGES.get(path)
-    nav = None if path in CHROMELESS else navbar(path, _trust_name())
+    nav = None if path in CHROMELESS else _navbar(path)
     if builder is None:
         return nav, not_found(path), path
     return nav, builder(parse_query(search)), path
@@ -53,6 +54,12 @@ def render(
 def _only_search_changed() -> bool:
     props = {t["prop_id"] for t in ctx.triggered}
     return props == {f"{IDS.url}.search"}
+
+
+def _navbar(path: str) -> object:
+    actor = current_actor()
+    label = f"{actor.display_name} ({actor.role.replace('_', ' ')})" if actor else None
+    return navbar(path, _trust_name(), label, csrf_token() if actor else None)
 
 
 def _trust_name() -> str:

@@ -1,15 +1,460 @@
-"""Beds page (layout builders only)."""
+"""Beds page: filters, ward x hour heatmap, ward table and a ward's bed grid.
+
+Pure builders: the callbacks in ``callbacks/beds.py`` feed them query results.
+"""
 
 from __future__ import annotations
 
-from dash import html
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
 
-from components.common import page_header
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from components.common import (
+    MISSING_VALUE_TEXT,
+    format_age,
+    format_value,
+    page_header,
+)
+from components.figures_beds import ROW_HEIGHT_PX
+
+FILTER_KEYS = ("site", "specialty", "type", "range", "ward")
 
 
 class IDS:
     body = "beds-body"
+    freshness = "beds-freshness"
+    site = "beds-site"
+    specialty = "beds-specialty"
+    ward_type = "beds-type"
+    range = "beds-range"
+    heatmap = "beds-heatmap"
+    heatmap_freshness = "beds-heatmap-freshness"
+    table = "beds-table"
+    table_freshness = "beds-table-freshness"
+    drill = "beds-drill"
+    scrolled_ward = "beds-scrolled-ward"
+
+    @staticmethod
+    def row(ward_id: int) -> str:
+        return f"beds-row-{ward_id}"
+
+    @staticmethod
+    def cell(ward_id: int | str, column: str) -> str:
+        return f"beds-ward-{ward_id}-{column.replace('_', '-')}"
+
+    @staticmethod
+    def bed(bed_id: int) -> str:
+        return f"beds-bed-{bed_id}"
+
+
+WARD_TYPE_LABELS: dict[str, str] = {
+    "general_acute": "General & acute",
+    "assessment": "Assessment unit",
+    "critical_care": "Critical care",
+    "paediatric": "Paediatric",
+    "escalation": "Escalation area",
+}
+
+RANGE_OPTIONS: tuple[tuple[str, str], ...] = (
+    ("24h", "24 h"),
+    ("7d", "7 days"),
+    ("28d", "28 days"),
+)
+DEFAULT_RANGE = "24h"
+
+# state -> (label, bootstrap icon, accent colour from the Okabe-Ito palette)
+BED_STATES: dict[str, tuple[str, str, str]] = {
+    "occupied": ("Occupied", "bi-person-fill", "#56B4E9"),
+    "available": ("Available", "bi-check-circle", "#009E73"),
+    "awaiting_clean": ("Awaiting clean", "bi-stars", "#F0E442"),
+    "blocked": ("Blocked", "bi-slash-circle", "#D55E00"),
+    "closed": ("Closed", "bi-lock", "#BBBBBB"),
+}
+
+# Table columns: (field, header, right-aligned number?)
+TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("core_beds", "Core"),
+    ("open_beds", "Open"),
+    ("occupied", "Occupied"),
+    ("available", "Available"),
+    ("awaiting_clean", "Awaiting clean"),
+    ("blocked", "Blocked"),
+    ("closed", "Closed"),
+    ("escalation_open", "Escalation open"),
+)
+
+
+def ward_type_label(value: str) -> str:
+    return WARD_TYPE_LABELS.get(value, value.replace("_", " ").capitalize())
+
+
+def search_for(query: Mapping[str, str | None], **changes: str | None) -> str:
+    """A query string (with "?") for the page's filters, in a stable key order."""
+    merged = {**query, **changes}
+    items = [(k, merged[k]) for k in FILTER_KEYS if merged.get(k)]
+    return f"?{urlencode(items)}" if items else ""
+
+
+def _initial_options(
+    value: str | None, label: str | None = None
+) -> list[dict[str, str]]:
+    """Options before the first refresh: the URL's value, so it is not dropped."""
+    return [{"label": label or value, "value": value}] if value else []
+
+
+def _filter(label: str, control: Any) -> dbc.Col:
+    return dbc.Col(
+        html.Div([dbc.Label(label, className="small text-muted mb-1"), control]),
+        xs=12,
+        sm=6,
+        lg=3,
+        className="mb-2",
+    )
+
+
+def filters_row(query: Mapping[str, str]) -> dbc.Row:
+    wtype = query.get("type")
+    rng = (
+        query.get("range")
+        if query.get("range") in dict(RANGE_OPTIONS)
+        else DEFAULT_RANGE
+    )
+    return dbc.Row(
+        [
+            _filter(
+                "Site",
+                dcc.Dropdown(
+                    id=IDS.site,
+                    options=_initial_options(query.get("site")),
+                    value=query.get("site"),
+                    placeholder="All sites",
+                    clearable=True,
+                ),
+            ),
+            _filter(
+                "Specialty",
+                dcc.Dropdown(
+                    id=IDS.specialty,
+                    options=_initial_options(query.get("specialty")),
+                    value=query.get("specialty"),
+                    placeholder="All specialties",
+                    clearable=True,
+                ),
+            ),
+            _filter(
+                "Ward type",
+                dcc.Dropdown(
+                    id=IDS.ward_type,
+                    options=_initial_options(
+                        wtype, ward_type_label(wtype) if wtype else None
+                    ),
+                    value=wtype,
+                    placeholder="All ward types",
+                    clearable=True,
+                ),
+            ),
+            _filter(
+                "Heatmap range",
+                dbc.RadioItems(
+                    id=IDS.range,
+                    options=[
+                        {"label": text, "value": key} for key, text in RANGE_OPTIONS
+                    ],
+                    value=rng,
+                    inline=True,
+                    className="btn-group",
+                    inputClassName="btn-check",
+                    labelClassName="btn btn-outline-light btn-sm",
+                    labelCheckedClassName="active",
+                ),
+            ),
+        ],
+        className="mb-2 align-items-end",
+    )
+
+
+def site_options(sites: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"label": f"{name} ({code})", "value": code} for code, name in sites]
+
+
+def specialty_options(specialties: Sequence[str]) -> list[dict[str, str]]:
+    return [{"label": s, "value": s} for s in specialties]
+
+
+def ward_type_options(ward_types: Sequence[str]) -> list[dict[str, str]]:
+    return [{"label": ward_type_label(t), "value": t} for t in ward_types]
+
+
+def _card(title: str, body: Any, freshness_id: str, extra: Any = None) -> dbc.Card:
+    header = html.Div(
+        [
+            html.H2(title, className="h6 mb-0 me-auto"),
+            html.Div(id=freshness_id, className="small"),
+        ],
+        className="d-flex flex-wrap align-items-center gap-2",
+    )
+    children = [dbc.CardHeader(header), dbc.CardBody(body)]
+    if extra is not None:
+        children.append(extra)
+    return dbc.Card(children, className="mb-3")
 
 
 def layout(query: dict[str, str]) -> html.Div:
-    return html.Div([page_header("Beds"), html.Div(id=IDS.body)])
+    """The Beds page for the URL's query (filters pre-set from it)."""
+    heatmap = html.Div(
+        [
+            dcc.Graph(
+                id=IDS.heatmap,
+                config={"displaylogo": False, "responsive": True},
+                style={"minHeight": f"{ROW_HEIGHT_PX * 12}px"},
+            ),
+            html.P(
+                [
+                    "Occupied beds ÷ open beds (occupied, available, awaiting clean) "
+                    "at the start of each hour. Blank cells: no record, or no open beds "
+                    "in the ward at that hour.",
+                ],
+                className="small text-muted mb-0",
+            ),
+        ]
+    )
+    return html.Div(
+        id=IDS.body,
+        children=[
+            page_header(
+                "Beds",
+                "Ward occupancy and bed states",
+                right=html.Div(id=IDS.freshness),
+            ),
+            filters_row(query),
+            html.Div(id=IDS.drill),
+            dcc.Store(id=IDS.scrolled_ward),
+            _card("Occupancy by ward and hour", heatmap, IDS.heatmap_freshness),
+            _card(
+                "Wards now",
+                html.Div(
+                    id=IDS.table, children=html.P("Loading…", className="text-muted")
+                ),
+                IDS.table_freshness,
+            ),
+        ],
+    )
+
+
+def _num_cell(value: Any, cell_id: str | None = None) -> html.Td:
+    kwargs = {"id": cell_id} if cell_id else {}
+    return html.Td(format_value(value), className="text-end", **kwargs)
+
+
+def _pct_text(value: float | None) -> str:
+    return MISSING_VALUE_TEXT if value is None else f"{value:.1f}%"
+
+
+def ward_table(
+    wards: Sequence[Any],
+    query: Mapping[str, str],
+    totals: Mapping[str, int] | None = None,
+    total_pct: float | None = None,
+    selected_ward: int | None = None,
+) -> html.Div:
+    """The ward table; each ward name links to its bed grid (``?ward=<id>``).
+
+    ``wards`` are ``data.queries.beds.WardCounts``; occupancy % is "—" when a ward has
+    no open beds.
+    """
+    if not wards:
+        return html.P("No wards match the filters.", className="text-muted mb-0")
+    head = html.Thead(
+        html.Tr(
+            [html.Th("Ward"), html.Th("Site"), html.Th("Type")]
+            + [html.Th(header, className="text-end") for _, header in TABLE_COLUMNS]
+            + [html.Th("Occupancy", className="text-end")]
+        )
+    )
+    rows = []
+    for w in wards:
+        link = dcc.Link(
+            [
+                w.name,
+                html.I(className="bi bi-grid-3x3-gap ms-2", **{"aria-hidden": "true"}),
+            ],
+            href=f"/beds{search_for(query, ward=str(w.ward_id))}",
+            title=f"Show the beds on {w.name}",
+            id=IDS.cell(w.ward_id, "link"),
+        )
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(
+                        [link, html.Div(w.specialty, className="small text-muted")]
+                    ),
+                    html.Td(w.site_code),
+                    html.Td(ward_type_label(w.ward_type)),
+                ]
+                + [
+                    _num_cell(getattr(w, f), IDS.cell(w.ward_id, f))
+                    for f, _ in TABLE_COLUMNS
+                ]
+                + [
+                    html.Td(
+                        _pct_text(w.occupancy_pct),
+                        className="text-end",
+                        id=IDS.cell(w.ward_id, "occupancy"),
+                    )
+                ],
+                id=IDS.row(w.ward_id),
+                className="table-active" if w.ward_id == selected_ward else None,
+            )
+        )
+    foot = None
+    if totals is not None:
+        foot = html.Tfoot(
+            html.Tr(
+                [html.Th(f"All {len(wards)} wards shown", colSpan=3)]
+                + [
+                    html.Th(
+                        format_value(totals[f]),
+                        className="text-end",
+                        id=IDS.cell("all", f),
+                    )
+                    for f, _ in TABLE_COLUMNS
+                ]
+                + [
+                    html.Th(
+                        _pct_text(total_pct),
+                        className="text-end",
+                        id=IDS.cell("all", "occupancy"),
+                    )
+                ]
+            )
+        )
+    parts = [head, html.Tbody(rows)] + ([foot] if foot is not None else [])
+    return html.Div(
+        dbc.Table(parts, hover=True, size="sm", className="mb-0 align-middle"),
+        className="table-responsive",
+    )
+
+
+def bed_state_badge(state: str) -> html.Span:
+    label, icon, colour = BED_STATES.get(
+        state, (state, "bi-question-circle", "#BBBBBB")
+    )
+    return html.Span(
+        [
+            html.I(className=f"bi {icon} me-1", role="img", **{"aria-label": label}),
+            label,
+        ],
+        className="fw-bold",
+        style={"color": colour},
+    )
+
+
+def bed_card(bed: Any, now: datetime) -> html.Div:
+    """One bed: label, state (icon + word), time in state, escalation flag, reason."""
+    _, _, colour = BED_STATES.get(bed.state, ("", "", "#BBBBBB"))
+    age = format_age((now - bed.state_since).total_seconds())
+    children: list[Any] = [
+        html.Div(
+            [
+                html.Span(bed.label, className="fw-bold"),
+                html.Span(
+                    [html.I(className="bi bi-arrow-up-circle me-1"), "Escalation"],
+                    className="badge text-bg-warning",
+                    title="Escalation bed (above the core bed base)",
+                )
+                if bed.is_escalation
+                else None,
+            ],
+            className="d-flex justify-content-between align-items-center gap-1",
+        ),
+        bed_state_badge(bed.state),
+        html.Div(f"for {age}", className="small"),
+    ]
+    if bed.state_reason:
+        children.append(
+            html.Div(bed.state_reason, className="small text-muted text-truncate")
+        )
+    return html.Div(
+        children,
+        id=IDS.bed(bed.id),
+        className="bed-card",
+        style={
+            "background": "var(--cc-surface, #303030)",
+            "border": "1px solid var(--cc-border, #444)",
+            "borderLeft": f"6px solid {colour}",
+            "borderRadius": "0.375rem",
+            "padding": "0.4rem 0.6rem",
+            "minWidth": 0,
+        },
+    )
+
+
+def ward_drilldown(ward: Any, now: datetime, query: Mapping[str, str]) -> dbc.Card:
+    """The bed grid of one ward (``ward`` is ``data.queries.beds.WardBeds``)."""
+    counts: dict[str, int] = {}
+    for bed in ward.beds:
+        counts[bed.state] = counts.get(bed.state, 0) + 1
+    summary = [
+        html.Span(
+            [bed_state_badge(state), f" {counts.get(state, 0)}"],
+            className="me-3",
+        )
+        for state in BED_STATES
+    ]
+    close = dcc.Link(
+        [html.I(className="bi bi-x-lg me-1"), "Close"],
+        href=f"/beds{search_for(query, ward=None)}",
+        className="btn btn-sm btn-outline-light",
+        id=f"{IDS.drill}-close",
+    )
+    grid = (
+        html.Div(
+            [bed_card(b, now) for b in ward.beds],
+            style={
+                "display": "grid",
+                "gridTemplateColumns": "repeat(auto-fill, minmax(170px, 1fr))",
+                "gap": "0.5rem",
+            },
+            id=f"{IDS.drill}-grid",
+        )
+        if ward.beds
+        else html.P("This ward has no beds recorded.", className="text-muted mb-0")
+    )
+    return dbc.Card(
+        [
+            dbc.CardHeader(
+                html.Div(
+                    [
+                        html.H2(
+                            f"{ward.site_code} {ward.code} · {ward.name}",
+                            className="h6 mb-0 me-auto",
+                            id=f"{IDS.drill}-title",
+                        ),
+                        html.Span(
+                            f"{ward.specialty} · {ward_type_label(ward.ward_type)} · "
+                            f"{len(ward.beds)} beds",
+                            className="small text-muted",
+                        ),
+                        close,
+                    ],
+                    className="d-flex flex-wrap align-items-center gap-2",
+                )
+            ),
+            dbc.CardBody([html.Div(summary, className="mb-2 small"), grid]),
+        ],
+        className="mb-3",
+    )
+
+
+def ward_not_found(ward_id: str, query: Mapping[str, str]) -> html.Div:
+    return html.Div(
+        [
+            f"There is no ward {ward_id}. ",
+            dcc.Link("Close", href=f"/beds{search_for(query, ward=None)}"),
+        ],
+        className="alert alert-secondary",
+    )

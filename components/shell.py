@@ -15,6 +15,8 @@ class IDS:
     clock = "shell-clock"
     version = "shell-version"
     rendered_path = "shell-rendered-path"
+    user = "shell-user"
+    sign_out = "shell-sign-out"
 
 
 NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
@@ -28,7 +30,35 @@ NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def navbar(active_path: str, trust_name: str) -> dbc.Navbar:
+def user_menu(user_label: str | None, csrf: str | None) -> html.Div:
+    """Who is signed in and a sign-out form (a POST with the CSRF token)."""
+    if not user_label:
+        return html.Div(html.A("Sign in", href="/login", className="btn btn-sm btn-outline-light"))
+    return html.Div(
+        [
+            html.Span(
+                [html.I(className="bi bi-person-circle me-1", **{"aria-hidden": "true"}), user_label],
+                id=IDS.user,
+                className="navbar-text small me-2",
+            ),
+            html.Form(
+                [
+                    dcc.Input(type="hidden", name="csrf_token", value=csrf or ""),
+                    html.Button("Sign out", type="submit", className="btn btn-sm btn-outline-light",
+                                id=IDS.sign_out),
+                ],
+                action="/logout",
+                method="POST",
+                className="d-inline",
+            ),
+        ],
+        className="d-flex align-items-center ms-3",
+    )
+
+
+def navbar(
+    active_path: str, trust_name: str, user_label: str | None = None, csrf: str | None = None
+) -> dbc.Navbar:
     links = [
         dbc.NavItem(
             dbc.NavLink(
@@ -49,6 +79,7 @@ def navbar(active_path: str, trust_name: str) -> dbc.Navbar:
                 ),
                 dbc.Nav(links, navbar=True, className="me-auto"),
                 html.Span(trust_name, className="navbar-text small text-muted"),
+                user_menu(user_label, csrf),
             ],
             fluid=True,
         ),

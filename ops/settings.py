@@ -41,6 +41,9 @@ class Settings:
     seed: int = 20261122
     history_days: int = 90
     debug: bool = False
+    # Sign-in required for every page and callback. Only the embedded SQLite demo may
+    # turn it off (COMMAND_CENTRE_AUTH_DISABLED), e.g. for screenshots.
+    auth_required: bool = True
     clock: Clock = field(default=system_clock, compare=False, repr=False)
 
     @property
@@ -134,7 +137,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if at.tzinfo is None:
             raise SettingsError("COMMAND_CENTRE_FROZEN_NOW needs a UTC offset, e.g. +00:00")
         clock = FrozenClock(at)
+    auth_disabled = _bool(env, "COMMAND_CENTRE_AUTH_DISABLED", False)
+    if auth_disabled and not is_sqlite:
+        raise SettingsError(
+            "COMMAND_CENTRE_AUTH_DISABLED is only allowed for the embedded SQLite demo"
+        )
     return Settings(
+        auth_required=not auth_disabled,
         database_url=database_url,
         secret_key=env.get("SECRET_KEY", ""),
         timezone=tz,

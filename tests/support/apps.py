@@ -29,6 +29,7 @@ def settings_for(url: str, now: datetime = FROZEN_NOW, **changes: object) -> Set
         history_days=TEST_HISTORY_DAYS,
         clock=FrozenClock(now),
         poll_seconds=5,
+        auth_required=False,
     )
     return base.with_(**changes)
 
@@ -52,6 +53,9 @@ def copy_sqlite(template: Path, directory: Path) -> str:
     return f"sqlite:///{target}"
 
 
-def start_app(dash_duo, app) -> None:  # noqa: ANN001
-    """Start ``app`` in dash_duo's threaded server on a free port."""
-    dash_duo.start_server(app, port=free_port())
+def start_app(dash_duo, app, navigate: bool = True) -> None:  # noqa: ANN001
+    """Start ``app`` in dash_duo's threaded server on a free port.
+
+    Use ``navigate=False`` for apps that require sign-in (the home page redirects).
+    """
+    dash_duo.start_server(app, navigate=navigate, port=free_port())

@@ -1,0 +1,180 @@
+"""Users, passwords (argon2), server-side sessions and failed-login limiting.
+
+Sessions live in the database so logout and disabling an account end them at once,
+on every gunicorn worker. Failed logins are counted in the database too, so the
+limit holds across workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from data.models.security import AppUser, LoginAttempt, UserSession
+from ops.permissions import Role
+
+IDLE_TIMEOUT = timedelta(minutes=30)
+ABSOLUTE_TIMEOUT = timedelta(hours=12)
+FAILED_LOGIN_LIMIT = 100  # per account per rolling hour
+FAILED_LOGIN_WINDOW = timedelta(hours=1)
+MIN_PASSWORD_LENGTH = 12
+
+_hasher = PasswordHasher()
+# A hash to verify against when the user does not exist, so timing does not tell.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-but-same-cost")
+
+
+class UserError(ValueError):
+    """A user cannot be created or changed as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class SessionUser:
+    user_id: int
+    username: str
+    display_name: str
+    role: str
+    session_id: str
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(
+    session: Session, username: str, password: str, role: str, display_name: str, now: datetime
+) -> AppUser:
+    username = username.strip().lower()
+    if not username or len(username) > 64 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
+        raise UserError("username must be 1-64 letters, digits, '.', '-' or '_'")
+    try:
+        Role(role)
+    except ValueError:
+        raise UserError(f"unknown role {role!r}; choose from {', '.join(r.value for r in Role)}") from None
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if session.scalar(select(AppUser.id).where(AppUser.username == username)) is not None:
+        raise UserError(f"user {username!r} already exists")
+    user = AppUser(
+        username=username,
+        display_name=display_name.strip() or username,
+        role=role,
+        password_hash=_hasher.hash(password),
+        is_active=True,
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def failed_logins(session: Session, username: str, now: datetime) -> int:
+    return session.scalar(
+        select(func.count(LoginAttempt.id)).where(
+            LoginAttempt.username == username.strip().lower(),
+            LoginAttempt.success.is_(False),
+            LoginAttempt.at > now - FAILED_LOGIN_WINDOW,
+        )
+    ) or 0
+
+
+class LoginRefused(Exception):
+    def __init__(self, message: str, *, limited: bool = False) -> None:
+        super().__init__(message)
+        self.limited = limited
+
+
+def authenticate(
+    session: Session, username: str, password: str, now: datetime, remote: str | None
+) -> tuple[AppUser, str]:
+    """Check a password and open a server-side session; returns (user, browser token).
+
+    Raises :class:`LoginRefused` with a message safe to show (it never says whether
+    the account exists); the caller records the failed attempt in its own transaction
+    (:func:`record_failed_login`), since this one rolls back. Past FAILED_LOGIN_LIMIT failures in the last hour the
+    account refuses logins until older failures age out of the window.
+    """
+    name = username.strip().lower()
+    if failed_logins(session, name, now) >= FAILED_LOGIN_LIMIT:
+        raise LoginRefused(
+            "Too many failed sign-ins for this account in the last hour. Try again later.",
+            limited=True,
+        )
+    user = session.scalar(select(AppUser).where(AppUser.username == name))
+    ok = False
+    try:
+        ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        ok = False
+    if not ok or user is None or not user.is_active:
+        raise LoginRefused("Unknown user name or wrong password.")
+    session.add(LoginAttempt(username=name, at=now, success=True, remote=remote))
+    token = secrets.token_urlsafe(32)
+    session.add(
+        UserSession(id=hash_token(token), user_id=user.id, created_at=now, last_seen_at=now)
+    )
+    user.last_login_at = now
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return user, token
+
+
+def resolve_session(session: Session, token: str, now: datetime) -> SessionUser | None:
+    """The user behind a browser token, if the session is live; touches it."""
+    sid = hash_token(token)
+    row = session.execute(
+        select(UserSession, AppUser)
+        .join(AppUser, AppUser.id == UserSession.user_id)
+        .where(UserSession.id == sid)
+    ).first()
+    if row is None:
+        return None
+    us, user = row
+    if us.ended_at is not None:
+        return None
+    reason = None
+    if not user.is_active:
+        reason = "disabled"
+    elif now - us.last_seen_at > IDLE_TIMEOUT:
+        reason = "idle timeout"
+    elif now - us.created_at > ABSOLUTE_TIMEOUT:
+        reason = "absolute timeout"
+    if reason:
+        us.ended_at = now
+        us.end_reason = reason
+        return None
+    if now - us.last_seen_at > timedelta(seconds=30):
+        us.last_seen_at = now
+    return SessionUser(user.id, user.username, user.display_name, user.role, sid)
+
+
+def end_session(session: Session, token: str, now: datetime, reason: str = "logout") -> None:
+    session.execute(
+        update(UserSession)
+        .where(UserSession.id == hash_token(token), UserSession.ended_at.is_(None))
+        .values(ended_at=now, end_reason=reason)
+    )
+
+
+def set_active(session: Session, username: str, active: bool, now: datetime) -> None:
+    user = session.scalar(select(AppUser).where(AppUser.username == username.strip().lower()))
+    if user is None:
+        raise UserError(f"no user {username!r}")
+    user.is_active = active
+    if not active:
+        session.execute(
+            update(UserSession)
+            .where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+            .values(ended_at=now, end_reason="disabled")
+        )
+
+
+def record_failed_login(session: Session, username: str, now: datetime, remote: str | None) -> None:
+    session.add(LoginAttempt(username=username.strip().lower(), at=now, success=False, remote=remote))
