@@ -487,7 +487,7 @@ def declare_run(
             errors["methane.major_incident_declared"] = "Answer yes, no or standby."
     if errors:
         raise Refused(
-            "The declaration is incomplete; see the highlighted fields.", errors
+            "Cannot declare yet: " + " ".join(errors.values()), errors
         )
     try:
         report = rules.validate_declaration(template, actor.display_name, methane)

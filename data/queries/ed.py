@@ -54,60 +54,26 @@ def _at(value: datetime):  # noqa: ANN202
 
 
 @dataclass(frozen=True)
-class AreaNow:
+class EdAreaRow:
     site_code: str
     code: str
     name: str
     spaces: int
-    patients: int
+
+    @property
+    def scope_id(self) -> str:
+        """The ``ed_area`` scope id of the metric snapshot."""
+        return f"{self.site_code}-{self.code}"
 
 
-def areas_now(session: Session, site_code: str | None = None) -> list[AreaNow]:
-    """Every ED area with its spaces and the patients in it now (0 when empty)."""
-    inside = (
-        select(EdAttendance.area_id, func.count(EdAttendance.id).label("n"))
-        .where(EdAttendance.departure_at.is_(None))
-        .group_by(EdAttendance.area_id)
-        .subquery()
-    )
+def ed_areas(session: Session, site_code: str | None = None) -> list[EdAreaRow]:
+    """Every ED area with its spaces (patients per area come from the snapshot)."""
     stmt = (
-        select(Site.code, EdArea.code, EdArea.name, EdArea.spaces, inside.c.n)
+        select(Site.code, EdArea.code, EdArea.name, EdArea.spaces)
         .join(Site, Site.id == EdArea.site_id)
-        .outerjoin(inside, inside.c.area_id == EdArea.id)
         .order_by(Site.code, EdArea.id)
     )
-    return [
-        AreaNow(site, code, name, spaces, int(n or 0))
-        for site, code, name, spaces, n in session.execute(
-            _site_filter(stmt, site_code)
-        )
-    ]
-
-
-@dataclass(frozen=True)
-class WaitingNow:
-    in_department: int
-    waiting_to_be_seen: int
-
-
-def waiting_now(
-    session: Session, site_code: str | None = None
-) -> dict[str, WaitingNow]:
-    """Per site code: patients in the department and those not yet seen."""
-    stmt = (
-        select(
-            Site.code,
-            func.count(EdAttendance.id),
-            func.sum(case((EdAttendance.seen_at.is_(None), 1), else_=0)),
-        )
-        .join(Site, Site.id == EdAttendance.site_id)
-        .where(EdAttendance.departure_at.is_(None))
-        .group_by(Site.code)
-    )
-    return {
-        code: WaitingNow(int(n), int(w or 0))
-        for code, n, w in session.execute(_site_filter(stmt, site_code))
-    }
+    return [EdAreaRow(*row) for row in session.execute(_site_filter(stmt, site_code))]
 
 
 def time_in_department(
@@ -116,7 +82,7 @@ def time_in_department(
     """Patients now in the department by whole hours since arrival.
 
     Index ``h`` (0..23) counts stays of [h, h+1) hours; the last index counts 24 h+.
-    Arrivals recorded after ``now`` (clock skew) count in the first hour.
+    Counts the same patients as the snapshot's ``ed_in_department``.
     """
     secs = seconds_between(EdAttendance.arrival_at, _at(now))
     bucket = case(
@@ -125,7 +91,10 @@ def time_in_department(
     stmt = (
         select(bucket, func.count(EdAttendance.id))
         .join(Site, Site.id == EdAttendance.site_id)
-        .where(EdAttendance.departure_at.is_(None))
+        .where(
+            EdAttendance.departure_at.is_(None),
+            EdAttendance.arrival_at <= ensure_utc(now),
+        )
         .group_by(bucket)
     )
     out = [0] * (TID_BINS + 1)
@@ -414,18 +383,13 @@ def weekday_hour_heatmap(
 @dataclass
 class EdPageData:
     site_code: str | None
-    areas: list[AreaNow]
-    waiting: dict[str, WaitingNow]
+    areas: list[EdAreaRow]
     time_in_department: list[int]
     arrivals: HourlyArrivals
     today: ArrivalsToday
     heatmap: WeekdayHourHeatmap
     handovers: list[WaitingAmbulance]
     sites: list[tuple[str, str]] = field(default_factory=list)  # (code, name)
-
-    @property
-    def waiting_to_be_seen(self) -> int:
-        return sum(w.waiting_to_be_seen for w in self.waiting.values())
 
 
 def ed_page_data(
@@ -441,8 +405,7 @@ def ed_page_data(
     )
     return EdPageData(
         site_code=site_code,
-        areas=areas_now(session, site_code),
-        waiting=waiting_now(session, site_code),
+        areas=ed_areas(session, site_code),
         time_in_department=time_in_department(session, now, site_code),
         arrivals=arrivals,
         today=today_vs_usual(arrivals, now, tz),

@@ -433,11 +433,11 @@ def board(window: TheatreWindow, now: datetime, tz: str | ZoneInfo) -> list[Boar
 def is_on_the_day_cancellation(
     s: SessionRow, c: CaseRow, start: datetime, end: datetime, tz: str | ZoneInfo
 ) -> bool:
-    """A case cancelled in ``[start, end]`` on the local day of its session."""
+    """A case cancelled in ``(start, end]`` on the local day of its session."""
     return (
         c.status == "cancelled"
         and c.cancelled_at is not None
-        and start <= c.cancelled_at <= end
+        and start < c.cancelled_at <= end
         and to_local(c.cancelled_at, tz).date() == session_day(s, tz)
     )
 
