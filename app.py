@@ -68,6 +68,9 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Das
     from callbacks import register_all
 
     register_all(app)
+    from callbacks.hardening import init_hardening
+
+    init_hardening(server, app, debug=settings.debug)
     server.add_url_rule("/healthz", "healthz", healthz)
     return app
 
