@@ -41,7 +41,7 @@ SITES: tuple[SiteSpec, ...] = (
     SiteSpec(
         code="RGH",
         name="Riverside General Hospital",
-        daily_ed_arrivals=295.0,
+        daily_ed_arrivals=310.0,
         wards=(
             _w("AMU", "Acute Medical Unit", "Acute medicine", "assessment", 36, 0, "medicine"),
             _w("SAU", "Surgical Assessment Unit", "General surgery", "assessment", 20, 0, "surgery"),

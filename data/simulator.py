@@ -635,7 +635,7 @@ class World:
             return
         if pathway is None:
             pathway = self.rng("pathway", ref).choices(
-                ("P0", "P1", "P2", "P3"), (0.62, 0.20, 0.11, 0.07)
+                ("P0", "P1", "P2", "P3"), (0.66, 0.19, 0.10, 0.05)
             )[0]
         stay.medically_ready_at = at
         stay.pathway = pathway
@@ -645,7 +645,7 @@ class World:
     def _plan_discharge(self, stay: StaySim) -> None:
         assert stay.medically_ready_at is not None and stay.pathway is not None
         rng = self.rng("delay", stay.ref)
-        low, high = {"P0": (1, 8), "P1": (12, 48), "P2": (36, 120), "P3": (72, 240)}[stay.pathway]
+        low, high = {"P0": (1, 8), "P1": (8, 36), "P2": (24, 96), "P3": (48, 168)}[stay.pathway]
         delay_h = rng.uniform(low, high) * float(self.scenario.get("discharge_delay_factor", 1.0))
         when = self.local(stay.medically_ready_at + timedelta(hours=delay_h))
         self.schedule(_discharge_window(when, rng), "discharge", stay.ref)
