@@ -1,11 +1,11 @@
 """Hospital operations command centre: app factory, health check and command line.
 
-    python app.py                      embedded demo on SQLite (seeds, simulates, serves)
-    gunicorn app:server                production; DATABASE_URL points at PostgreSQL
-    flask --app app upgrade-db         bring the database schema up to date
-    flask --app app seed-demo          create the demo trust with simulated history
-    flask --app app worker             simulator and evaluators, once per deployment
-    flask --app app scenario surge     switch the simulator's scenario
+python app.py                      embedded demo on SQLite (seeds, simulates, serves)
+gunicorn app:server                production; DATABASE_URL points at PostgreSQL
+flask --app app upgrade-db         bring the database schema up to date
+flask --app app seed-demo          create the demo trust with simulated history
+flask --app app worker             simulator and evaluators, once per deployment
+flask --app app scenario surge     switch the simulator's scenario
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import time
 from datetime import timedelta
 
 import click
-import dash_bootstrap_components as dbc
 from dash import Dash
 from flask import Flask, jsonify
 
@@ -62,7 +61,9 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Das
         suppress_callback_exceptions=True,
         serve_locally=True,
         external_stylesheets=[],
-        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        meta_tags=[
+            {"name": "viewport", "content": "width=device-width, initial-scale=1"}
+        ],
     )
     app.layout = lambda: root_layout(settings.poll_seconds, __version__)
     from callbacks import register_all
@@ -86,7 +87,9 @@ def prepare_database(runtime: Runtime) -> None:
             seeded = is_seeded(session)
         if not seeded:
             started = time.monotonic()
-            log.info("seeding the demo trust with %d days of history", settings.history_days)
+            log.info(
+                "seeding the demo trust with %d days of history", settings.history_days
+            )
             seed_demo(
                 runtime.factory,
                 seed=settings.seed,
@@ -116,7 +119,14 @@ def create_demo_users(runtime: Runtime) -> None:
         for role in Role:
             password = secrets.token_urlsafe(12)
             username = f"demo-{role.value.replace('_', '-')}"
-            create_user(session, username, password, role.value, f"Demo {role.label}", runtime.now())
+            create_user(
+                session,
+                username,
+                password,
+                role.value,
+                f"Demo {role.label}",
+                runtime.now(),
+            )
             lines.append(f"{username}\t{password}\t{role.value}")
     path = Path(__file__).resolve().parent / "var" / "demo-credentials.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -226,17 +236,25 @@ if __name__ != "__main__":
 
     @server.cli.command("create-user")
     @click.argument("username")
-    @click.option("--role", required=True, help="viewer, bed_manager, site_lead, incident_commander, admin")
+    @click.option(
+        "--role",
+        required=True,
+        help="viewer, bed_manager, site_lead, incident_commander, admin",
+    )
     @click.option("--name", "display_name", default="", help="display name")
     @click.password_option()
-    def create_user_command(username: str, role: str, display_name: str, password: str) -> None:
+    def create_user_command(
+        username: str, role: str, display_name: str, password: str
+    ) -> None:
         """Create a user (the first admin is created this way; there are no default accounts)."""
         from data.security import UserError, create_user
 
         runtime = current()
         try:
             with write_session(runtime.factory) as session:
-                create_user(session, username, password, role, display_name, runtime.now())
+                create_user(
+                    session, username, password, role, display_name, runtime.now()
+                )
         except UserError as exc:
             _fail(str(exc))
         click.echo(f"created {role} {username}")

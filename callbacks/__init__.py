@@ -16,6 +16,7 @@ FEATURES: tuple[str, ...] = (
     "alerts",
     "surge",
     "wall",
+    "admin",
 )
 
 

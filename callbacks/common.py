@@ -22,7 +22,9 @@ class Freshness:
     line: html.Span
 
 
-def freshness(runtime: Runtime, as_of: datetime | None, error: str | None = None) -> Freshness:
+def freshness(
+    runtime: Runtime, as_of: datetime | None, error: str | None = None
+) -> Freshness:
     """'as of' text and STALE/ERROR state for figures last written at ``as_of``."""
     now = runtime.now()
     tz = runtime.settings.timezone
@@ -31,7 +33,10 @@ def freshness(runtime: Runtime, as_of: datetime | None, error: str | None = None
     as_of_text = format_local(as_of, tz, "%H:%M %a %d %b") if as_of else None
     age = (now - as_of).total_seconds() if as_of else None
     status, line = freshness_line(
-        as_of_text, age if age is not None else 0.0, runtime.settings.stale_after_seconds, error
+        as_of_text,
+        age if age is not None else 0.0,
+        runtime.settings.stale_after_seconds,
+        error,
     )
     return Freshness(status, as_of_text, line)
 

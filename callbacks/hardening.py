@@ -22,15 +22,22 @@ def _origin_allowed() -> bool:
             return False
     elif origin == "null":
         return False
-    return request.headers.get("Sec-Fetch-Site", "same-origin") in ("same-origin", "none")
+    return request.headers.get("Sec-Fetch-Site", "same-origin") in (
+        "same-origin",
+        "none",
+    )
 
 
 def _check_request() -> Response | tuple[Response, int] | None:
     if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
         return None
     if not _origin_allowed():
-        log.warning("refused %s %s: foreign origin %r", request.method, request.path,
-                    request.headers.get("Origin"))
+        log.warning(
+            "refused %s %s: foreign origin %r",
+            request.method,
+            request.path,
+            request.headers.get("Origin"),
+        )
         return jsonify({"error": "cross-origin request refused"}), 403
     if request.path.startswith("/_dash-update-component") and not request.is_json:
         return jsonify({"error": "callbacks accept application/json only"}), 415
@@ -70,15 +77,26 @@ def init_hardening(server: Flask, app: Dash, *, debug: bool = False) -> None:
             "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
         )
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        response.headers.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
+        )
         if request.path.startswith(("/_dash-update-component", "/api/", "/login")):
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     def server_error(exc: Exception):  # noqa: ANN202
-        log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        log.exception(
+            "unhandled error on %s %s", request.method, request.path, exc_info=exc
+        )
         return jsonify({"error": "internal error; the event is logged"}), 500
 
+    from callbacks.identity import PermissionDenied
+
+    def denied(exc: PermissionDenied):  # noqa: ANN202
+        # require() has already logged the denial and written it to the audit trail.
+        return jsonify({"error": str(exc)}), 403
+
+    server.register_error_handler(PermissionDenied, denied)
     server.before_request(_check_request)
     server.after_request(headers)
     if not debug:

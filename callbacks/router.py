@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 
 from dash import Dash, Input, Output, State, ctx, html, no_update
 
-from components import alerts, beds, ed, overview, surge, theatres, wall
+from components import admin, alerts, beds, ed, overview, surge, theatres, wall
 from components.shell import IDS, navbar, not_found
 from callbacks.identity import csrf_token, current_actor
 from data.runtime import current
@@ -23,6 +23,7 @@ PAGES: dict[str, PageLayout] = {
     "/alerts": alerts.layout,
     "/surge": surge.layout,
     "/wall": wall.layout,
+    "/admin": admin.layout,
 }
 # Pages without the navigation bar (wall displays).
 CHROMELESS: set[str] = {"/wall"}

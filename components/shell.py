@@ -27,25 +27,37 @@ NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
     ("Alerts", "/alerts", "bi-bell"),
     ("Surge", "/surge", "bi-clipboard-check"),
     ("Wall", "/wall", "bi-display"),
+    ("Admin", "/admin", "bi-gear"),
 )
 
 
 def user_menu(user_label: str | None, csrf: str | None) -> html.Div:
     """Who is signed in and a sign-out form (a POST with the CSRF token)."""
     if not user_label:
-        return html.Div(html.A("Sign in", href="/login", className="btn btn-sm btn-outline-light"))
+        return html.Div(
+            html.A("Sign in", href="/login", className="btn btn-sm btn-outline-light")
+        )
     return html.Div(
         [
             html.Span(
-                [html.I(className="bi bi-person-circle me-1", **{"aria-hidden": "true"}), user_label],
+                [
+                    html.I(
+                        className="bi bi-person-circle me-1", **{"aria-hidden": "true"}
+                    ),
+                    user_label,
+                ],
                 id=IDS.user,
                 className="navbar-text small me-2",
             ),
             html.Form(
                 [
                     dcc.Input(type="hidden", name="csrf_token", value=csrf or ""),
-                    html.Button("Sign out", type="submit", className="btn btn-sm btn-outline-light",
-                                id=IDS.sign_out),
+                    html.Button(
+                        "Sign out",
+                        type="submit",
+                        className="btn btn-sm btn-outline-light",
+                        id=IDS.sign_out,
+                    ),
                 ],
                 action="/logout",
                 method="POST",
@@ -57,7 +69,10 @@ def user_menu(user_label: str | None, csrf: str | None) -> html.Div:
 
 
 def navbar(
-    active_path: str, trust_name: str, user_label: str | None = None, csrf: str | None = None
+    active_path: str,
+    trust_name: str,
+    user_label: str | None = None,
+    csrf: str | None = None,
 ) -> dbc.Navbar:
     links = [
         dbc.NavItem(
@@ -75,7 +90,8 @@ def navbar(
         dbc.Container(
             [
                 dbc.NavbarBrand(
-                    [html.I(className="bi bi-broadcast me-2"), "Command Centre"], href="/"
+                    [html.I(className="bi bi-broadcast me-2"), "Command Centre"],
+                    href="/",
                 ),
                 dbc.Nav(links, navbar=True, className="me-auto"),
                 html.Span(trust_name, className="navbar-text small text-muted"),
@@ -108,7 +124,12 @@ def not_found(path: str) -> html.Div:
     return html.Div(
         [
             html.H2("Page not found"),
-            html.P([f"There is no page at {path}. ", dcc.Link("Go to the overview", href="/")]),
+            html.P(
+                [
+                    f"There is no page at {path}. ",
+                    dcc.Link("Go to the overview", href="/"),
+                ]
+            ),
         ],
         className="mt-4",
     )

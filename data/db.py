@@ -43,7 +43,10 @@ def create_db_engine(database_url: str, *, pool_size: int = 5) -> Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            connect_args={
+                "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                "check_same_thread": False,
+            },
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         # Transactions are begun explicitly: BEGIN IMMEDIATE for write sessions.
@@ -59,7 +62,9 @@ def create_db_engine(database_url: str, *, pool_size: int = 5) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
-    dbapi_connection.isolation_level = None  # autocommit at the driver; see _sqlite_begin
+    dbapi_connection.isolation_level = (
+        None  # autocommit at the driver; see _sqlite_begin
+    )
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")

@@ -13,7 +13,11 @@ from data.models.system import LeaderLease
 
 
 def try_acquire(
-    factory: sessionmaker[Session], name: str, holder: str, now: datetime, ttl: timedelta
+    factory: sessionmaker[Session],
+    name: str,
+    holder: str,
+    now: datetime,
+    ttl: timedelta,
 ) -> bool:
     """Take or renew lease ``name`` for ``holder``; False if someone else holds it.
 
@@ -46,5 +50,7 @@ def try_acquire(
 def release(factory: sessionmaker[Session], name: str, holder: str) -> None:
     with write_session(factory) as session:
         session.execute(
-            delete(LeaderLease).where(LeaderLease.name == name, LeaderLease.holder == holder)
+            delete(LeaderLease).where(
+                LeaderLease.name == name, LeaderLease.holder == holder
+            )
         )

@@ -49,18 +49,32 @@ def hash_token(token: str) -> str:
 
 
 def create_user(
-    session: Session, username: str, password: str, role: str, display_name: str, now: datetime
+    session: Session,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str,
+    now: datetime,
 ) -> AppUser:
     username = username.strip().lower()
-    if not username or len(username) > 64 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
+    if (
+        not username
+        or len(username) > 64
+        or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()
+    ):
         raise UserError("username must be 1-64 letters, digits, '.', '-' or '_'")
     try:
         Role(role)
     except ValueError:
-        raise UserError(f"unknown role {role!r}; choose from {', '.join(r.value for r in Role)}") from None
+        raise UserError(
+            f"unknown role {role!r}; choose from {', '.join(r.value for r in Role)}"
+        ) from None
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
-    if session.scalar(select(AppUser.id).where(AppUser.username == username)) is not None:
+    if (
+        session.scalar(select(AppUser.id).where(AppUser.username == username))
+        is not None
+    ):
         raise UserError(f"user {username!r} already exists")
     user = AppUser(
         username=username,
@@ -76,13 +90,16 @@ def create_user(
 
 
 def failed_logins(session: Session, username: str, now: datetime) -> int:
-    return session.scalar(
-        select(func.count(LoginAttempt.id)).where(
-            LoginAttempt.username == username.strip().lower(),
-            LoginAttempt.success.is_(False),
-            LoginAttempt.at > now - FAILED_LOGIN_WINDOW,
+    return (
+        session.scalar(
+            select(func.count(LoginAttempt.id)).where(
+                LoginAttempt.username == username.strip().lower(),
+                LoginAttempt.success.is_(False),
+                LoginAttempt.at > now - FAILED_LOGIN_WINDOW,
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 class LoginRefused(Exception):
@@ -118,7 +135,9 @@ def authenticate(
     session.add(LoginAttempt(username=name, at=now, success=True, remote=remote))
     token = secrets.token_urlsafe(32)
     session.add(
-        UserSession(id=hash_token(token), user_id=user.id, created_at=now, last_seen_at=now)
+        UserSession(
+            id=hash_token(token), user_id=user.id, created_at=now, last_seen_at=now
+        )
     )
     user.last_login_at = now
     if _hasher.check_needs_rehash(user.password_hash):
@@ -155,7 +174,9 @@ def resolve_session(session: Session, token: str, now: datetime) -> SessionUser 
     return SessionUser(user.id, user.username, user.display_name, user.role, sid)
 
 
-def end_session(session: Session, token: str, now: datetime, reason: str = "logout") -> None:
+def end_session(
+    session: Session, token: str, now: datetime, reason: str = "logout"
+) -> None:
     session.execute(
         update(UserSession)
         .where(UserSession.id == hash_token(token), UserSession.ended_at.is_(None))
@@ -164,7 +185,9 @@ def end_session(session: Session, token: str, now: datetime, reason: str = "logo
 
 
 def set_active(session: Session, username: str, active: bool, now: datetime) -> None:
-    user = session.scalar(select(AppUser).where(AppUser.username == username.strip().lower()))
+    user = session.scalar(
+        select(AppUser).where(AppUser.username == username.strip().lower())
+    )
     if user is None:
         raise UserError(f"no user {username!r}")
     user.is_active = active
@@ -176,5 +199,11 @@ def set_active(session: Session, username: str, active: bool, now: datetime) -> 
         )
 
 
-def record_failed_login(session: Session, username: str, now: datetime, remote: str | None) -> None:
-    session.add(LoginAttempt(username=username.strip().lower(), at=now, success=False, remote=remote))
+def record_failed_login(
+    session: Session, username: str, now: datetime, remote: str | None
+) -> None:
+    session.add(
+        LoginAttempt(
+            username=username.strip().lower(), at=now, success=False, remote=remote
+        )
+    )

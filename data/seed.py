@@ -30,14 +30,21 @@ def is_seeded(session: Session) -> bool:
 
 
 def seed_demo(
-    factory: sessionmaker[Session], *, seed: int, now: datetime, history_days: int, tz: str
+    factory: sessionmaker[Session],
+    *,
+    seed: int,
+    now: datetime,
+    history_days: int,
+    tz: str,
 ) -> dict[str, int]:
     """Create the demo trust with ``history_days`` of simulated history ending at ``now``."""
     zone = ZoneInfo(tz)
     start = _floor(now - timedelta(days=history_days), timedelta(hours=1))
     with write_session(factory) as session:
         if is_seeded(session):
-            raise RuntimeError("the database already holds a trust; refusing to seed over it")
+            raise RuntimeError(
+                "the database already holds a trust; refusing to seed over it"
+            )
         create_organisation(session, start)
         session.flush()
         layout = load_layout(session, zone)
@@ -66,8 +73,15 @@ def _initial_occupancy(world: World, start: datetime) -> None:
             continue
         ref = f"SINIT{bed.id:05d}"
         admitted = start - timedelta(hours=rng.uniform(2, 24 * 8))
-        stay = StaySim(ref=ref, site_id=ward.site_id, ward_id=ward.id, bed_id=bed.id,
-                       admitted_at=admitted, source="ed", group=ward.group)
+        stay = StaySim(
+            ref=ref,
+            site_id=ward.site_id,
+            ward_id=ward.id,
+            bed_id=bed.id,
+            admitted_at=admitted,
+            source="ed",
+            group=ward.group,
+        )
         world.stays[ref] = stay
         world.set_bed(bed, "occupied", start, patient_ref=ref)
         if ward.ward_type == "assessment":
@@ -86,7 +100,9 @@ def _event(bed: BedSim, at: datetime):  # noqa: ANN202
     return BedEventRow(bed.id, at, bed.state, None, bed.reason)
 
 
-def run_tick(factory: sessionmaker[Session], *, now: datetime, tz: str) -> dict[str, int] | None:
+def run_tick(
+    factory: sessionmaker[Session], *, now: datetime, tz: str
+) -> dict[str, int] | None:
     """Advance the seeded trust to ``now`` (at most MAX_CATCH_UP per call)."""
     zone = ZoneInfo(tz)
     with write_session(factory) as session:
@@ -124,5 +140,7 @@ def resolve_scenario(session: Session, scenario: dict) -> dict:
 
 def scenario_by_name(name: str) -> dict:
     if name not in SCENARIOS:
-        raise KeyError(f"unknown scenario {name!r}; choose from {', '.join(sorted(SCENARIOS))}")
+        raise KeyError(
+            f"unknown scenario {name!r}; choose from {', '.join(sorted(SCENARIOS))}"
+        )
     return dict(SCENARIOS[name], name=name)

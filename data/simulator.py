@@ -66,7 +66,11 @@ def stable_rng(seed: int, *parts: object) -> random.Random:
 
 def arrival_rate_per_hour(daily: float, local: datetime, factor: float = 1.0) -> float:
     return (
-        daily / 24.0 * HOUR_PROFILE[local.hour] / _HOUR_NORM * WEEKDAY_FACTOR[local.weekday()]
+        daily
+        / 24.0
+        * HOUR_PROFILE[local.hour]
+        / _HOUR_NORM
+        * WEEKDAY_FACTOR[local.weekday()]
     ) * factor
 
 
@@ -191,7 +195,9 @@ class BedEventRow:
 class World:
     """The trust's operational state, advanced in time by :meth:`advance`."""
 
-    def __init__(self, layout: Layout, seed: int, now: datetime, scenario: dict | None = None):
+    def __init__(
+        self, layout: Layout, seed: int, now: datetime, scenario: dict | None = None
+    ):
         self.layout = layout
         self.seed = seed
         self.now = now
@@ -208,10 +214,16 @@ class World:
         self._seq = itertools.count()
         self.handover_queue: dict[int, deque[str]] = defaultdict(deque)
         self.bed_queue: dict[int, list[str]] = defaultdict(list)  # DTA refs by site
-        self.transfer_queue: dict[int, list[str]] = defaultdict(list)  # stay refs by site
+        self.transfer_queue: dict[int, list[str]] = defaultdict(
+            list
+        )  # stay refs by site
         self.session_days_planned: set[str] = set()
-        self.open_atts: dict[int, set[str]] = defaultdict(set)  # refs in department by site
-        self.available: dict[tuple[int, str], set[int]] = defaultdict(set)  # (site, group)
+        self.open_atts: dict[int, set[str]] = defaultdict(
+            set
+        )  # refs in department by site
+        self.available: dict[tuple[int, str], set[int]] = defaultdict(
+            set
+        )  # (site, group)
 
     def add_bed(self, bed: BedSim) -> None:
         self.beds[bed.id] = bed
@@ -238,8 +250,14 @@ class World:
     def local(self, at: datetime) -> datetime:
         return at.astimezone(self.layout.tz)
 
-    def set_bed(self, bed: BedSim, state: str, at: datetime, patient_ref: str | None = None,
-                reason: str | None = None) -> None:
+    def set_bed(
+        self,
+        bed: BedSim,
+        state: str,
+        at: datetime,
+        patient_ref: str | None = None,
+        reason: str | None = None,
+    ) -> None:
         if bed.state == "available":
             self.available[self._bed_key(bed)].discard(bed.id)
         if state == "available":
@@ -290,12 +308,18 @@ class World:
                 self._plan_stay(stay, bed.since)
         for bed in self.beds.values():
             if bed.state == "awaiting_clean":
-                minutes = self.rng("clean", bed.id, bed.since.isoformat()).uniform(35, 130)
-                self.schedule(bed.since + timedelta(minutes=minutes), "cleaned", str(bed.id))
+                minutes = self.rng("clean", bed.id, bed.since.isoformat()).uniform(
+                    35, 130
+                )
+                self.schedule(
+                    bed.since + timedelta(minutes=minutes), "cleaned", str(bed.id)
+                )
             elif bed.state == "blocked" and bed.reason != WARD_CLOSED:
                 self._plan_unblock(bed)
         for session in self.sessions.values():
-            self.session_days_planned.add(self.local(session.planned_start).date().isoformat())
+            self.session_days_planned.add(
+                self.local(session.planned_start).date().isoformat()
+            )
             if session.cancelled_reason:
                 continue
             cases = [self.cases[r] for r in session.case_refs]
@@ -304,28 +328,45 @@ class World:
                 first = next((c for c in cases if c.status == "scheduled"), None)
                 if first is not None:
                     late = max(0.0, self.rng("late", session.key).gauss(8, 14))
-                    self._schedule_case(first, first.planned_start + timedelta(minutes=late))
+                    self._schedule_case(
+                        first, first.planned_start + timedelta(minutes=late)
+                    )
                 continue
             last = max(started, key=lambda c: c.order)
             if last.status == "sent_for":
-                self.schedule(last.sent_for_at + timedelta(minutes=30), "case_anaesthetic", last.ref)
+                self.schedule(
+                    last.sent_for_at + timedelta(minutes=30),
+                    "case_anaesthetic",
+                    last.ref,
+                )
             elif last.status == "anaesthetic_room":
                 minutes = self.rng("anaes", last.ref).uniform(8, 20)
-                self.schedule(last.anaesthetic_at + timedelta(minutes=minutes), "case_in_theatre", last.ref)
+                self.schedule(
+                    last.anaesthetic_at + timedelta(minutes=minutes),
+                    "case_in_theatre",
+                    last.ref,
+                )
             elif last.status == "in_theatre":
                 factor = self.rng("dur", last.ref).lognormvariate(0, 0.2)
                 self.schedule(
-                    last.in_theatre_at + timedelta(minutes=last.planned_minutes * factor),
+                    last.in_theatre_at
+                    + timedelta(minutes=last.planned_minutes * factor),
                     "case_out",
                     last.ref,
                 )
             else:
                 if last.status == "recovery":
                     minutes = self.rng("rec", last.ref).uniform(25, 70)
-                    self.schedule(last.out_of_theatre_at + timedelta(minutes=minutes), "case_done", last.ref)
+                    self.schedule(
+                        last.out_of_theatre_at + timedelta(minutes=minutes),
+                        "case_done",
+                        last.ref,
+                    )
                 if last.out_of_theatre_at is not None:
                     turnaround = self.rng("turn", last.ref).uniform(12, 35)
-                    self._next_case(last, last.out_of_theatre_at + timedelta(minutes=turnaround))
+                    self._next_case(
+                        last, last.out_of_theatre_at + timedelta(minutes=turnaround)
+                    )
 
     # -- main loop -----------------------------------------------------------
     def advance(self, until: datetime) -> None:
@@ -376,7 +417,8 @@ class World:
                 area = "resus" if rng.random() < 0.10 else "majors"
             else:
                 area = rng.choices(
-                    ("minors", "majors", "paediatrics", "sdec"), (0.45, 0.25, 0.20, 0.10)
+                    ("minors", "majors", "paediatrics", "sdec"),
+                    (0.45, 0.25, 0.20, 0.10),
                 )[0]
             triage = {
                 "resus": rng.choices((1, 2), (0.6, 0.4))[0],
@@ -420,13 +462,15 @@ class World:
         for site_id, queue in self.handover_queue.items():
             if not queue:
                 continue
-            spaces = self.layout.area_spaces.get((site_id, "majors"), 0) + self.layout.area_spaces.get(
-                (site_id, "resus"), 0
-            )
+            spaces = self.layout.area_spaces.get(
+                (site_id, "majors"), 0
+            ) + self.layout.area_spaces.get((site_id, "resus"), 0)
             in_space = 0
             for ref in self.open_atts[site_id]:
                 a = self.atts[ref]
-                if a.area in ("majors", "resus") and (a.mode == "walk_in" or a.handover_at):
+                if a.area in ("majors", "resus") and (
+                    a.mode == "walk_in" or a.handover_at
+                ):
                     in_space += 1
             free = spaces - in_space
             keep: deque[str] = deque()
@@ -443,7 +487,11 @@ class World:
                     keep.append(ref)
                     continue
                 if free > 0 or att.triage == 1 or release <= t:
-                    at = max(earliest, min(t, release)) if release <= t else max(earliest, t - STEP)
+                    at = (
+                        max(earliest, min(t, release))
+                        if release <= t
+                        else max(earliest, t - STEP)
+                    )
                     att.handover_at = min(at, t).replace(microsecond=0)
                     att.dirty = True
                     free -= 1
@@ -463,9 +511,13 @@ class World:
     def _plan_outcome(self, att: AttSim) -> None:
         assert att.seen_at is not None
         rng = self.rng("outcome", att.ref)
-        p_admit = {"resus": 0.8, "majors": 0.42, "minors": 0.04, "paediatrics": 0.12, "sdec": 0.15}[
-            att.area
-        ]
+        p_admit = {
+            "resus": 0.8,
+            "majors": 0.42,
+            "minors": 0.04,
+            "paediatrics": 0.12,
+            "sdec": 0.15,
+        }[att.area]
         if rng.random() < p_admit:
             minutes = rng.lognormvariate(math.log(110), 0.5)
             self.schedule(att.seen_at + timedelta(minutes=minutes), "dta", att.ref)
@@ -473,7 +525,11 @@ class World:
             minutes = rng.lognormvariate(math.log(95), 0.6)
             end = att.seen_at + timedelta(minutes=minutes)
             breach = att.arrival_at + timedelta(hours=4)
-            if end > breach and att.seen_at < breach - timedelta(minutes=20) and rng.random() < 0.5:
+            if (
+                end > breach
+                and att.seen_at < breach - timedelta(minutes=20)
+                and rng.random() < 0.5
+            ):
                 end = breach - timedelta(minutes=rng.uniform(2, 20))
             self.schedule(end, "ed_discharge", att.ref)
 
@@ -490,7 +546,9 @@ class World:
         if att is None or att.departure_at is not None:
             return
         rng = self.rng("disp", ref)
-        disposition = rng.choices(("discharged", "left", "transferred"), (0.93, 0.05, 0.02))[0]
+        disposition = rng.choices(
+            ("discharged", "left", "transferred"), (0.93, 0.05, 0.02)
+        )[0]
         self._depart(att, at.replace(microsecond=0), disposition)
 
     def _depart(self, att: AttSim, at: datetime, disposition: str) -> None:
@@ -508,14 +566,20 @@ class World:
         return "surgery" if rng.random() < 0.25 else "medicine"
 
     # -- beds --------------------------------------------------------------
-    def _free_bed(self, site_id: int, group: str, *, assessment_first: bool) -> BedSim | None:
+    def _free_bed(
+        self, site_id: int, group: str, *, assessment_first: bool
+    ) -> BedSim | None:
         """The best bed for a placement group, else an outlier bed in the other adult group."""
         bed = self._free_bed_in(site_id, group, assessment_first=assessment_first)
         if bed is None and group in OUTLIER_GROUP:
-            bed = self._free_bed_in(site_id, OUTLIER_GROUP[group], assessment_first=False)
+            bed = self._free_bed_in(
+                site_id, OUTLIER_GROUP[group], assessment_first=False
+            )
         return bed
 
-    def _free_bed_in(self, site_id: int, group: str, *, assessment_first: bool) -> BedSim | None:
+    def _free_bed_in(
+        self, site_id: int, group: str, *, assessment_first: bool
+    ) -> BedSim | None:
         """The best available bed of a placement group at a site, or None."""
         closed = self.closed_wards()
         best: tuple[int, int] | None = None
@@ -561,11 +625,19 @@ class World:
                 self._admit(f"S{ref}", site_id, bed, t, "ed", group)
             self.bed_queue[site_id] = waiting
 
-    def _admit(self, ref: str, site_id: int, bed: BedSim, t: datetime, source: str,
-               group: str) -> StaySim:
+    def _admit(
+        self, ref: str, site_id: int, bed: BedSim, t: datetime, source: str, group: str
+    ) -> StaySim:
         ward = self.layout.wards[bed.ward_id]
-        stay = StaySim(ref=ref, site_id=site_id, ward_id=ward.id, bed_id=bed.id, admitted_at=t,
-                       source=source, group=group)
+        stay = StaySim(
+            ref=ref,
+            site_id=site_id,
+            ward_id=ward.id,
+            bed_id=bed.id,
+            admitted_at=t,
+            source=source,
+            group=group,
+        )
         self.stays[ref] = stay
         self.set_bed(bed, "occupied", t, patient_ref=ref)
         self._plan_stay(stay, t)
@@ -581,9 +653,16 @@ class World:
             if stay.expected_discharge_at is None:
                 stay.expected_discharge_at = t + timedelta(hours=hours + 24)
             return
-        median = 2.2 if stay.source == "elective" and stay.ward_id == ward.id else {
-            "medicine": 6.0, "surgery": 4.2, "critical_care": 4.0, "paediatric": 1.6
-        }[stay.group]
+        median = (
+            2.2
+            if stay.source == "elective" and stay.ward_id == ward.id
+            else {
+                "medicine": 6.0,
+                "surgery": 4.2,
+                "critical_care": 4.0,
+                "paediatric": 1.6,
+            }[stay.group]
+        )
         planned_los_days = rng.lognormvariate(math.log(median), 0.75)
         ready = t + timedelta(days=min(planned_los_days, 60))
         if stay.expected_discharge_at is None or stay.expected_discharge_at < t:
@@ -631,7 +710,11 @@ class World:
 
     def _on_ready(self, at: datetime, ref: str, pathway: str | None = None) -> None:
         stay = self.stays.get(ref)
-        if stay is None or stay.discharged_at is not None or stay.medically_ready_at is not None:
+        if (
+            stay is None
+            or stay.discharged_at is not None
+            or stay.medically_ready_at is not None
+        ):
             return
         if pathway is None:
             pathway = self.rng("pathway", ref).choices(
@@ -645,8 +728,12 @@ class World:
     def _plan_discharge(self, stay: StaySim) -> None:
         assert stay.medically_ready_at is not None and stay.pathway is not None
         rng = self.rng("delay", stay.ref)
-        low, high = {"P0": (1, 8), "P1": (8, 36), "P2": (24, 96), "P3": (48, 168)}[stay.pathway]
-        delay_h = rng.uniform(low, high) * float(self.scenario.get("discharge_delay_factor", 1.0))
+        low, high = {"P0": (1, 8), "P1": (8, 36), "P2": (24, 96), "P3": (48, 168)}[
+            stay.pathway
+        ]
+        delay_h = rng.uniform(low, high) * float(
+            self.scenario.get("discharge_delay_factor", 1.0)
+        )
         when = self.local(stay.medically_ready_at + timedelta(hours=delay_h))
         self.schedule(_discharge_window(when, rng), "discharge", stay.ref)
 
@@ -690,7 +777,9 @@ class World:
         rng = self.rng("block", t.isoformat())
         if rng.random() < 0.12:
             candidates = sorted(
-                b.id for b in self.beds.values() if b.state == "available" and not b.is_escalation
+                b.id
+                for b in self.beds.values()
+                if b.state == "available" and not b.is_escalation
             )
             if candidates:
                 bed = self.beds[rng.choice(candidates)]
@@ -713,12 +802,22 @@ class World:
         for bed in self.beds.values():
             if bed.ward_id in closed and bed.state == "available":
                 self.set_bed(bed, "blocked", t, reason=WARD_CLOSED)
-            elif bed.ward_id not in closed and bed.state == "blocked" and bed.reason == WARD_CLOSED:
+            elif (
+                bed.ward_id not in closed
+                and bed.state == "blocked"
+                and bed.reason == WARD_CLOSED
+            ):
                 self._vacate(bed, t)  # deep clean before reopening
 
     def _snapshot(self, hour: datetime) -> None:
         counts: dict[int, dict[str, int]] = defaultdict(
-            lambda: {"occupied": 0, "available": 0, "awaiting_clean": 0, "blocked": 0, "closed": 0}
+            lambda: {
+                "occupied": 0,
+                "available": 0,
+                "awaiting_clean": 0,
+                "blocked": 0,
+                "closed": 0,
+            }
         )
         for bed in self.beds.values():
             counts[bed.ward_id][bed.state] += 1
@@ -732,7 +831,9 @@ class World:
             return
         self.session_days_planned.add(key)
         for theatre_id, (site_id, code) in sorted(self.layout.theatres.items()):
-            for session in plan_sessions(self.seed, self.layout.tz, theatre_id, site_id, code, day):
+            for session in plan_sessions(
+                self.seed, self.layout.tz, theatre_id, site_id, code, day
+            ):
                 if session.key in self.sessions:
                     continue
                 self.sessions[session.key] = session
@@ -742,7 +843,9 @@ class World:
                 self._start_session(session, at)
 
     def _start_session(self, session: SessionSim, at: datetime) -> None:
-        if self.scenario.get("electives_cancelled") and not session.specialty.startswith("Emergency"):
+        if self.scenario.get(
+            "electives_cancelled"
+        ) and not session.specialty.startswith("Emergency"):
             session.cancelled_reason = "electives stood down (surge)"
             session.dirty = True
             for ref in session.case_refs:
@@ -757,7 +860,14 @@ class World:
                     (0.45, 0.35, 0.1, 0.1),
                 )[0]
                 self._cancel(case, at + timedelta(minutes=rng.uniform(30, 90)), reason)
-        first = next((self.cases[r] for r in session.case_refs if self.cases[r].status == "scheduled"), None)
+        first = next(
+            (
+                self.cases[r]
+                for r in session.case_refs
+                if self.cases[r].status == "scheduled"
+            ),
+            None,
+        )
         if first is not None:
             late = max(0.0, self.rng("late", session.key).gauss(8, 14))
             self._schedule_case(first, first.planned_start + timedelta(minutes=late))
@@ -779,7 +889,9 @@ class World:
             self._next_case(case, at)
             return
         session = self.sessions[case.session_key]
-        if at + timedelta(minutes=30 + case.planned_minutes) > session.planned_end + timedelta(minutes=45):
+        if at + timedelta(
+            minutes=30 + case.planned_minutes
+        ) > session.planned_end + timedelta(minutes=45):
             self._cancel(case, at, "list over-run")
             self._next_case(case, at)
             return
@@ -809,14 +921,20 @@ class World:
         case.in_theatre_at = at
         case.dirty = True
         factor = self.rng("dur", ref).lognormvariate(0, 0.2)
-        self.schedule(at + timedelta(minutes=case.planned_minutes * factor), "case_out", ref)
+        self.schedule(
+            at + timedelta(minutes=case.planned_minutes * factor), "case_out", ref
+        )
 
     def _on_case_out(self, at: datetime, ref: str) -> None:
         case = self.cases[ref]
         case.status = "recovery"
         case.out_of_theatre_at = at
         case.dirty = True
-        self.schedule(at + timedelta(minutes=self.rng("rec", ref).uniform(25, 70)), "case_done", ref)
+        self.schedule(
+            at + timedelta(minutes=self.rng("rec", ref).uniform(25, 70)),
+            "case_done",
+            ref,
+        )
         turnaround = self.rng("turn", ref).uniform(12, 35)
         self._next_case(case, at + timedelta(minutes=turnaround))
 
@@ -838,16 +956,22 @@ class World:
         case.dirty = True
 
 
-def plan_sessions(seed: int, tz: ZoneInfo, theatre_id: int, site_id: int, code: str, day) -> list[SessionSim]:  # noqa: ANN001
+def plan_sessions(
+    seed: int, tz: ZoneInfo, theatre_id: int, site_id: int, code: str, day
+) -> list[SessionSim]:  # noqa: ANN001
     """The planned sessions of one theatre on one local day (weekdays; emergency daily)."""
     specialty = THEATRE_SPECIALTIES.get(code, "General surgery")
     emergency = specialty.startswith("Emergency")
     if day.weekday() >= 5 and not emergency:
         return []
-    blocks = [((8, 0), (20, 0))] if emergency else [((8, 0), (12, 30)), ((13, 30), (18, 0))]
+    blocks = (
+        [((8, 0), (20, 0))] if emergency else [((8, 0), (12, 30)), ((13, 30), (18, 0))]
+    )
     out = []
     for (h1, m1), (h2, m2) in blocks:
-        start = datetime(day.year, day.month, day.day, h1, m1, tzinfo=tz).astimezone(UTC)
+        start = datetime(day.year, day.month, day.day, h1, m1, tzinfo=tz).astimezone(
+            UTC
+        )
         end = datetime(day.year, day.month, day.day, h2, m2, tzinfo=tz).astimezone(UTC)
         out.append(
             SessionSim(
@@ -866,7 +990,10 @@ def plan_cases(seed: int, session: SessionSim) -> list[CaseSim]:
     rng = stable_rng(seed, "cases", session.key)
     menu = PROCEDURES.get(session.specialty, PROCEDURES["General surgery"])
     emergency = session.specialty.startswith("Emergency")
-    day_case = "Day surgery" in session.specialty or session.specialty in ("Ophthalmology", "ENT")
+    day_case = "Day surgery" in session.specialty or session.specialty in (
+        "Ophthalmology",
+        "ENT",
+    )
     t = session.planned_start
     cases = []
     order = 0
@@ -906,7 +1033,9 @@ def _discharge_window(local: datetime, rng: random.Random) -> datetime:
         day = local.date() if local.hour >= 9 else local.date() - timedelta(days=1)
         day = day + timedelta(days=1)
         hour = min(19.9, max(9.0, rng.gauss(15.0, 2.3)))
-        local = datetime(day.year, day.month, day.day, tzinfo=local.tzinfo) + timedelta(hours=hour)
+        local = datetime(day.year, day.month, day.day, tzinfo=local.tzinfo) + timedelta(
+            hours=hour
+        )
     return local.astimezone(UTC)
 
 

@@ -24,6 +24,7 @@ LEASE_NAME = "background-worker"
 
 Job = Callable[[Runtime], object]
 JOBS: list[tuple[str, Job]] = []
+JOBS.append(("alerts", __import__("data.alert_store", fromlist=["_"]).evaluation_job))
 
 
 def holder_id() -> str:

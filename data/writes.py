@@ -139,33 +139,66 @@ def _group_for(ward: Ward) -> str:
     if ward.ward_type == "paediatric":
         return "paediatric"
     surgical = ("surg", "orthop", "urolog")
-    return "surgery" if any(k in ward.specialty.lower() for k in surgical) else "medicine"
+    return (
+        "surgery" if any(k in ward.specialty.lower() for k in surgical) else "medicine"
+    )
 
 
-def load_world(session: Session, layout: Layout, seed: int, now: datetime, scenario: dict) -> World:
+def load_world(
+    session: Session, layout: Layout, seed: int, now: datetime, scenario: dict
+) -> World:
     """The live state the simulator needs, read from the store."""
     world = World(layout, seed, now, scenario)
     for b in session.scalars(select(Bed)):
         world.add_bed(
-            BedSim(b.id, b.ward_id, b.is_escalation, b.state, b.state_since, b.patient_ref,
-                   b.state_reason, b.version, loaded_version=b.version)
+            BedSim(
+                b.id,
+                b.ward_id,
+                b.is_escalation,
+                b.state,
+                b.state_since,
+                b.patient_ref,
+                b.state_reason,
+                b.version,
+                loaded_version=b.version,
+            )
         )
-    for s in session.scalars(select(InpatientStay).where(InpatientStay.discharged_at.is_(None))):
+    for s in session.scalars(
+        select(InpatientStay).where(InpatientStay.discharged_at.is_(None))
+    ):
         ward = layout.wards[s.ward_id]
         group = "surgery" if s.admission_source == "elective" else ward.group
         world.stays[s.patient_ref] = StaySim(
-            ref=s.patient_ref, site_id=s.site_id, ward_id=s.ward_id, bed_id=s.bed_id,
-            admitted_at=s.admitted_at, source=s.admission_source, group=group,
-            expected_discharge_at=s.expected_discharge_at, medically_ready_at=s.medically_ready_at,
-            pathway=s.discharge_pathway, db_id=s.id, dirty=False,
+            ref=s.patient_ref,
+            site_id=s.site_id,
+            ward_id=s.ward_id,
+            bed_id=s.bed_id,
+            admitted_at=s.admitted_at,
+            source=s.admission_source,
+            group=group,
+            expected_discharge_at=s.expected_discharge_at,
+            medically_ready_at=s.medically_ready_at,
+            pathway=s.discharge_pathway,
+            db_id=s.id,
+            dirty=False,
         )
     area_codes = {v: k[1] for k, v in layout.areas.items()}
-    for a in session.scalars(select(EdAttendance).where(EdAttendance.departure_at.is_(None))):
+    for a in session.scalars(
+        select(EdAttendance).where(EdAttendance.departure_at.is_(None))
+    ):
         world.add_attendance(
             AttSim(
-                ref=a.ref, site_id=a.site_id, area=area_codes[a.area_id], arrival_at=a.arrival_at,
-                mode=a.mode, triage=a.triage, handover_at=a.handover_at, seen_at=a.seen_at,
-                decision_to_admit_at=a.decision_to_admit_at, db_id=a.id, dirty=False,
+                ref=a.ref,
+                site_id=a.site_id,
+                area=area_codes[a.area_id],
+                arrival_at=a.arrival_at,
+                mode=a.mode,
+                triage=a.triage,
+                handover_at=a.handover_at,
+                seen_at=a.seen_at,
+                decision_to_admit_at=a.decision_to_admit_at,
+                db_id=a.id,
+                dirty=False,
             )
         )
     horizon = now - timedelta(hours=36)
@@ -177,8 +210,17 @@ def load_world(session: Session, layout: Layout, seed: int, now: datetime, scena
         site_id, code = layout.theatres[ts.theatre_id]
         local_day = ts.planned_start.astimezone(layout.tz)
         key = f"{site_id}-{code}-{local_day:%Y%m%d}-{local_day.hour:02d}"
-        sim = SessionSim(key, ts.theatre_id, site_id, ts.specialty, ts.planned_start,
-                         ts.planned_end, ts.cancelled_reason, db_id=ts.id, dirty=False)
+        sim = SessionSim(
+            key,
+            ts.theatre_id,
+            site_id,
+            ts.specialty,
+            ts.planned_start,
+            ts.planned_end,
+            ts.cancelled_reason,
+            db_id=ts.id,
+            dirty=False,
+        )
         world.sessions[key] = sim
         by_id[ts.id] = sim
     if by_id:
@@ -191,13 +233,25 @@ def load_world(session: Session, layout: Layout, seed: int, now: datetime, scena
         for c in cases:
             sim = by_id[c.session_id]
             world.cases[c.ref] = CaseSim(
-                ref=c.ref, session_id=c.session_id, session_key=sim.key, site_id=sim.site_id,
-                procedure=c.procedure, planned_start=c.planned_start,
-                planned_minutes=c.planned_minutes, order=order[c.session_id],
-                inpatient=False, status=c.status, sent_for_at=c.sent_for_at,
-                anaesthetic_at=c.anaesthetic_at, in_theatre_at=c.in_theatre_at,
-                out_of_theatre_at=c.out_of_theatre_at, recovery_done_at=c.recovery_done_at,
-                cancelled_at=c.cancelled_at, cancel_reason=c.cancel_reason, db_id=c.id, dirty=False,
+                ref=c.ref,
+                session_id=c.session_id,
+                session_key=sim.key,
+                site_id=sim.site_id,
+                procedure=c.procedure,
+                planned_start=c.planned_start,
+                planned_minutes=c.planned_minutes,
+                order=order[c.session_id],
+                inpatient=False,
+                status=c.status,
+                sent_for_at=c.sent_for_at,
+                anaesthetic_at=c.anaesthetic_at,
+                in_theatre_at=c.in_theatre_at,
+                out_of_theatre_at=c.out_of_theatre_at,
+                recovery_done_at=c.recovery_done_at,
+                cancelled_at=c.cancelled_at,
+                cancel_reason=c.cancel_reason,
+                db_id=c.id,
+                dirty=False,
             )
             order[c.session_id] += 1
             sim.case_refs.append(c.ref)
@@ -216,7 +270,9 @@ def _restore_inpatient_flags(world: World) -> None:
                 case.inpatient = planned.inpatient
 
 
-def apply_world(session: Session, world: World, *, source: str = SOURCE) -> dict[str, int]:
+def apply_world(
+    session: Session, world: World, *, source: str = SOURCE
+) -> dict[str, int]:
     """Write every change the world recorded; returns counts of rows written."""
     counts: dict[str, int] = defaultdict(int)
     area_ids = world.layout.areas
@@ -224,10 +280,17 @@ def apply_world(session: Session, world: World, *, source: str = SOURCE) -> dict
     new_sessions = [s for s in world.sessions.values() if s.db_id is None]
     if new_sessions:
         rows = session.execute(
-            insert(TheatreSession).returning(TheatreSession.id, sort_by_parameter_order=True),
+            insert(TheatreSession).returning(
+                TheatreSession.id, sort_by_parameter_order=True
+            ),
             [
-                {"theatre_id": s.theatre_id, "specialty": s.specialty, "planned_start": s.planned_start,
-                 "planned_end": s.planned_end, "cancelled_reason": s.cancelled_reason}
+                {
+                    "theatre_id": s.theatre_id,
+                    "specialty": s.specialty,
+                    "planned_start": s.planned_start,
+                    "planned_end": s.planned_end,
+                    "cancelled_reason": s.cancelled_reason,
+                }
                 for s in new_sessions
             ],
         ).all()
@@ -239,56 +302,95 @@ def apply_world(session: Session, world: World, *, source: str = SOURCE) -> dict
     if changed_sessions:
         session.execute(
             update(TheatreSession),
-            [{"id": s.db_id, "cancelled_reason": s.cancelled_reason} for s in changed_sessions],
+            [
+                {"id": s.db_id, "cancelled_reason": s.cancelled_reason}
+                for s in changed_sessions
+            ],
         )
-    case_fields = ("status", "sent_for_at", "anaesthetic_at", "in_theatre_at", "out_of_theatre_at",
-                   "recovery_done_at", "cancelled_at", "cancel_reason")
+    case_fields = (
+        "status",
+        "sent_for_at",
+        "anaesthetic_at",
+        "in_theatre_at",
+        "out_of_theatre_at",
+        "recovery_done_at",
+        "cancelled_at",
+        "cancel_reason",
+    )
     new_cases, upd_cases = [], []
     for c in world.cases.values():
         if not c.dirty:
             continue
         values = {f: getattr(c, f) for f in case_fields}
         if c.db_id is None:
-            values.update(ref=c.ref, session_id=world.sessions[c.session_key].db_id,
-                          procedure=c.procedure, planned_start=c.planned_start,
-                          planned_minutes=c.planned_minutes)
+            values.update(
+                ref=c.ref,
+                session_id=world.sessions[c.session_key].db_id,
+                procedure=c.procedure,
+                planned_start=c.planned_start,
+                planned_minutes=c.planned_minutes,
+            )
             new_cases.append(values)
         else:
             upd_cases.append({"id": c.db_id, **values})
         c.dirty = False
     _bulk(session, TheatreCase, new_cases, upd_cases, counts, "theatre_case")
 
-    att_fields = ("handover_at", "seen_at", "decision_to_admit_at", "departure_at", "disposition")
+    att_fields = (
+        "handover_at",
+        "seen_at",
+        "decision_to_admit_at",
+        "departure_at",
+        "disposition",
+    )
     new_atts, upd_atts = [], []
     for a in world.atts.values():
         if not a.dirty:
             continue
         values = {f: getattr(a, f) for f in att_fields}
         if a.db_id is None:
-            values.update(ref=a.ref, site_id=a.site_id, area_id=area_ids[(a.site_id, a.area)],
-                          arrival_at=a.arrival_at, mode=a.mode, triage=a.triage)
+            values.update(
+                ref=a.ref,
+                site_id=a.site_id,
+                area_id=area_ids[(a.site_id, a.area)],
+                arrival_at=a.arrival_at,
+                mode=a.mode,
+                triage=a.triage,
+            )
             new_atts.append(values)
         else:
             upd_atts.append({"id": a.db_id, **values})
         a.dirty = False
     _bulk(session, EdAttendance, new_atts, upd_atts, counts, "ed_attendance")
 
-    stay_fields = ("ward_id", "bed_id", "expected_discharge_at", "medically_ready_at",
-                   "discharge_pathway", "discharged_at")
+    stay_fields = (
+        "ward_id",
+        "bed_id",
+        "expected_discharge_at",
+        "medically_ready_at",
+        "discharge_pathway",
+        "discharged_at",
+    )
     new_stays, upd_stays = [], []
     for s in world.stays.values():
         if not s.dirty:
             continue
         values = {
-            "ward_id": s.ward_id, "bed_id": s.bed_id,
+            "ward_id": s.ward_id,
+            "bed_id": s.bed_id,
             "expected_discharge_at": s.expected_discharge_at,
-            "medically_ready_at": s.medically_ready_at, "discharge_pathway": s.pathway,
+            "medically_ready_at": s.medically_ready_at,
+            "discharge_pathway": s.pathway,
             "discharged_at": s.discharged_at,
         }
         assert set(values) == set(stay_fields)
         if s.db_id is None:
-            values.update(patient_ref=s.ref, site_id=s.site_id, admitted_at=s.admitted_at,
-                          admission_source=s.source)
+            values.update(
+                patient_ref=s.ref,
+                site_id=s.site_id,
+                admitted_at=s.admitted_at,
+                admission_source=s.source,
+            )
             new_stays.append(values)
         else:
             upd_stays.append({"id": s.db_id, **values})
@@ -300,16 +402,23 @@ def apply_world(session: Session, world: World, *, source: str = SOURCE) -> dict
         loaded_versions = {
             row.id: row.version
             for row in session.execute(
-                select(Bed.id, Bed.version).where(Bed.id.in_([b.id for b in dirty_beds]))
+                select(Bed.id, Bed.version).where(
+                    Bed.id.in_([b.id for b in dirty_beds])
+                )
             )
         }
         beds = Bed.__table__
         session.execute(
-            beds.update().where(beds.c.id == bindparam("b_id")).values(patient_ref=None),
+            beds.update()
+            .where(beds.c.id == bindparam("b_id"))
+            .values(patient_ref=None),
             [{"b_id": b.id} for b in dirty_beds],
         )
         for b in dirty_beds:
-            if b.loaded_version is not None and loaded_versions.get(b.id) != b.loaded_version:
+            if (
+                b.loaded_version is not None
+                and loaded_versions.get(b.id) != b.loaded_version
+            ):
                 raise ConcurrentUpdateError(f"bed {b.id} changed under the simulator")
         session.execute(
             beds.update()
@@ -322,8 +431,14 @@ def apply_world(session: Session, world: World, *, source: str = SOURCE) -> dict
                 version=bindparam("b_version"),
             ),
             [
-                {"b_id": b.id, "b_state": b.state, "b_since": b.since, "b_reason": b.reason,
-                 "b_patient": b.patient_ref, "b_version": b.version}
+                {
+                    "b_id": b.id,
+                    "b_state": b.state,
+                    "b_since": b.since,
+                    "b_reason": b.reason,
+                    "b_patient": b.patient_ref,
+                    "b_version": b.version,
+                }
                 for b in dirty_beds
             ],
         )
@@ -335,8 +450,14 @@ def apply_world(session: Session, world: World, *, source: str = SOURCE) -> dict
         session.execute(
             insert(BedEvent),
             [
-                {"bed_id": e.bed_id, "at": e.at, "state": e.state, "patient_ref": e.patient_ref,
-                 "reason": e.reason, "source": source}
+                {
+                    "bed_id": e.bed_id,
+                    "at": e.at,
+                    "state": e.state,
+                    "patient_ref": e.patient_ref,
+                    "reason": e.reason,
+                    "source": source,
+                }
                 for e in world.bed_events
             ],
         )
@@ -344,13 +465,17 @@ def apply_world(session: Session, world: World, *, source: str = SOURCE) -> dict
         world.bed_events.clear()
     if world.hour_rows:
         hours = {h for _, h, _ in world.hour_rows}
-        existing = set(
-            session.execute(
-                select(WardOccupancyHour.ward_id, WardOccupancyHour.hour_start).where(
-                    WardOccupancyHour.hour_start.in_(list(hours))
+        existing = (
+            set(
+                session.execute(
+                    select(
+                        WardOccupancyHour.ward_id, WardOccupancyHour.hour_start
+                    ).where(WardOccupancyHour.hour_start.in_(list(hours)))
                 )
             )
-        ) if len(hours) < 200 else set()
+            if len(hours) < 200
+            else set()
+        )
         rows = [
             {"ward_id": w, "hour_start": h, **c}
             for w, h, c in world.hour_rows
@@ -360,11 +485,18 @@ def apply_world(session: Session, world: World, *, source: str = SOURCE) -> dict
             session.execute(insert(WardOccupancyHour), rows)
         counts["ward_occupancy_hour"] += len(rows)
         world.hour_rows.clear()
-    touch_feed(session, source, world.now, detail=", ".join(f"{k}={v}" for k, v in counts.items()))
+    touch_feed(
+        session,
+        source,
+        world.now,
+        detail=", ".join(f"{k}={v}" for k, v in counts.items()),
+    )
     return dict(counts)
 
 
-def _bulk(session: Session, model, new: list[dict], upd: list[dict], counts, name: str) -> None:  # noqa: ANN001
+def _bulk(
+    session: Session, model, new: list[dict], upd: list[dict], counts, name: str
+) -> None:  # noqa: ANN001
     if new:
         session.execute(insert(model), new)
     if upd:
@@ -372,10 +504,14 @@ def _bulk(session: Session, model, new: list[dict], upd: list[dict], counts, nam
     counts[name] += len(new) + len(upd)
 
 
-def touch_feed(session: Session, feed: str, at: datetime, detail: str | None = None) -> None:
+def touch_feed(
+    session: Session, feed: str, at: datetime, detail: str | None = None
+) -> None:
     row = session.get(FeedStatus, feed)
     if row is None:
-        session.add(FeedStatus(feed=feed, last_write_at=at, detail=(detail or "")[:200]))
+        session.add(
+            FeedStatus(feed=feed, last_write_at=at, detail=(detail or "")[:200])
+        )
     else:
         row.last_write_at = at
         row.detail = (detail or "")[:200]

@@ -31,7 +31,9 @@ class Permission(StrEnum):
 _ALL = frozenset(Permission)
 MATRIX: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.VIEW}),
-    Role.BED_MANAGER: frozenset({Permission.VIEW, Permission.ACK_ALERT, Permission.WORK_PROTOCOL}),
+    Role.BED_MANAGER: frozenset(
+        {Permission.VIEW, Permission.ACK_ALERT, Permission.WORK_PROTOCOL}
+    ),
     Role.SITE_LEAD: frozenset(
         {
             Permission.VIEW,

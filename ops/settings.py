@@ -123,7 +123,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"COMMAND_CENTRE_TIMEZONE={tz!r} is not a known time zone") from None
+        raise SettingsError(
+            f"COMMAND_CENTRE_TIMEZONE={tz!r} is not a known time zone"
+        ) from None
     is_sqlite = database_url.startswith("sqlite")
     clock: Clock = system_clock
     frozen = env.get("COMMAND_CENTRE_FROZEN_NOW")
@@ -135,7 +137,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 f"COMMAND_CENTRE_FROZEN_NOW={frozen!r} is not an ISO 8601 time"
             ) from None
         if at.tzinfo is None:
-            raise SettingsError("COMMAND_CENTRE_FROZEN_NOW needs a UTC offset, e.g. +00:00")
+            raise SettingsError(
+                "COMMAND_CENTRE_FROZEN_NOW needs a UTC offset, e.g. +00:00"
+            )
         clock = FrozenClock(at)
     auth_disabled = _bool(env, "COMMAND_CENTRE_AUTH_DISABLED", False)
     if auth_disabled and not is_sqlite:
@@ -156,7 +160,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         demo=_bool(env, "COMMAND_CENTRE_DEMO", is_sqlite),
         run_background=_bool(env, "COMMAND_CENTRE_BACKGROUND", is_sqlite),
         sim_speed=_float(env, "COMMAND_CENTRE_SIM_SPEED", defaults.sim_speed, 0.0),
-        sim_tick_seconds=_float(env, "COMMAND_CENTRE_SIM_TICK_SECONDS", defaults.sim_tick_seconds, 0.5),
+        sim_tick_seconds=_float(
+            env, "COMMAND_CENTRE_SIM_TICK_SECONDS", defaults.sim_tick_seconds, 0.5
+        ),
         seed=_int(env, "COMMAND_CENTRE_SEED", defaults.seed),
         history_days=_int(env, "COMMAND_CENTRE_HISTORY_DAYS", defaults.history_days, 1),
         debug=_bool(env, "COMMAND_CENTRE_DEBUG", False),

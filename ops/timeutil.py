@@ -59,7 +59,9 @@ def local_day_start_utc(day: date, tz: str | ZoneInfo) -> datetime:
 
 def local_day_bounds_utc(day: date, tz: str | ZoneInfo) -> tuple[datetime, datetime]:
     """[start, end) of a local calendar day in UTC: 23, 24 or 25 hours long."""
-    return local_day_start_utc(day, tz), local_day_start_utc(day + timedelta(days=1), tz)
+    return local_day_start_utc(day, tz), local_day_start_utc(
+        day + timedelta(days=1), tz
+    )
 
 
 def format_local(value: datetime | None, tz: str | ZoneInfo, fmt: str = "%H:%M") -> str:

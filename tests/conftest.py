@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from tests.support import pg
-from tests.support.apps import FROZEN_NOW, copy_sqlite, runtime_for, seed_into, settings_for
+from tests.support.apps import (
+    FROZEN_NOW,
+    copy_sqlite,
+    runtime_for,
+    seed_into,
+    settings_for,
+)
 
 
 def pytest_setup_options():  # noqa: ANN201

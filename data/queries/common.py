@@ -22,7 +22,9 @@ class SiteRow:
 def sites(session: Session) -> list[SiteRow]:
     return [
         SiteRow(r.id, r.code, r.name)
-        for r in session.execute(select(Site.id, Site.code, Site.name).order_by(Site.code))
+        for r in session.execute(
+            select(Site.id, Site.code, Site.name).order_by(Site.code)
+        )
     ]
 
 

@@ -48,8 +48,12 @@ class MetricSnapshot:
     at: datetime
     as_of: datetime | None
     values: dict[Key, float | None] = field(default_factory=dict)
-    labels: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, id) -> name
-    site_of: dict[tuple[str, str], str] = field(default_factory=dict)  # scope -> site code
+    labels: dict[tuple[str, str], str] = field(
+        default_factory=dict
+    )  # (kind, id) -> name
+    site_of: dict[tuple[str, str], str] = field(
+        default_factory=dict
+    )  # scope -> site code
 
     def get(self, metric: str, kind: str, scope_id: str) -> float | None:
         return self.values.get((metric, kind, scope_id))
@@ -64,7 +68,9 @@ class MetricSnapshot:
 def snapshot_metrics(session: Session, now: datetime, tz: str) -> MetricSnapshot:
     zone = ZoneInfo(tz)
     midnight = local_midnight_utc(now, zone)
-    snap = MetricSnapshot(at=now, as_of=session.scalar(select(func.max(FeedStatus.last_write_at))))
+    snap = MetricSnapshot(
+        at=now, as_of=session.scalar(select(func.max(FeedStatus.last_write_at)))
+    )
     trust = session.execute(select(Trust.code, Trust.name).order_by(Trust.id)).first()
     trust_id = trust.code if trust else "trust"
     snap.labels[("trust", trust_id)] = trust.name if trust else "Trust"
@@ -82,12 +88,28 @@ def snapshot_metrics(session: Session, now: datetime, tz: str) -> MetricSnapshot
 # -- beds ---------------------------------------------------------------------
 
 
-def _beds(session: Session, now: datetime, snap: MetricSnapshot, sites, trust_id: str) -> None:  # noqa: ANN001
+def _beds(
+    session: Session, now: datetime, snap: MetricSnapshot, sites, trust_id: str
+) -> None:  # noqa: ANN001
     rows = session.execute(
-        select(Ward.id, Ward.site_id, Ward.name, Ward.ward_type, Bed.state, Bed.is_escalation,
-               func.count(Bed.id))
+        select(
+            Ward.id,
+            Ward.site_id,
+            Ward.name,
+            Ward.ward_type,
+            Bed.state,
+            Bed.is_escalation,
+            func.count(Bed.id),
+        )
         .join(Bed, Bed.ward_id == Ward.id, isouter=True)
-        .group_by(Ward.id, Ward.site_id, Ward.name, Ward.ward_type, Bed.state, Bed.is_escalation)
+        .group_by(
+            Ward.id,
+            Ward.site_id,
+            Ward.name,
+            Ward.ward_type,
+            Bed.state,
+            Bed.is_escalation,
+        )
     ).all()
     Count = dict[str, int]
     ward: dict[str, Count] = defaultdict(lambda: defaultdict(int))
@@ -112,19 +134,29 @@ def _beds(session: Session, now: datetime, snap: MetricSnapshot, sites, trust_id
         c = ward[wid]
         snap.set("beds_available", "ward", wid, c["available"])
         ga_open = sum(c[f"ga_{s}"] for s in OPEN_STATES)
-        snap.set("ga_occupancy_pct", "ward", wid, occupancy_pct(c["ga_occupied"], ga_open))
+        snap.set(
+            "ga_occupancy_pct", "ward", wid, occupancy_pct(c["ga_occupied"], ga_open)
+        )
     nctr = dict(
         session.execute(
             select(InpatientStay.site_id, func.count(InpatientStay.id))
-            .where(InpatientStay.discharged_at.is_(None), InpatientStay.medically_ready_at <= now)
+            .where(
+                InpatientStay.discharged_at.is_(None),
+                InpatientStay.medically_ready_at <= now,
+            )
             .group_by(InpatientStay.site_id)
         ).all()
     )
-    scopes = [("site", sites[sid].code, site[sites[sid].code], nctr.get(sid, 0)) for sid in sites]
+    scopes = [
+        ("site", sites[sid].code, site[sites[sid].code], nctr.get(sid, 0))
+        for sid in sites
+    ]
     scopes.append(("trust", trust_id, trust, sum(nctr.values())))
     for kind, sid, c, nctr_n in scopes:
         ga_open = sum(c[f"ga_{s}"] for s in OPEN_STATES)
-        snap.set("ga_occupancy_pct", kind, sid, occupancy_pct(c["ga_occupied"], ga_open))
+        snap.set(
+            "ga_occupancy_pct", kind, sid, occupancy_pct(c["ga_occupied"], ga_open)
+        )
         snap.set("beds_available", kind, sid, c["available"])
         snap.set("escalation_beds_open", kind, sid, c["esc_open"])
         snap.set("escalation_beds_pct", kind, sid, ratio_pct(c["esc_open"], ga_open))
@@ -137,10 +169,19 @@ def _beds(session: Session, now: datetime, snap: MetricSnapshot, sites, trust_id
 # -- ED -----------------------------------------------------------------------
 
 
-def _ed(session: Session, now: datetime, midnight: datetime, zone: ZoneInfo,
-        snap: MetricSnapshot, sites, trust_id: str) -> None:  # noqa: ANN001
+def _ed(
+    session: Session,
+    now: datetime,
+    midnight: datetime,
+    zone: ZoneInfo,
+    snap: MetricSnapshot,
+    sites,
+    trust_id: str,
+) -> None:  # noqa: ANN001
     A = EdAttendance
-    areas = session.execute(select(EdArea.id, EdArea.site_id, EdArea.code, EdArea.name, EdArea.spaces)).all()
+    areas = session.execute(
+        select(EdArea.id, EdArea.site_id, EdArea.code, EdArea.name, EdArea.spaces)
+    ).all()
     area_key = {a.id: f"{sites[a.site_id].code}-{a.code}" for a in areas}
     for a in areas:
         key = area_key[a.id]
@@ -151,16 +192,35 @@ def _ed(session: Session, now: datetime, midnight: datetime, zone: ZoneInfo,
     handed = case((and_(A.mode == "ambulance", A.handover_at.is_(None)), 0), else_=1)
     now_rows = session.execute(
         select(
-            A.site_id, A.area_id, func.count(A.id),
+            A.site_id,
+            A.area_id,
+            func.count(A.id),
             func.sum(case((A.seen_at.is_(None), 1), else_=0)),
             func.sum(case((A.arrival_at < now - timedelta(hours=12), 1), else_=0)),
             func.sum(handed),
-            func.sum(case((and_(A.mode == "ambulance", A.handover_at.is_(None),
-                                A.arrival_at < now - timedelta(minutes=30)), 1), else_=0)),
-            func.sum(case((and_(A.mode == "ambulance", A.handover_at.is_(None)), 1), else_=0)),
-        ).where(in_dept).group_by(A.site_id, A.area_id)
+            func.sum(
+                case(
+                    (
+                        and_(
+                            A.mode == "ambulance",
+                            A.handover_at.is_(None),
+                            A.arrival_at < now - timedelta(minutes=30),
+                        ),
+                        1,
+                    ),
+                    else_=0,
+                )
+            ),
+            func.sum(
+                case((and_(A.mode == "ambulance", A.handover_at.is_(None)), 1), else_=0)
+            ),
+        )
+        .where(in_dept)
+        .group_by(A.site_id, A.area_id)
     ).all()
-    per_site: dict[str, dict[str, float]] = {s.code: defaultdict(float) for s in sites.values()}
+    per_site: dict[str, dict[str, float]] = {
+        s.code: defaultdict(float) for s in sites.values()
+    }
     per_area: dict[str, int] = defaultdict(int)
     for site_id, area_id, n, waiting, over12, in_space, amb30, amb_wait in now_rows:
         c = per_site[sites[site_id].code]
@@ -179,12 +239,25 @@ def _ed(session: Session, now: datetime, midnight: datetime, zone: ZoneInfo,
             c["mr_spaces"] += a.spaces
         key = area_key[a.id]
         snap.set("ed_in_department", "ed_area", key, per_area.get(key, 0))
-        snap.set("ed_area_occupancy_pct", "ed_area", key, occupancy_pct(per_area.get(key, 0), a.spaces))
+        snap.set(
+            "ed_area_occupancy_pct",
+            "ed_area",
+            key,
+            occupancy_pct(per_area.get(key, 0), a.spaces),
+        )
 
     def departures(since: datetime) -> dict[int, tuple[int, int]]:
         rows = session.execute(
-            select(A.site_id, func.count(A.id),
-                   func.sum(case((seconds_between(A.arrival_at, A.departure_at) <= 4 * 3600, 1), else_=0)))
+            select(
+                A.site_id,
+                func.count(A.id),
+                func.sum(
+                    case(
+                        (seconds_between(A.arrival_at, A.departure_at) <= 4 * 3600, 1),
+                        else_=0,
+                    )
+                ),
+            )
             .where(A.departure_at > since, A.departure_at <= now)
             .group_by(A.site_id)
         ).all()
@@ -197,22 +270,53 @@ def _ed(session: Session, now: datetime, midnight: datetime, zone: ZoneInfo,
         for r in session.execute(
             select(
                 A.site_id,
-                func.sum(case((and_(A.handover_at > midnight,
-                                    seconds_between(A.arrival_at, A.handover_at) > 1800), 1), else_=0)),
-                func.sum(case((and_(A.handover_at > midnight,
-                                    seconds_between(A.arrival_at, A.handover_at) > 3600), 1), else_=0)),
-                func.avg(case((A.handover_at > now - timedelta(hours=4),
-                               seconds_between(A.arrival_at, A.handover_at)), else_=None)),
+                func.sum(
+                    case(
+                        (
+                            and_(
+                                A.handover_at > midnight,
+                                seconds_between(A.arrival_at, A.handover_at) > 1800,
+                            ),
+                            1,
+                        ),
+                        else_=0,
+                    )
+                ),
+                func.sum(
+                    case(
+                        (
+                            and_(
+                                A.handover_at > midnight,
+                                seconds_between(A.arrival_at, A.handover_at) > 3600,
+                            ),
+                            1,
+                        ),
+                        else_=0,
+                    )
+                ),
+                func.avg(
+                    case(
+                        (
+                            A.handover_at > now - timedelta(hours=4),
+                            seconds_between(A.arrival_at, A.handover_at),
+                        ),
+                        else_=None,
+                    )
+                ),
             )
-            .where(A.mode == "ambulance", A.handover_at > min(midnight, now - timedelta(hours=4)),
-                   A.handover_at <= now)
+            .where(
+                A.mode == "ambulance",
+                A.handover_at > min(midnight, now - timedelta(hours=4)),
+                A.handover_at <= now,
+            )
             .group_by(A.site_id)
         ).all()
     }
     seen_minutes: dict[int, list[float]] = defaultdict(list)
     for site_id, minutes in session.execute(
-        select(A.site_id, seconds_between(A.arrival_at, A.seen_at) / 60.0)
-        .where(A.seen_at > midnight, A.seen_at <= now)
+        select(A.site_id, seconds_between(A.arrival_at, A.seen_at) / 60.0).where(
+            A.seen_at > midnight, A.seen_at <= now
+        )
     ):
         seen_minutes[site_id].append(float(minutes))
     arrivals_today = dict(
@@ -242,7 +346,9 @@ def _ed(session: Session, now: datetime, midnight: datetime, zone: ZoneInfo,
             "ed_4h_pct_today": four_hour_pct(within, dep),
             "ed_4h_pct_24h": four_hour_pct(rwithin, rdep),
             "majors_resus_occupancy_pct": occupancy_pct(c["mr_in"], c["mr_spaces"]),
-            "median_time_to_treatment_min": median_minutes(seen_minutes.get(site_id, [])),
+            "median_time_to_treatment_min": median_minutes(
+                seen_minutes.get(site_id, [])
+            ),
             "handover_mean_min_4h": None if hmean is None else float(hmean) / 60.0,
             "handovers_over_30_today": h30 or 0,
             "handovers_over_60_today": h60 or 0,
@@ -265,9 +371,13 @@ def _ed(session: Session, now: datetime, midnight: datetime, zone: ZoneInfo,
         totals["exp"] += exp or 0
         all_seen.extend(seen_minutes.get(site_id, []))
     for site_id, n in session.execute(
-        select(A.site_id, func.count(A.id)).where(
-            A.mode == "ambulance", A.handover_at > now - timedelta(hours=4), A.handover_at <= now
-        ).group_by(A.site_id)
+        select(A.site_id, func.count(A.id))
+        .where(
+            A.mode == "ambulance",
+            A.handover_at > now - timedelta(hours=4),
+            A.handover_at <= now,
+        )
+        .group_by(A.site_id)
     ):
         mean = handovers.get(site_id, (0, 0, None))[2]
         if mean is not None:
@@ -281,9 +391,13 @@ def _ed(session: Session, now: datetime, midnight: datetime, zone: ZoneInfo,
         "ed_over_12h_pct": ratio_pct(t["over12"], t["in"]),
         "ed_4h_pct_today": four_hour_pct(int(t["within"]), int(t["dep"])),
         "ed_4h_pct_24h": four_hour_pct(int(t["rwithin"]), int(t["rdep"])),
-        "majors_resus_occupancy_pct": occupancy_pct(int(t["mr_in"]), int(t["mr_spaces"])),
+        "majors_resus_occupancy_pct": occupancy_pct(
+            int(t["mr_in"]), int(t["mr_spaces"])
+        ),
         "median_time_to_treatment_min": median_minutes(all_seen),
-        "handover_mean_min_4h": (handover_secs_sum / handover_n / 60.0) if handover_n else None,
+        "handover_mean_min_4h": (handover_secs_sum / handover_n / 60.0)
+        if handover_n
+        else None,
         "handovers_over_30_today": t["h30"],
         "handovers_over_60_today": t["h60"],
         "ambulances_waiting": t["amb_wait"],
@@ -295,7 +409,9 @@ def _ed(session: Session, now: datetime, midnight: datetime, zone: ZoneInfo,
         snap.set(metric, "trust", trust_id, value)
 
 
-def hourly_arrivals(session: Session, since: datetime, until: datetime) -> list[tuple[int, datetime, int]]:
+def hourly_arrivals(
+    session: Session, since: datetime, until: datetime
+) -> list[tuple[int, datetime, int]]:
     """ED arrivals per site per UTC hour in [since, until): (site id, hour start UTC, count)."""
     from datetime import UTC
 
@@ -311,7 +427,9 @@ def hourly_arrivals(session: Session, since: datetime, until: datetime) -> list[
     ]
 
 
-def usual_arrivals_by_now(session: Session, now: datetime, zone: ZoneInfo) -> dict[int, float]:
+def usual_arrivals_by_now(
+    session: Session, now: datetime, zone: ZoneInfo
+) -> dict[int, float]:
     """Mean arrivals from local midnight to this local time on the last 8 same weekdays.
 
     Windows are local-time, so a clock-change day compares like with like. A site with
@@ -322,7 +440,9 @@ def usual_arrivals_by_now(session: Session, now: datetime, zone: ZoneInfo) -> di
     for weeks in range(1, USUAL_WEEKS + 1):
         day = local_now.date() - timedelta(weeks=weeks)
         start = local_day_start_utc(day, zone)
-        end = datetime.combine(day, local_now.time(), tzinfo=zone).astimezone(start.tzinfo)
+        end = datetime.combine(day, local_now.time(), tzinfo=zone).astimezone(
+            start.tzinfo
+        )
         windows.append((start, end))
     counts: dict[int, list[int]] = defaultdict(lambda: [0] * len(windows))
     seen_hours: dict[int, set[int]] = defaultdict(set)
@@ -346,8 +466,14 @@ def usual_arrivals_by_now(session: Session, now: datetime, zone: ZoneInfo) -> di
 # -- theatres and feeds ---------------------------------------------------------
 
 
-def _theatres(session: Session, midnight: datetime, now: datetime, snap: MetricSnapshot,
-              sites, trust_id: str) -> None:  # noqa: ANN001
+def _theatres(
+    session: Session,
+    midnight: datetime,
+    now: datetime,
+    snap: MetricSnapshot,
+    sites,
+    trust_id: str,
+) -> None:  # noqa: ANN001
     suites = session.execute(select(Theatre.site_id, Theatre.suite).distinct()).all()
     for site_id, suite in suites:
         key = f"{sites[site_id].code}-{suite}"
@@ -363,7 +489,12 @@ def _theatres(session: Session, midnight: datetime, now: datetime, snap: MetricS
     ).all()
     per_site: dict[str, int] = defaultdict(int)
     for site_id, suite, n in rows:
-        snap.set("theatre_cancellations_today", "theatre_suite", f"{sites[site_id].code}-{suite}", n)
+        snap.set(
+            "theatre_cancellations_today",
+            "theatre_suite",
+            f"{sites[site_id].code}-{suite}",
+            n,
+        )
         per_site[sites[site_id].code] += n
     for s in sites.values():
         snap.set("theatre_cancellations_today", "site", s.code, per_site.get(s.code, 0))

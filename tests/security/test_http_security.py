@@ -39,7 +39,9 @@ def _overview_payload(pathname: str = "/") -> dict:
 def secured(seeded_sqlite_url):  # noqa: ANN201
     create_user(seeded_sqlite_url, "vera.viewer", "viewer", display_name="Vera Viewer")
     clock = MovableClock(FROZEN_NOW)
-    app = create_app(settings_for(seeded_sqlite_url, auth_required=True, clock=clock), prepare=False)
+    app = create_app(
+        settings_for(seeded_sqlite_url, auth_required=True, clock=clock), prepare=False
+    )
     return app, clock, seeded_sqlite_url
 
 
@@ -48,13 +50,23 @@ def _login(client, username: str = "vera.viewer", password: str = DEFAULT_PASSWO
     with client.session_transaction() as sess:
         token = sess["cc_csrf"]
     return client.post(
-        "/login", data={"username": username, "password": password, "csrf_token": token, "next": "/"}
+        "/login",
+        data={
+            "username": username,
+            "password": password,
+            "csrf_token": token,
+            "next": "/",
+        },
     )
 
 
 def _post_callback(client, payload: dict, **headers: str):  # noqa: ANN001, ANN202
-    return client.post(CALLBACK, data=json.dumps(payload), content_type="application/json",
-                       headers=headers)
+    return client.post(
+        CALLBACK,
+        data=json.dumps(payload),
+        content_type="application/json",
+        headers=headers,
+    )
 
 
 def test_sec001_unauthenticated_callback_is_401(secured):
@@ -79,7 +91,9 @@ def test_sec003_signed_in_callback_works_and_plain_text_is_415(secured):
     client = app.server.test_client()
     assert _login(client).status_code == 302
     assert _post_callback(client, _overview_payload()).status_code == 200
-    text = client.post(CALLBACK, data=json.dumps(_overview_payload()), content_type="text/plain")
+    text = client.post(
+        CALLBACK, data=json.dumps(_overview_payload()), content_type="text/plain"
+    )
     assert text.status_code == 415
 
 
@@ -89,7 +103,9 @@ def test_sec004_foreign_origin_is_refused(secured):
     _login(client)
     foreign = _post_callback(client, _overview_payload(), Origin="https://evil.example")
     assert foreign.status_code == 403
-    cross = _post_callback(client, _overview_payload(), **{"Sec-Fetch-Site": "cross-site"})
+    cross = _post_callback(
+        client, _overview_payload(), **{"Sec-Fetch-Site": "cross-site"}
+    )
     assert cross.status_code == 403
     same = _post_callback(client, _overview_payload(), Origin="http://localhost")
     assert same.status_code == 200
@@ -136,7 +152,9 @@ def test_sec007_absolute_timeout_ends_the_session(secured):
 def test_sec008_failed_logins_are_limited_across_workers(secured):
     """Two app instances (as two gunicorn workers) share the count in the database."""
     app_a, clock, url = secured
-    app_b = create_app(settings_for(url, auth_required=True, clock=clock), prepare=False)
+    app_b = create_app(
+        settings_for(url, auth_required=True, clock=clock), prepare=False
+    )
     a, b = app_a.server.test_client(), app_b.server.test_client()
     for i in range(FAILED_LOGIN_LIMIT):
         client = a if i % 2 else b
@@ -149,7 +167,9 @@ def test_sec008_failed_logins_are_limited_across_workers(secured):
     assert _login(a).status_code == 302
     runtime = runtime_for(settings_for(url))
     with runtime.factory() as s:
-        failures = s.scalar(select(func.count(LoginAttempt.id)).where(LoginAttempt.success.is_(False)))
+        failures = s.scalar(
+            select(func.count(LoginAttempt.id)).where(LoginAttempt.success.is_(False))
+        )
     assert failures == FAILED_LOGIN_LIMIT + 1
 
 
@@ -164,6 +184,45 @@ def test_sec009_security_headers_and_generic_errors(secured):
     assert "max-age" in r.headers["Strict-Transport-Security"]
     assert r.headers["Referrer-Policy"] == "same-origin"
     _login(client)
-    broken = _post_callback(client, {"output": "no-such.children", "outputs": {}, "inputs": []})
+    broken = _post_callback(
+        client, {"output": "no-such.children", "outputs": {}, "inputs": []}
+    )
     assert broken.status_code in (400, 500)
     assert b"Traceback" not in broken.data
+
+
+def test_sec010_a_viewers_write_is_403_and_recorded(secured):
+    app, _, url = secured
+    client = app.server.test_client()
+    _login(client)
+    payload = {
+        "output": "..admin-message.children@" + "x" * 0,
+        "outputs": {"id": "admin-message", "property": "children@0"},
+        "inputs": [{"id": "admin-toggle", "property": "n_clicks", "value": 1}],
+        "state": [
+            {"id": "admin-toggle-user", "property": "value", "value": "vera.viewer"}
+        ],
+        "changedPropIds": ["admin-toggle.n_clicks"],
+    }
+    # find the exact output key Dash registered for the toggle callback
+    key = next(
+        k
+        for k, v in app.callback_map.items()
+        if "admin-message.children" in k
+        and any(i["id"] == "admin-toggle" for i in v["inputs"])
+    )
+    payload["output"] = key
+    payload["outputs"] = {"id": "admin-message", "property": key.split(".", 1)[1]}
+    r = _post_callback(client, payload)
+    assert r.status_code == 403
+    assert b"Traceback" not in r.data
+    runtime = runtime_for(settings_for(url))
+    from data.models.security import AppUser, AuditEvent
+
+    with runtime.factory() as s:
+        denial = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "denied")
+        ).all()
+        vera = s.scalar(select(AppUser).where(AppUser.username == "vera.viewer"))
+    assert [d.actor_username for d in denial] == ["vera.viewer"]
+    assert vera.is_active

@@ -10,7 +10,15 @@ import pytest
 from sqlalchemy import select
 
 from data.db import create_db_engine, make_session_factory, upgrade
-from data.models.capacity import Bed, EdArea, EdAttendance, InpatientStay, Site, TheatreCase, Ward
+from data.models.capacity import (
+    Bed,
+    EdArea,
+    EdAttendance,
+    InpatientStay,
+    Site,
+    TheatreCase,
+    Ward,
+)
 from data.queries.metrics import snapshot_metrics
 from data.seed import seed_demo
 from ops.metrics import CATALOGUE
@@ -21,51 +29,88 @@ LONDON = ZoneInfo("Europe/London")
 
 def _recount(session, now: datetime, site_code: str) -> dict[str, float | None]:  # noqa: ANN001
     site = session.scalar(select(Site).where(Site.code == site_code))
-    wards = {w.id: w for w in session.scalars(select(Ward).where(Ward.site_id == site.id))}
+    wards = {
+        w.id: w for w in session.scalars(select(Ward).where(Ward.site_id == site.id))
+    }
     beds = [b for b in session.scalars(select(Bed)) if b.ward_id in wards]
-    ga = [b for b in beds if wards[b.ward_id].ward_type in ("general_acute", "assessment", "escalation")]
+    ga = [
+        b
+        for b in beds
+        if wards[b.ward_id].ward_type in ("general_acute", "assessment", "escalation")
+    ]
     ga_open = [b for b in ga if b.state in ("occupied", "available", "awaiting_clean")]
     ga_occ = [b for b in ga_open if b.state == "occupied"]
-    atts = session.scalars(select(EdAttendance).where(EdAttendance.site_id == site.id)).all()
+    atts = session.scalars(
+        select(EdAttendance).where(EdAttendance.site_id == site.id)
+    ).all()
     local_today = now.astimezone(LONDON).date()
     departed_today = [
-        a for a in atts
-        if a.departure_at is not None and a.departure_at <= now
+        a
+        for a in atts
+        if a.departure_at is not None
+        and a.departure_at <= now
         and a.departure_at.astimezone(LONDON).date() == local_today
     ]
-    within = [a for a in departed_today if a.departure_at - a.arrival_at <= timedelta(hours=4)]
+    within = [
+        a for a in departed_today if a.departure_at - a.arrival_at <= timedelta(hours=4)
+    ]
     inside = [a for a in atts if a.arrival_at <= now and a.departure_at is None]
     seen_today = [
-        (a.seen_at - a.arrival_at).total_seconds() / 60 for a in atts
-        if a.seen_at is not None and a.seen_at <= now and a.seen_at.astimezone(LONDON).date() == local_today
+        (a.seen_at - a.arrival_at).total_seconds() / 60
+        for a in atts
+        if a.seen_at is not None
+        and a.seen_at <= now
+        and a.seen_at.astimezone(LONDON).date() == local_today
     ]
-    areas = {a.id: a for a in session.scalars(select(EdArea).where(EdArea.site_id == site.id))}
+    areas = {
+        a.id: a
+        for a in session.scalars(select(EdArea).where(EdArea.site_id == site.id))
+    }
     mr_spaces = sum(a.spaces for a in areas.values() if a.code in ("majors", "resus"))
     mr_in = [
-        a for a in inside if areas[a.area_id].code in ("majors", "resus")
+        a
+        for a in inside
+        if areas[a.area_id].code in ("majors", "resus")
         and not (a.mode == "ambulance" and a.handover_at is None)
     ]
     h60 = [
-        a for a in atts if a.handover_at is not None and a.handover_at <= now
+        a
+        for a in atts
+        if a.handover_at is not None
+        and a.handover_at <= now
         and a.handover_at.astimezone(LONDON).date() == local_today
         and a.handover_at - a.arrival_at > timedelta(minutes=60)
     ]
-    stays = session.scalars(select(InpatientStay).where(InpatientStay.site_id == site.id)).all()
-    nctr = [s for s in stays if s.discharged_at is None and s.medically_ready_at is not None and s.medically_ready_at <= now]
+    stays = session.scalars(
+        select(InpatientStay).where(InpatientStay.site_id == site.id)
+    ).all()
+    nctr = [
+        s
+        for s in stays
+        if s.discharged_at is None
+        and s.medically_ready_at is not None
+        and s.medically_ready_at <= now
+    ]
     occupied = [b for b in beds if b.state == "occupied"]
     cancelled = [
-        c for c in session.scalars(select(TheatreCase))
-        if c.cancelled_at is not None and c.cancelled_at <= now
+        c
+        for c in session.scalars(select(TheatreCase))
+        if c.cancelled_at is not None
+        and c.cancelled_at <= now
         and c.cancelled_at.astimezone(LONDON).date() == local_today
         and c.ref.startswith(f"C{site.id}-")
     ]
     return {
         "ga_occupancy_pct": 100 * len(ga_occ) / len(ga_open) if ga_open else None,
         "beds_available": sum(b.state == "available" for b in beds),
-        "ed_4h_pct_today": 100 * len(within) / len(departed_today) if departed_today else None,
+        "ed_4h_pct_today": 100 * len(within) / len(departed_today)
+        if departed_today
+        else None,
         "ed_in_department": len(inside),
         "ed_waiting_to_be_seen": sum(a.seen_at is None for a in inside),
-        "ed_over_12h_count": sum(now - a.arrival_at > timedelta(hours=12) for a in inside),
+        "ed_over_12h_count": sum(
+            now - a.arrival_at > timedelta(hours=12) for a in inside
+        ),
         "median_time_to_treatment_min": median(seen_today) if seen_today else None,
         "majors_resus_occupancy_pct": 100 * len(mr_in) / mr_spaces,
         "handovers_over_60_today": len(h60),
@@ -83,7 +128,12 @@ def _check(session, now: datetime) -> None:  # noqa: ANN001
             if value is None:
                 assert got is None, (metric, site_code)
             else:
-                assert got == pytest.approx(value, abs=1e-6), (metric, site_code, got, value)
+                assert got == pytest.approx(value, abs=1e-6), (
+                    metric,
+                    site_code,
+                    got,
+                    value,
+                )
     # every value belongs to the catalogue with an allowed scope
     for metric, kind, _ in snap.values:
         assert metric in CATALOGUE and kind in CATALOGUE[metric].scopes, (metric, kind)

@@ -16,8 +16,15 @@ from data.models.capacity import Bed, BedEvent, EdAttendance, InpatientStay, The
 from data.seed import run_tick, seed_demo
 from tests.support.apps import FROZEN_NOW
 
-TABLES = ("bed", "bed_event", "inpatient_stay", "ed_attendance", "theatre_session",
-          "theatre_case", "ward_occupancy_hour")
+TABLES = (
+    "bed",
+    "bed_event",
+    "inpatient_stay",
+    "ed_attendance",
+    "theatre_session",
+    "theatre_case",
+    "ward_occupancy_hour",
+)
 
 
 def _digest(url: str) -> dict[str, str]:
@@ -37,8 +44,13 @@ def _digest(url: str) -> dict[str, str]:
 def _seed(url: str, days: int, seed: int = 7) -> None:
     engine = create_db_engine(url)
     upgrade(engine)
-    seed_demo(make_session_factory(engine), seed=seed, now=FROZEN_NOW, history_days=days,
-              tz="Europe/London")
+    seed_demo(
+        make_session_factory(engine),
+        seed=seed,
+        now=FROZEN_NOW,
+        history_days=days,
+        tz="Europe/London",
+    )
     engine.dispose()
 
 
@@ -73,7 +85,9 @@ def assert_invariants(session) -> None:  # noqa: ANN001
     beds = session.scalars(select(Bed)).all()
     open_stays = {
         s.patient_ref: s
-        for s in session.scalars(select(InpatientStay).where(InpatientStay.discharged_at.is_(None)))
+        for s in session.scalars(
+            select(InpatientStay).where(InpatientStay.discharged_at.is_(None))
+        )
     }
     occupants = {}
     for bed in beds:
@@ -82,13 +96,17 @@ def assert_invariants(session) -> None:  # noqa: ANN001
             assert bed.patient_ref not in occupants, "one patient in two beds"
             occupants[bed.patient_ref] = bed.id
         else:
-            assert bed.patient_ref is None, f"{bed.state} bed {bed.label} holds a patient"
+            assert bed.patient_ref is None, (
+                f"{bed.state} bed {bed.label} holds a patient"
+            )
     assert set(occupants) == set(open_stays), "open stays and occupied beds disagree"
     for ref, stay in open_stays.items():
         assert stay.bed_id == occupants[ref]
     # ED timestamps are ordered.
     bad = session.scalar(
-        select(text("count(*)")).select_from(EdAttendance).where(
+        select(text("count(*)"))
+        .select_from(EdAttendance)
+        .where(
             text(
                 "seen_at < arrival_at OR departure_at < arrival_at OR handover_at < arrival_at"
                 " OR decision_to_admit_at < seen_at OR (departure_at < seen_at)"
@@ -97,9 +115,9 @@ def assert_invariants(session) -> None:  # noqa: ANN001
     )
     assert bad == 0
     admitted_without_dta = session.scalar(
-        select(text("count(*)")).select_from(EdAttendance).where(
-            text("disposition = 'admitted' AND decision_to_admit_at IS NULL")
-        )
+        select(text("count(*)"))
+        .select_from(EdAttendance)
+        .where(text("disposition = 'admitted' AND decision_to_admit_at IS NULL"))
     )
     assert admitted_without_dta == 0
     # The event history replays to the current state of every bed.
@@ -110,15 +128,21 @@ def assert_invariants(session) -> None:  # noqa: ANN001
         assert last[bed.id] == (bed.state, bed.patient_ref), bed.label
     # Occupancy never exceeds open beds in the hourly roll-up; every bed is counted.
     per_ward = dict(
-        session.execute(text("SELECT ward_id, count(*) FROM bed GROUP BY ward_id")).all()
+        session.execute(
+            text("SELECT ward_id, count(*) FROM bed GROUP BY ward_id")
+        ).all()
     )
     for ward_id, occ, avail, clean, blocked, closed in session.execute(
-        text("SELECT ward_id, occupied, available, awaiting_clean, blocked, closed FROM ward_occupancy_hour")
+        text(
+            "SELECT ward_id, occupied, available, awaiting_clean, blocked, closed FROM ward_occupancy_hour"
+        )
     ):
         assert occ <= occ + avail + clean
         assert occ + avail + clean + blocked + closed == per_ward[ward_id]
     # Theatre case times follow their states.
-    for case in session.scalars(select(TheatreCase).where(TheatreCase.status == "done")):
+    for case in session.scalars(
+        select(TheatreCase).where(TheatreCase.status == "done")
+    ):
         assert case.sent_for_at <= case.anaesthetic_at <= case.in_theatre_at
         assert case.in_theatre_at <= case.out_of_theatre_at <= case.recovery_done_at
 
@@ -143,14 +167,17 @@ def test_sim003_invariants_hold_over_a_simulated_week(empty_url):
         assert_invariants(s)
         until = s.scalar(text("SELECT simulated_until FROM simulation_state"))
         departed = s.scalar(
-            select(text("count(*)")).select_from(EdAttendance).where(
-                EdAttendance.arrival_at > FROZEN_NOW, EdAttendance.departure_at.is_not(None)
+            select(text("count(*)"))
+            .select_from(EdAttendance)
+            .where(
+                EdAttendance.arrival_at > FROZEN_NOW,
+                EdAttendance.departure_at.is_not(None),
             )
         )
         done = s.scalar(
-            select(text("count(*)")).select_from(TheatreCase).where(
-                TheatreCase.planned_start > FROZEN_NOW, TheatreCase.status == "done"
-            )
+            select(text("count(*)"))
+            .select_from(TheatreCase)
+            .where(TheatreCase.planned_start > FROZEN_NOW, TheatreCase.status == "done")
         )
     assert ticks == 28
     assert str(until)[:10] == str(end)[:10]

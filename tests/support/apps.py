@@ -39,11 +39,18 @@ def runtime_for(settings: Settings) -> Runtime:
     return Runtime(settings, engine, make_session_factory(engine))
 
 
-def seed_into(url: str, now: datetime = FROZEN_NOW, days: int = TEST_HISTORY_DAYS) -> None:
+def seed_into(
+    url: str, now: datetime = FROZEN_NOW, days: int = TEST_HISTORY_DAYS
+) -> None:
     engine = create_db_engine(url)
     upgrade(engine)
-    seed_demo(make_session_factory(engine), seed=TEST_SEED, now=now, history_days=days,
-              tz="Europe/London")
+    seed_demo(
+        make_session_factory(engine),
+        seed=TEST_SEED,
+        now=now,
+        history_days=days,
+        tz="Europe/London",
+    )
     engine.dispose()
 
 

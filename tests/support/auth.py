@@ -19,17 +19,31 @@ def create_user(
     engine = create_db_engine(url)
     upgrade(engine)
     with write_session(make_session_factory(engine)) as session:
-        _create_user(session, username, password, role, display_name or username.title(), FROZEN_NOW)
+        _create_user(
+            session,
+            username,
+            password,
+            role,
+            display_name or username.title(),
+            FROZEN_NOW,
+        )
     engine.dispose()
 
 
-def login(dash_duo, username: str, password: str = DEFAULT_PASSWORD, next_path: str = "/") -> None:  # noqa: ANN001
+def login(
+    dash_duo, username: str, password: str = DEFAULT_PASSWORD, next_path: str = "/"
+) -> None:  # noqa: ANN001
     """Sign in through the real login form in dash_duo's browser."""
     login_driver(dash_duo.driver, dash_duo.server.url, username, password, next_path)
 
 
-def login_driver(driver, server_url: str, username: str, password: str = DEFAULT_PASSWORD,  # noqa: ANN001
-                 next_path: str = "/") -> None:
+def login_driver(
+    driver,
+    server_url: str,
+    username: str,
+    password: str = DEFAULT_PASSWORD,  # noqa: ANN001
+    next_path: str = "/",
+) -> None:
     from selenium.webdriver.common.by import By
 
     driver.get(f"{server_url}/login?next={next_path}")

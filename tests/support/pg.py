@@ -34,7 +34,9 @@ def _find(binary: str) -> str:
     found = shutil.which(binary)
     if found:
         return found
-    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{binary}"), reverse=True):
+    for candidate in sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{binary}"), reverse=True
+    ):
         return str(candidate)
     raise RuntimeError(f"{binary} not found: install the PostgreSQL server binaries")
 
@@ -63,7 +65,9 @@ class PostgresServer:
 
     def stop(self) -> None:
         subprocess.run(
-            _as_server_user([_find("pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"]),
+            _as_server_user(
+                [_find("pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"]
+            ),
             check=False,
             capture_output=True,
         )
@@ -71,8 +75,17 @@ class PostgresServer:
     def start(self) -> None:
         subprocess.run(
             _as_server_user(
-                [_find("pg_ctl"), "-D", str(self.datadir), "-w", "-t", "60", "-l",
-                 str(self.datadir / "server.log"), "start"]
+                [
+                    _find("pg_ctl"),
+                    "-D",
+                    str(self.datadir),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-l",
+                    str(self.datadir / "server.log"),
+                    "start",
+                ]
             ),
             check=True,
             capture_output=True,
@@ -90,8 +103,17 @@ def start_server() -> PostgresServer:
     user = "postgres" if os.geteuid() == 0 else os.environ.get("USER", "postgres")
     subprocess.run(
         _as_server_user(
-            [_find("initdb"), "-D", str(datadir), "-U", user, "--auth=trust", "-E", "UTF8",
-             "--no-sync"]
+            [
+                _find("initdb"),
+                "-D",
+                str(datadir),
+                "-U",
+                user,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
         ),
         check=True,
         capture_output=True,

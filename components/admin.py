@@ -1,0 +1,270 @@
+"""Admin page: users and the audit trail (layout builders only)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from components.common import page_header
+from ops.permissions import Role
+from ops.timeutil import format_local
+
+
+class IDS:
+    users = "admin-users"
+    new_username = "admin-new-username"
+    new_name = "admin-new-name"
+    new_role = "admin-new-role"
+    new_password = "admin-new-password"
+    create = "admin-create"
+    toggle_user = "admin-toggle-user"
+    toggle = "admin-toggle"
+    message = "admin-message"
+    f_actor = "admin-filter-actor"
+    f_action = "admin-filter-action"
+    f_entity = "admin-filter-entity"
+    f_since = "admin-filter-since"
+    f_until = "admin-filter-until"
+    audit = "admin-audit"
+    export = "admin-export"
+    download = "admin-download"
+
+
+def layout(query: dict[str, str]) -> html.Div:
+    role_options = [{"label": r.label, "value": r.value} for r in Role]
+    users_card = dbc.Card(
+        [
+            dbc.CardHeader(html.H3("Users", className="h5 mb-0")),
+            dbc.CardBody(
+                [
+                    html.Div(id=IDS.users),
+                    html.H4("Create a user", className="h6 mt-3"),
+                    dbc.Row(
+                        [
+                            dbc.Col(
+                                dbc.Input(id=IDS.new_username, placeholder="user name"),
+                                md=2,
+                            ),
+                            dbc.Col(
+                                dbc.Input(id=IDS.new_name, placeholder="display name"),
+                                md=3,
+                            ),
+                            dbc.Col(
+                                dcc.Dropdown(
+                                    id=IDS.new_role,
+                                    options=role_options,
+                                    placeholder="role",
+                                    clearable=False,
+                                ),
+                                md=2,
+                            ),
+                            dbc.Col(
+                                dbc.Input(
+                                    id=IDS.new_password,
+                                    type="password",
+                                    placeholder="initial password (12+ characters)",
+                                ),
+                                md=3,
+                            ),
+                            dbc.Col(
+                                dbc.Button("Create", id=IDS.create, color="primary"),
+                                md=2,
+                            ),
+                        ],
+                        className="g-2",
+                    ),
+                    html.H4("Disable or enable", className="h6 mt-3"),
+                    dbc.Row(
+                        [
+                            dbc.Col(
+                                dbc.Input(id=IDS.toggle_user, placeholder="user name"),
+                                md=3,
+                            ),
+                            dbc.Col(
+                                dbc.Button(
+                                    "Disable / enable",
+                                    id=IDS.toggle,
+                                    color="warning",
+                                    outline=True,
+                                ),
+                                md=3,
+                            ),
+                        ],
+                        className="g-2",
+                    ),
+                    html.Div(id=IDS.message, className="mt-3", role="status"),
+                ]
+            ),
+        ],
+        className="mb-3",
+    )
+    audit_card = dbc.Card(
+        [
+            dbc.CardHeader(html.H3("Audit trail", className="h5 mb-0")),
+            dbc.CardBody(
+                [
+                    dbc.Row(
+                        [
+                            dbc.Col(
+                                dbc.Input(
+                                    id=IDS.f_actor,
+                                    placeholder="user",
+                                    value=query.get("actor", ""),
+                                ),
+                                md=2,
+                            ),
+                            dbc.Col(
+                                dbc.Input(
+                                    id=IDS.f_action,
+                                    placeholder="action",
+                                    value=query.get("action", ""),
+                                ),
+                                md=2,
+                            ),
+                            dbc.Col(
+                                dbc.Input(
+                                    id=IDS.f_entity,
+                                    placeholder="entity type",
+                                    value=query.get("entity", ""),
+                                ),
+                                md=2,
+                            ),
+                            dbc.Col(
+                                dbc.Input(
+                                    id=IDS.f_since,
+                                    type="date",
+                                    value=query.get("since"),
+                                ),
+                                md=2,
+                            ),
+                            dbc.Col(
+                                dbc.Input(
+                                    id=IDS.f_until,
+                                    type="date",
+                                    value=query.get("until"),
+                                ),
+                                md=2,
+                            ),
+                            dbc.Col(
+                                dbc.Button(
+                                    "Export CSV", id=IDS.export, color="secondary"
+                                ),
+                                md=2,
+                            ),
+                        ],
+                        className="g-2 mb-3",
+                    ),
+                    html.Div(id=IDS.audit),
+                    dcc.Download(id=IDS.download),
+                ]
+            ),
+        ]
+    )
+    return html.Div(
+        [
+            page_header("Administration", "Users and the audit trail"),
+            users_card,
+            audit_card,
+        ]
+    )
+
+
+def users_table(rows: Sequence, tz: str) -> dbc.Table:  # noqa: ANN001
+    head = html.Thead(
+        html.Tr(
+            [html.Th(h) for h in ("User", "Name", "Role", "Status", "Last sign-in")]
+        )
+    )
+    body = html.Tbody(
+        [
+            html.Tr(
+                [
+                    html.Td(u.username),
+                    html.Td(u.display_name),
+                    html.Td(u.role.replace("_", " ")),
+                    html.Td(
+                        [html.I(className="bi bi-check-circle me-1"), "active"]
+                        if u.is_active
+                        else [html.I(className="bi bi-slash-circle me-1"), "disabled"]
+                    ),
+                    html.Td(format_local(u.last_login_at, tz, "%d %b %H:%M")),
+                ]
+            )
+            for u in rows
+        ]
+    )
+    return dbc.Table([head, body], size="sm", striped=True, hover=True, responsive=True)
+
+
+def _summary(value: dict | None) -> str:
+    return "" if not value else json.dumps(value, default=str, sort_keys=True)[:160]
+
+
+def audit_table(events: Sequence, tz: str) -> html.Div:  # noqa: ANN001
+    if not events:
+        return html.P("No audit events match.", className="text-muted")
+    head = html.Thead(
+        html.Tr(
+            [
+                html.Th(h)
+                for h in ("Time", "User", "Role", "Action", "Entity", "Before", "After")
+            ]
+        )
+    )
+    body = html.Tbody(
+        [
+            html.Tr(
+                [
+                    html.Td(format_local(e.at, tz, "%d %b %H:%M:%S")),
+                    html.Td(e.actor_username),
+                    html.Td(e.actor_role.replace("_", " ")),
+                    html.Td(e.action),
+                    html.Td(f"{e.entity_type} {e.entity_id or ''}"),
+                    html.Td(_summary(e.before), className="small text-break"),
+                    html.Td(_summary(e.after), className="small text-break"),
+                ]
+            )
+            for e in events
+        ]
+    )
+    return dbc.Table([head, body], size="sm", striped=True, responsive=True)
+
+
+def audit_csv(events: Sequence, tz: str) -> str:  # noqa: ANN001
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "time_local",
+            "time_utc",
+            "user",
+            "role",
+            "action",
+            "entity_type",
+            "entity_id",
+            "before",
+            "after",
+            "request_id",
+        ]
+    )
+    for e in events:
+        writer.writerow(
+            [
+                format_local(e.at, tz, "%Y-%m-%d %H:%M:%S %z"),
+                e.at.isoformat(),
+                e.actor_username,
+                e.actor_role,
+                e.action,
+                e.entity_type,
+                e.entity_id or "",
+                json.dumps(e.before, default=str) if e.before else "",
+                json.dumps(e.after, default=str) if e.after else "",
+                e.request_id or "",
+            ]
+        )
+    return out.getvalue()
