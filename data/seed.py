@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from data.db import write_session
+from data.demo_layout import SITES, SiteSpec
 from data.models.capacity import Site
 from data.models.system import SimulationState
 from data.simulator import SCENARIOS, SOURCE, BedSim, StaySim, World, _floor
@@ -36,8 +37,17 @@ def seed_demo(
     now: datetime,
     history_days: int,
     tz: str,
+    sites: tuple[SiteSpec, ...] = SITES,
+    scenario: dict | None = None,
+    chunk_days: int | None = None,
+    progress=None,  # noqa: ANN001
 ) -> dict[str, int]:
-    """Create the demo trust with ``history_days`` of simulated history ending at ``now``."""
+    """Create a trust with ``history_days`` of simulated history ending at ``now``.
+
+    The demo trust by default; ``bench/`` passes a regional layout. With ``chunk_days``
+    the history is written every chunk and finished patients are let go, so a year of a
+    whole region fits in memory.
+    """
     zone = ZoneInfo(tz)
     start = _floor(now - timedelta(days=history_days), timedelta(hours=1))
     with write_session(factory) as session:
@@ -45,10 +55,10 @@ def seed_demo(
             raise RuntimeError(
                 "the database already holds a trust; refusing to seed over it"
             )
-        create_organisation(session, start)
+        create_organisation(session, start, sites)
         session.flush()
-        layout = load_layout(session, zone)
-        world = World(layout, seed, start)
+        layout = load_layout(session, zone, sites)
+        world = World(layout, seed, start, scenario)
         from data.models.capacity import Bed
 
         for b in session.scalars(select(Bed).order_by(Bed.id)):
@@ -56,9 +66,21 @@ def seed_demo(
         _initial_occupancy(world, start)
         local_start = start.astimezone(zone)
         world._plan_theatre_day(local_start.date(), start)
-        world.advance(now)
-        counts = apply_world(session, world, source=SOURCE)
-        session.add(SimulationState(id=1, seed=seed, simulated_until=now, scenario={}))
+        counts: dict[str, int] = {}
+        step = timedelta(days=chunk_days) if chunk_days else now - start
+        t = start
+        while t < now:
+            t = min(now, t + step)
+            world.advance(t)
+            for key, n in apply_world(session, world, source=SOURCE).items():
+                counts[key] = counts.get(key, 0) + n
+            if chunk_days:
+                world.forget_finished()
+            if progress:
+                progress(t, counts)
+        session.add(
+            SimulationState(id=1, seed=seed, simulated_until=now, scenario=scenario or {})
+        )
     log.info("seeded demo trust: %s", counts)
     return counts
 

@@ -368,6 +368,17 @@ class World:
                         last, last.out_of_theatre_at + timedelta(minutes=turnaround)
                     )
 
+    def forget_finished(self) -> None:
+        """Drop written, finished entities (departed, discharged, past lists)."""
+        self.atts = {r: a for r, a in self.atts.items() if a.departure_at is None or a.dirty}
+        self.stays = {r: s for r, s in self.stays.items() if s.discharged_at is None or s.dirty}
+        horizon = self.now - timedelta(days=2)
+        old = [k for k, s in self.sessions.items() if s.planned_end < horizon and not s.dirty]
+        for key in old:
+            session = self.sessions.pop(key)
+            for ref in session.case_refs:
+                self.cases.pop(ref, None)
+
     # -- main loop -----------------------------------------------------------
     def advance(self, until: datetime) -> None:
         """Run the model from ``self.now`` to ``until`` in steps on a 5-minute grid."""

@@ -45,12 +45,18 @@ class ConcurrentUpdateError(RuntimeError):
     """A row changed under us (optimistic concurrency); the caller may retry."""
 
 
-def create_organisation(session: Session, at: datetime) -> None:
-    """Create the demo trust's sites, wards, beds, ED areas and theatres."""
-    trust = Trust(code=demo_layout.TRUST_CODE, name=demo_layout.TRUST_NAME)
+def create_organisation(
+    session: Session,
+    at: datetime,
+    sites: tuple[demo_layout.SiteSpec, ...] = demo_layout.SITES,
+    trust_code: str = demo_layout.TRUST_CODE,
+    trust_name: str = demo_layout.TRUST_NAME,
+) -> None:
+    """Create a trust's sites, wards, beds, ED areas and theatres (the demo by default)."""
+    trust = Trust(code=trust_code, name=trust_name)
     session.add(trust)
     session.flush()
-    for spec in demo_layout.SITES:
+    for spec in sites:
         site = Site(trust_id=trust.id, code=spec.code, name=spec.name)
         session.add(site)
         session.flush()
@@ -108,9 +114,11 @@ def create_organisation(session: Session, at: datetime) -> None:
         )
 
 
-def load_layout(session: Session, tz) -> Layout:  # noqa: ANN001
-    daily = {s.code: s.daily_ed_arrivals for s in demo_layout.SITES}
-    groups = {(s.code, w.code): w.group for s in demo_layout.SITES for w in s.wards}
+def load_layout(
+    session: Session, tz, sites: tuple[demo_layout.SiteSpec, ...] = demo_layout.SITES  # noqa: ANN001
+) -> Layout:
+    daily = {s.code: s.daily_ed_arrivals for s in sites}
+    groups = {(s.code, w.code): w.group for s in sites for w in s.wards}
     sites = {s.id: s for s in session.scalars(select(Site))}
     wards = {}
     for w in session.scalars(select(Ward)):
