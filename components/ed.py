@@ -165,11 +165,11 @@ def _card(
     return dbc.Card(children, className="mb-3 h-100")
 
 
-def _graph(graph_id: str, height: int) -> dcc.Graph:
+def _graph(graph_id: str, height: int, modebar: bool = False) -> dcc.Graph:
     return dcc.Graph(
         id=graph_id,
         figure=empty_figure("Loading…"),
-        config={"displaylogo": False, "responsive": True},
+        config={"displaylogo": False, "responsive": True, "displayModeBar": modebar},
         style={"height": f"{height}px"},
     )
 
@@ -266,9 +266,7 @@ def _one_decimal(value: float | None) -> str | None:
     return None if value is None else f"{value:.1f}"
 
 
-def tiles(
-    values: EdTiles, as_of_text: Any, status: Status, site: str | None
-) -> dbc.Row:
+def tiles(values: EdTiles, as_of_text: Any, status: Status) -> dbc.Row:
     """Tiles; a feed status (STALE, ERROR) overrides the threshold status."""
     feed_problem = status in (Status.STALE, Status.ERROR, Status.MISSING)
 
@@ -362,13 +360,22 @@ def area_table(lines: Sequence[AreaLine], show_site: bool) -> html.Div:
         ]
         rows.append(html.Tr(cells, id=IDS.area_row(a.site_code, a.area_code)))
     return html.Div(
-        dbc.Table(
-            [html.Thead(html.Tr(head)), html.Tbody(rows)],
-            size="sm",
-            hover=True,
-            className="mb-0 align-middle",
-        ),
-        className="table-responsive",
+        [
+            html.Div(
+                dbc.Table(
+                    [html.Thead(html.Tr(head)), html.Tbody(rows)],
+                    size="sm",
+                    hover=True,
+                    className="mb-0 align-middle",
+                ),
+                className="table-responsive",
+            ),
+            html.P(
+                "Patients in the area's spaces; ambulances not yet handed over are in "
+                "the handover queue.",
+                className="small text-muted mt-2 mb-0",
+            ),
+        ]
     )
 
 
@@ -417,9 +424,10 @@ def time_in_department_figure(bins: Sequence[int], uirevision: str = "ed") -> go
         )
     )
     ymax = max(ys) * 1.25 + 1
-    for hours, text in (
-        (FOUR_HOURS, f"4 h · {over4} over"),
-        (TWELVE_HOURS, f"12 h · {over12} over"),
+    # 4 h label right of its line; 12 h label left of it (the axis ends near 13 h).
+    for hours, text, side, shift in (
+        (FOUR_HOURS, f"4 h · {over4} over", "left", 4),
+        (TWELVE_HOURS, f"12 h · {over12} over", "right", -4),
     ):
         fig.add_vline(x=hours, line_dash="dash", line_color="#dee2e6", line_width=1)
         fig.add_annotation(
@@ -427,9 +435,9 @@ def time_in_department_figure(bins: Sequence[int], uirevision: str = "ed") -> go
             y=ymax,
             text=text,
             showarrow=False,
-            xanchor="left",
+            xanchor=side,
             yanchor="top",
-            xshift=4,
+            xshift=shift,
             font={"size": 13},
         )
     fig.update_layout(

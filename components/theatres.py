@@ -189,7 +189,7 @@ def layout(query: dict[str, str]) -> html.Div:
                 dcc.Graph(
                     id=IDS.heatmap,
                     figure=empty_figure("Loading…"),
-                    config={"displaylogo": False, "responsive": True},
+                    config={"displaylogo": False, "responsive": True, "displayModeBar": False},
                     style={"height": "420px"},
                 ),
                 subtitle="touch time (anaesthetic start → out of theatre) inside planned sessions",

@@ -34,7 +34,12 @@ from data.models.capacity import (
 from data.models.system import FeedStatus
 from data.queries.sql import seconds_between, utc_hour
 from ops.metrics import four_hour_pct, median_minutes, occupancy_pct, ratio_pct
-from ops.timeutil import local_day_start_utc, local_midnight_utc, to_local
+from ops.timeutil import (
+    local_day_bounds_utc,
+    local_day_start_utc,
+    local_midnight_utc,
+    to_local,
+)
 
 GA_WARD_TYPES = ("general_acute", "assessment", "escalation")
 OPEN_STATES = ("occupied", "available", "awaiting_clean")
@@ -80,7 +85,7 @@ def snapshot_metrics(session: Session, now: datetime, tz: str) -> MetricSnapshot
         snap.site_of[("site", s.code)] = s.code
     _beds(session, now, snap, sites, trust_id)
     _ed(session, now, midnight, zone, snap, sites, trust_id)
-    _theatres(session, midnight, now, snap, sites, trust_id)
+    _theatres(session, zone, midnight, now, snap, sites, trust_id)
     _feeds(session, now, snap)
     return snap
 
@@ -468,12 +473,14 @@ def usual_arrivals_by_now(
 
 def _theatres(
     session: Session,
+    zone: ZoneInfo,
     midnight: datetime,
     now: datetime,
     snap: MetricSnapshot,
     sites,
     trust_id: str,
 ) -> None:  # noqa: ANN001
+    next_midnight = local_day_bounds_utc(to_local(now, zone).date(), zone)[1]
     suites = session.execute(select(Theatre.site_id, Theatre.suite).distinct()).all()
     for site_id, suite in suites:
         key = f"{sites[site_id].code}-{suite}"
@@ -484,7 +491,13 @@ def _theatres(
         select(Theatre.site_id, Theatre.suite, func.count(TheatreCase.id))
         .join(TheatreSession, TheatreSession.id == TheatreCase.session_id)
         .join(Theatre, Theatre.id == TheatreSession.theatre_id)
-        .where(TheatreCase.cancelled_at > midnight, TheatreCase.cancelled_at <= now)
+        .where(
+            TheatreCase.cancelled_at > midnight,
+            TheatreCase.cancelled_at <= now,
+            # on the day of surgery: the list itself is today
+            TheatreSession.planned_start >= midnight,
+            TheatreSession.planned_start < next_midnight,
+        )
         .group_by(Theatre.site_id, Theatre.suite)
     ).all()
     per_site: dict[str, int] = defaultdict(int)

@@ -457,16 +457,17 @@ class LostTimeRow:
 def lost_time(
     window: TheatreWindow, start: datetime, now: datetime, tz: str | ZoneInfo
 ) -> list[LostTimeRow]:
-    """Late starts, early finishes and on-the-day cancellations of sessions in
-    ``[start, now]``, newest first."""
+    """Late starts and early finishes of sessions planned to start in ``[start, now]``
+    and on-the-day cancellations made in ``(start, now]``, newest first."""
     theatres = {t.id: t for t in window.theatres}
     out: list[LostTimeRow] = []
     for s in window.sessions:
         t = theatres.get(s.theatre_id)
-        if t is None or not (start <= s.planned_start <= now):
+        if t is None:
             continue
         day = session_day(s, tz)
-        late = late_start_minutes(s, now)
+        due = start <= s.planned_start <= now
+        late = late_start_minutes(s, now) if due else None
         if late is not None:
             began = first_start(s)
             detail = (
@@ -486,7 +487,7 @@ def lost_time(
                     s.planned_start,
                 )
             )
-        early = early_finish_minutes(s, now)
+        early = early_finish_minutes(s, now) if due else None
         if early is not None:
             last_out = max(c.out_of_theatre_at for c in s.cases if c.out_of_theatre_at)
             out.append(
