@@ -23,17 +23,6 @@ log = logging.getLogger(__name__)
 
 API_PATH = "/api/v1/beds"
 
-SCROLL_TO_DRILL_JS = """
-function(children, lastWard) {
-    var ward = new URLSearchParams(window.location.search).get("ward");
-    if (ward && children && ward !== lastWard) {
-        var el = document.getElementById("%(drill)s");
-        if (el) { el.scrollIntoView({behavior: "smooth", block: "start"}); }
-    }
-    return ward;
-}
-"""
-
 
 def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> tuple:
     """Everything on the page from one pass of queries.
@@ -83,19 +72,22 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
     )
     figure = occupancy_heatmap(frame, labelled, hours, tz, uirevision=uirevision)
     total = q.totals(wards)
+    grid = beds.ward_drilldown(detail, now, query) if detail is not None else None
+    in_table = detail is not None and any(w.ward_id == detail.ward_id for w in wards)
     table = beds.ward_table(
         wards,
         query,
         totals=total,
         total_pct=occupancy_pct(total["occupied"], total["open_beds"]),
         selected_ward=detail.ward_id if detail else None,
+        drill=grid if in_table else None,
     )
-    if detail is not None:
-        drill: Any = beds.ward_drilldown(detail, now, query)
-    elif ward_param:
+    # A ward filtered out of the table (or unknown) is shown above the heatmap.
+    drill: Any = None
+    if grid is not None and not in_table:
+        drill = grid
+    elif detail is None and ward_param:
         drill = beds.ward_not_found(ward_param, query)
-    else:
-        drill = None
     return (
         fresh.line,
         fresh.line,
@@ -213,11 +205,4 @@ def register(app: Dash) -> None:
         State(SHELL.url, "search"),
         prevent_initial_call=True,
     )(filters_changed)
-    # Bring a newly opened bed grid into view (not on every poll).
-    app.clientside_callback(
-        SCROLL_TO_DRILL_JS % {"drill": beds.IDS.drill},
-        Output(beds.IDS.scrolled_ward, "data"),
-        Input(beds.IDS.drill, "children"),
-        State(beds.IDS.scrolled_ward, "data"),
-    )
     app.server.add_url_rule(API_PATH, "api_v1_beds", api_beds, methods=["GET"])

@@ -36,7 +36,6 @@ class IDS:
     table = "beds-table"
     table_freshness = "beds-table-freshness"
     drill = "beds-drill"
-    scrolled_ward = "beds-scrolled-ward"
 
     @staticmethod
     def row(ward_id: int) -> str:
@@ -45,6 +44,10 @@ class IDS:
     @staticmethod
     def cell(ward_id: int | str, column: str) -> str:
         return f"beds-ward-{ward_id}-{column.replace('_', '-')}"
+
+    @staticmethod
+    def row_detail(ward_id: int) -> str:
+        return f"beds-row-{ward_id}-beds"
 
     @staticmethod
     def bed(bed_id: int) -> str:
@@ -232,7 +235,6 @@ def layout(query: dict[str, str]) -> html.Div:
             ),
             filters_row(query),
             html.Div(id=IDS.drill),
-            dcc.Store(id=IDS.scrolled_ward),
             _card("Occupancy by ward and hour", heatmap, IDS.heatmap_freshness),
             _card(
                 "Wards now",
@@ -260,8 +262,11 @@ def ward_table(
     totals: Mapping[str, int] | None = None,
     total_pct: float | None = None,
     selected_ward: int | None = None,
+    drill: Any = None,
 ) -> html.Div:
     """The ward table; each ward name links to its bed grid (``?ward=<id>``).
+
+    ``drill`` (the selected ward's bed grid) is shown in a row under that ward.
 
     ``wards`` are ``data.queries.beds.WardCounts``; occupancy % is "—" when a ward has
     no open beds.
@@ -310,6 +315,14 @@ def ward_table(
                 className="table-active" if w.ward_id == selected_ward else None,
             )
         )
+        if drill is not None and w.ward_id == selected_ward:
+            # The bed grid opens under the ward's row, where the click was.
+            rows.append(
+                html.Tr(
+                    html.Td(drill, colSpan=4 + len(TABLE_COLUMNS), className="p-2"),
+                    id=IDS.row_detail(w.ward_id),
+                )
+            )
     foot = None
     if totals is not None:
         foot = html.Tfoot(
@@ -435,8 +448,15 @@ def ward_drilldown(ward: Any, now: datetime, query: Mapping[str, str]) -> dbc.Ca
                             id=f"{IDS.drill}-title",
                         ),
                         html.Span(
-                            f"{ward.specialty} · {ward_type_label(ward.ward_type)} · "
-                            f"{len(ward.beds)} beds",
+                            " · ".join(
+                                dict.fromkeys(
+                                    (
+                                        ward.specialty,
+                                        ward_type_label(ward.ward_type),
+                                        f"{len(ward.beds)} beds",
+                                    )
+                                )
+                            ),
                             className="small text-muted",
                         ),
                         close,

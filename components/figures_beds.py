@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -75,10 +76,13 @@ def hour_ticks(
             wanted = local.hour == 0 and local.toordinal() % (step // 24) == 0
         if not wanted:
             continue
-        show_date = last_date is None or local.date() != last_date or step > 24
+        if step == 12:  # a week: the date under each midnight tick only
+            show_date = local.hour == 0
+        else:
+            show_date = last_date is None or local.date() != last_date
         vals.append(hour_label(hour, zone))
         texts.append(
-            _tick_text(local, show_date) if step <= 24 else local.strftime("%a %d %b")
+            _tick_text(local, show_date) if step <= 24 else local.strftime("%d %b")
         )
         last_date = local.date()
     return vals, texts
@@ -86,22 +90,28 @@ def hour_ticks(
 
 def occupancy_matrix(
     frame: pd.DataFrame, wards: Sequence[tuple[int, str]], hours: Sequence[datetime]
-) -> list[list[float | None]]:
-    """Ward x hour occupancy % (``None`` where no data or no open beds)."""
-    col = {ensure_utc(h): i for i, h in enumerate(hours)}
+) -> np.ndarray:
+    """Ward x hour occupancy % as floats; NaN (sent as null: a gap) where a ward has
+    no stored hour or no open beds."""
+    z = np.full((len(wards), len(hours)), np.nan)
+    if frame.empty or not wards or not hours:
+        return z
+    col = {pd.Timestamp(ensure_utc(h)): i for i, h in enumerate(hours)}
     row = {ward_id: i for i, (ward_id, _) in enumerate(wards)}
-    z: list[list[float | None]] = [[None] * len(hours) for _ in wards]
-    for ward_id, hour, occupied, open_beds in frame[
-        ["ward_id", "hour_start", "occupied", "open_beds"]
-    ].itertuples(index=False):
-        r = row.get(ward_id)
-        c = col.get(
-            ensure_utc(hour.to_pydatetime() if hasattr(hour, "to_pydatetime") else hour)
-        )
-        if r is None or c is None:
-            continue
+    stamps = pd.to_datetime(frame["hour_start"], utc=True)
+    rows = frame["ward_id"].map(row)
+    cols = stamps.map(col)
+    keep = rows.notna() & cols.notna()
+    for r, c, occupied, open_beds in zip(
+        rows[keep].astype(int),
+        cols[keep].astype(int),
+        frame.loc[keep, "occupied"],
+        frame.loc[keep, "open_beds"],
+        strict=True,
+    ):
         pct = occupancy_pct(int(occupied), int(open_beds))
-        z[r][c] = None if pct is None else round(pct, 1)
+        if pct is not None:
+            z[r, c] = round(pct, 1)
     return z
 
 

@@ -1,50 +1,262 @@
-"""Overview page: per-site bed and ED figures."""
+"""Overview page: a trust row and one section per site of beds, ED and theatre tiles.
+
+Pure builders. Values come from ``data.queries.metrics.MetricSnapshot`` (catalogue
+metrics) and ``data.queries.overview.OverviewExtras`` (breakdowns); every tile links
+to its page pre-filtered to the scope.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import html
 
-from components.common import Status, kpi_tile, page_header
+from components.common import Status, kpi_tile, page_header, worst_status
+
+TRUST_SCOPE = "trust"
 
 
 class IDS:
     body = "overview-body"
     freshness = "overview-freshness"
 
+    @staticmethod
+    def tile(scope: str, key: str) -> str:
+        """``overview-rgh-available`` (value at ``-value``), ``overview-trust-ed-in``."""
+        return f"overview-{scope.lower()}-{key}"
+
+    @staticmethod
+    def section(scope: str) -> str:
+        return f"overview-{scope.lower()}-card"
+
+
+# Display bands of the tiles that have a threshold (DOMAIN.md defaults: G&A occupancy
+# amber >= 92 %, red >= 95 % (local convention); ED 4-hour below the 78 % operational
+# target). (metric, "high" or "low" is worse, ((threshold, status), ...) worst first).
+BANDS: dict[str, tuple[str, tuple[tuple[float, Status], ...]]] = {
+    "ga_occupancy_pct": ("high", ((95.0, Status.CRITICAL), (92.0, Status.WARNING))),
+    "ed_4h_pct_today": ("low", ((78.0, Status.WARNING),)),
+}
+
+
+def band_status(metric: str, value: float | None) -> Status:
+    """The threshold band of a value (OK when the metric has no band or no value)."""
+    spec = BANDS.get(metric)
+    if spec is None or value is None:
+        return Status.OK
+    direction, bands = spec
+    for threshold, status in bands:
+        if (direction == "high" and value >= threshold) or (
+            direction == "low" and value < threshold
+        ):
+            return status
+    return Status.OK
+
+
+WARD_TYPE_SHORT: dict[str, str] = {
+    "general_acute": "G&A",
+    "assessment": "Assessment",
+    "critical_care": "Critical care",
+    "paediatric": "Paediatric",
+    "escalation": "Escalation",
+}
+
+
+@dataclass(frozen=True)
+class ScopeValues:
+    """Everything one section shows, as plain values (``None`` = no data)."""
+
+    metrics: Mapping[str, float | None]  # catalogue metric -> value for this scope
+    available_by_type: Mapping[str, int]
+    lists_running: int | None
+    lists_planned_today: int | None
+    cases_done_today: int | None
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(round(value))
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _pct_text(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}%"
+
+
+@dataclass(frozen=True)
+class TileSpec:
+    key: str  # id suffix: overview-<scope>-<key>
+    title: str
+    page: str  # /beds, /ed, /theatres
+    value: Callable[[ScopeValues], Any]
+    unit: str = ""
+    band_metric: str | None = None
+    detail: Callable[[ScopeValues], Any] | None = None
+
+
+def _m(metric: str) -> Callable[[ScopeValues], int | None]:
+    return lambda v: _int(v.metrics.get(metric))
+
+
+def _available_detail(v: ScopeValues) -> Any:
+    parts = [
+        f"{WARD_TYPE_SHORT.get(t, t)} {n}"
+        for t, n in sorted(
+            v.available_by_type.items(), key=lambda kv: kv[0] != "general_acute"
+        )
+    ]
+    return " · ".join(parts) if parts else "none in any ward type"
+
+
+def _blocked_closed(v: ScopeValues) -> str | None:
+    blocked, closed = v.metrics.get("beds_blocked"), v.metrics.get("beds_closed")
+    if blocked is None or closed is None:
+        return None
+    return f"{int(blocked)} / {int(closed)}"
+
+
+BED_TILES: tuple[TileSpec, ...] = (
+    TileSpec("occupancy", "G&A occupancy", "/beds",
+             lambda v: _pct(v.metrics.get("ga_occupancy_pct")), "%", "ga_occupancy_pct",
+             lambda v: "amber ≥ 92%, red ≥ 95%"),
+    TileSpec("available", "Beds available now", "/beds", _m("beds_available"),
+             detail=_available_detail),
+    TileSpec("occupied", "Beds occupied", "/beds", _m("beds_occupied")),
+    TileSpec("awaiting-clean", "Beds awaiting clean", "/beds", _m("beds_awaiting_clean")),
+    TileSpec("blocked-closed", "Blocked / closed beds", "/beds", _blocked_closed),
+    TileSpec("escalation", "Escalation beds open", "/beds", _m("escalation_beds_open"),
+             detail=lambda v: f"{_pct_text(v.metrics.get('escalation_beds_pct'))} of open G&A"),
+    TileSpec("nctr", "No criteria to reside", "/beds", _m("nctr_count"),
+             detail=lambda v: f"{_pct_text(v.metrics.get('nctr_pct'))} of occupied beds"),
+)  # fmt: skip
+
+ED_TILES: tuple[TileSpec, ...] = (
+    TileSpec("ed-in", "Patients in ED", "/ed", _m("ed_in_department")),
+    TileSpec("ed-waiting", "Waiting to be seen", "/ed", _m("ed_waiting_to_be_seen")),
+    TileSpec("ed-4h", "4-hour performance today", "/ed",
+             lambda v: _pct(v.metrics.get("ed_4h_pct_today")), "%", "ed_4h_pct_today",
+             lambda v: "since midnight · target 78%"),
+    TileSpec("ed-12h", "Patients > 12 h in ED", "/ed", _m("ed_over_12h_count"),
+             detail=lambda v: f"{_pct_text(v.metrics.get('ed_over_12h_pct'))} of patients in ED"),
+    TileSpec("ed-ambulances", "Ambulances waiting", "/ed", _m("ambulances_waiting"),
+             detail=lambda v: f"> 30 min: {_fmt_count(v.metrics.get('ambulances_waiting_over_30'))}"),
+    TileSpec("ed-handovers-30", "Handovers > 30 min today", "/ed",
+             _m("handovers_over_30_today")),
+    TileSpec("ed-handovers-60", "Handovers > 60 min today", "/ed",
+             _m("handovers_over_60_today")),
+)  # fmt: skip
+
+THEATRE_TILES: tuple[TileSpec, ...] = (
+    TileSpec("theatres-running", "Lists running now", "/theatres", lambda v: v.lists_running,
+             detail=lambda v: f"{_fmt_count(v.lists_planned_today)} planned today"),
+    TileSpec("theatres-done", "Cases done today", "/theatres", lambda v: v.cases_done_today),
+    TileSpec("theatres-cancelled", "On-the-day cancellations", "/theatres",
+             _m("theatre_cancellations_today"), detail=lambda v: "since midnight"),
+)  # fmt: skip
+
+GROUPS: tuple[tuple[str, str, tuple[TileSpec, ...]], ...] = (
+    ("Beds", "bi-hospital", BED_TILES),
+    ("Emergency department", "bi-heart-pulse", ED_TILES),
+    ("Theatres", "bi-scissors", THEATRE_TILES),
+)
+
+
+def _fmt_count(value: float | None) -> str:
+    return "—" if value is None else f"{int(value):,}"
+
 
 def layout() -> html.Div:
     return html.Div(
         [
-            page_header("Overview", "Beds and emergency department, per site", right=html.Div(id=IDS.freshness)),
+            page_header(
+                "Overview",
+                "Beds, emergency department and theatres: trust and per site",
+                right=html.Div(id=IDS.freshness),
+            ),
             html.Div(id=IDS.body, children=html.P("Loading…", className="text-muted")),
         ]
     )
 
 
-def site_section(site, as_of_text: str | None, status: Status) -> dbc.Card:  # noqa: ANN001
-    """Tiles for one site (``site`` is a ``data.queries.overview.SiteOverview``)."""
-    occupancy = (100.0 * site.ga_occupied / site.ga_open) if site.ga_open else None
-    prefix = f"overview-{site.code.lower()}"
-    tiles = [
-        kpi_tile("G&A occupancy", None if occupancy is None else round(occupancy, 1), "%",
-                 as_of_text, status, href=f"/beds?site={site.code}", tile_id=f"{prefix}-occupancy"),
-        kpi_tile("Beds available now", site.beds.get("available", 0), "", as_of_text, status,
-                 href=f"/beds?site={site.code}", tile_id=f"{prefix}-available"),
-        kpi_tile("Beds occupied", site.beds.get("occupied", 0), "", as_of_text, status,
-                 href=f"/beds?site={site.code}", tile_id=f"{prefix}-occupied"),
-        kpi_tile("Patients in ED", site.ed_in_department, "", as_of_text, status,
-                 href=f"/ed?site={site.code}", tile_id=f"{prefix}-ed-in"),
-        kpi_tile("Waiting to be seen", site.ed_waiting_to_be_seen, "", as_of_text, status,
-                 href=f"/ed?site={site.code}", tile_id=f"{prefix}-ed-waiting"),
-    ]
-    return dbc.Card(
-        [
-            dbc.CardHeader(html.H3(site.name, className="h5 mb-0")),
-            dbc.CardBody(
-                dbc.Row([dbc.Col(t, xs=12, sm=6, lg=4, xl=True, className="mb-3") for t in tiles])
-            ),
-        ],
-        className="mb-3",
-        id=f"{prefix}-card",
+def _href(page: str, site_code: str | None) -> str:
+    return f"{page}?site={site_code}" if site_code else page
+
+
+def tile(
+    spec: TileSpec,
+    values: ScopeValues,
+    scope: str,
+    site_code: str | None,
+    as_of_text: str | None,
+    fresh_status: Status,
+) -> Any:
+    value = spec.value(values)
+    band = band_status(spec.band_metric, value) if spec.band_metric else Status.OK
+    return kpi_tile(
+        spec.title,
+        value,
+        spec.unit,
+        as_of_text,
+        worst_status([fresh_status, band]),
+        href=_href(spec.page, site_code),
+        tile_id=IDS.tile(scope, spec.key),
+        detail=spec.detail(values) if spec.detail else None,
     )
+
+
+def scope_section(
+    title: str,
+    scope: str,
+    site_code: str | None,
+    values: ScopeValues,
+    as_of_text: str | None,
+    fresh_status: Status,
+) -> dbc.Card:
+    """One card (trust or a site): a labelled row of tiles per area."""
+    rows = []
+    for label, icon, specs in GROUPS:
+        rows.append(
+            html.Div(
+                [
+                    html.H3(
+                        [
+                            html.I(
+                                className=f"bi {icon} me-2", **{"aria-hidden": "true"}
+                            ),
+                            label,
+                        ],
+                        className="h6 text-muted mb-2",
+                    ),
+                    html.Div(
+                        [
+                            tile(s, values, scope, site_code, as_of_text, fresh_status)
+                            for s in specs
+                        ],
+                        style={
+                            "display": "grid",
+                            "gridTemplateColumns": "repeat(auto-fill, minmax(220px, 1fr))",
+                            "gridAutoRows": "minmax(172px, auto)",
+                            "gap": "0.75rem",
+                        },
+                    ),
+                ],
+                className="mb-3",
+            )
+        )
+    header = html.H2(title, className="h5 mb-0")
+    return dbc.Card(
+        [dbc.CardHeader(header), dbc.CardBody(rows, className="pb-0")],
+        className="mb-3 h-100",
+        id=IDS.section(scope),
+    )
+
+
+def sections_row(sections: list[Any]) -> dbc.Row:
+    """Trust and sites side by side, so the same figure lines up across scopes."""
+    # Side by side on wide screens (the command centre wall), stacked below 1400 px.
+    return dbc.Row([dbc.Col(s, xs=12, xxl=True, className="mb-3") for s in sections])

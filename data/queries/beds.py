@@ -250,15 +250,12 @@ def ward_occupancy_hours(
 ) -> pd.DataFrame:
     """Hourly bed states per ward from ``ward_occupancy_hour`` for [start, end].
 
-    Columns: ward_id, ward_label, hour_start (aware UTC), occupied, open_beds.
-    Only stored hours are returned; the figure builder shows the rest as gaps.
+    Columns: ward_id, hour_start (UTC), occupied, open_beds. Only stored hours are
+    returned; the figure builder shows the rest as gaps.
     """
     stmt = (
         select(
             WardOccupancyHour.ward_id,
-            Site.code.label("site_code"),
-            Ward.code.label("ward_code"),
-            Ward.name.label("ward_name"),
             WardOccupancyHour.hour_start,
             WardOccupancyHour.occupied,
             (
@@ -272,24 +269,15 @@ def ward_occupancy_hours(
         .where(
             WardOccupancyHour.hour_start >= start, WardOccupancyHour.hour_start <= end
         )
-        .order_by(Site.code, Ward.code, WardOccupancyHour.hour_start)
     )
     rows = session.execute(filters.apply(stmt)).all()
-    columns = ["ward_id", "ward_label", "hour_start", "occupied", "open_beds"]
-    if not rows:
-        return pd.DataFrame(columns=columns)
     return pd.DataFrame(
-        [
-            (
-                r.ward_id,
-                ward_label(r.site_code, r.ward_code, r.ward_name),
-                r.hour_start,
-                int(r.occupied),
-                int(r.open_beds),
-            )
-            for r in rows
-        ],
-        columns=columns,
+        {
+            "ward_id": [r[0] for r in rows],
+            "hour_start": pd.to_datetime([r[1] for r in rows], utc=True),
+            "occupied": [int(r[2]) for r in rows],
+            "open_beds": [int(r[3]) for r in rows],
+        }
     )
 
 

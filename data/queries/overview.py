@@ -1,55 +1,111 @@
-"""Overview figures per site: beds by state and ED now, aggregated in SQL."""
+"""Overview figures that are not catalogue metrics, aggregated in SQL.
+
+The catalogue metrics (G&A occupancy, ED 4-hour, handovers, NCTR ...) come from
+``data.queries.metrics.snapshot_metrics``; this module adds the breakdowns only the
+overview shows: beds available by ward type, theatre lists running now and cases done
+today. Three aggregate statements, whatever the number of wards or theatres.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from data.models.capacity import Bed, EdAttendance, Site, Ward
+from data.models.capacity import Bed, Site, Theatre, TheatreCase, TheatreSession, Ward
+from ops.timeutil import local_day_bounds_utc, to_local
+
+TRUST = "trust"  # key of the trust-wide totals in the dicts below
 
 
 @dataclass
-class SiteOverview:
-    site_id: int
-    code: str
-    name: str
-    beds: dict[str, int] = field(default_factory=dict)  # state -> count (all wards)
-    ga_occupied: int = 0
-    ga_open: int = 0
-    ed_in_department: int = 0
-    ed_waiting_to_be_seen: int = 0
+class OverviewExtras:
+    """Per site code (and ``TRUST``): breakdowns beyond the metric catalogue."""
 
-
-def site_overview(session: Session) -> list[SiteOverview]:
-    out: dict[int, SiteOverview] = {
-        r.id: SiteOverview(r.id, r.code, r.name)
-        for r in session.execute(select(Site.id, Site.code, Site.name).order_by(Site.code))
-    }
-    ga = Ward.ward_type.in_(("general_acute", "assessment", "escalation"))
-    rows = session.execute(
-        select(Ward.site_id, Bed.state, ga.label("ga"), func.count(Bed.id))
-        .join(Ward, Ward.id == Bed.ward_id)
-        .group_by(Ward.site_id, Bed.state, ga)
+    available_by_type: dict[str, dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
     )
-    for site_id, state, is_ga, n in rows:
-        site = out[site_id]
-        site.beds[state] = site.beds.get(state, 0) + n
-        if is_ga and state in ("occupied", "available", "awaiting_clean"):
-            site.ga_open += n
-            if state == "occupied":
-                site.ga_occupied += n
-    ed = session.execute(
+    lists_running: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    lists_planned_today: dict[str, int] = field(
+        default_factory=lambda: defaultdict(int)
+    )
+    cases_done_today: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def overview_extras(
+    session: Session, now: datetime, tz: str | ZoneInfo
+) -> OverviewExtras:
+    """Beds available by ward type, theatre lists running now, cases done today.
+
+    - a list is running when it is not cancelled and ``planned_start <= now <
+      planned_end`` (as on the Theatres page);
+    - lists planned today: not cancelled, planned to start on the local day;
+    - a case is done today when it came out of theatre since local midnight.
+    """
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    midnight, next_midnight = local_day_bounds_utc(to_local(now, zone).date(), zone)
+    out = OverviewExtras()
+    codes = dict(session.execute(select(Site.id, Site.code)).all())
+
+    for site_id, ward_type, n in session.execute(
+        select(Ward.site_id, Ward.ward_type, func.count(Bed.id))
+        .join(Bed, Bed.ward_id == Ward.id)
+        .where(Bed.state == "available")
+        .group_by(Ward.site_id, Ward.ward_type)
+    ):
+        for key in (codes[site_id], TRUST):
+            out.available_by_type[key][ward_type] += int(n)
+
+    not_cancelled = TheatreSession.cancelled_reason.is_(None)
+    running = and_(
+        not_cancelled,
+        TheatreSession.planned_start <= now,
+        TheatreSession.planned_end > now,
+    )
+    for site_id, n_running, n_planned in session.execute(
         select(
-            EdAttendance.site_id,
-            func.count(EdAttendance.id),
-            func.sum(case((EdAttendance.seen_at.is_(None), 1), else_=0)),
+            Theatre.site_id,
+            func.coalesce(func.sum(case((running, 1), else_=0)), 0),
+            func.coalesce(
+                func.sum(
+                    case(
+                        (
+                            and_(
+                                not_cancelled, TheatreSession.planned_start >= midnight
+                            ),
+                            1,
+                        ),
+                        else_=0,
+                    )
+                ),
+                0,
+            ),
         )
-        .where(and_(EdAttendance.departure_at.is_(None)))
-        .group_by(EdAttendance.site_id)
-    )
-    for site_id, inside, waiting in ed:
-        out[site_id].ed_in_department = inside
-        out[site_id].ed_waiting_to_be_seen = int(waiting or 0)
-    return list(out.values())
+        .join(TheatreSession, TheatreSession.theatre_id == Theatre.id)
+        .where(
+            TheatreSession.planned_start < next_midnight,
+            TheatreSession.planned_end > min(midnight, now),
+        )
+        .group_by(Theatre.site_id)
+    ):
+        for key in (codes[site_id], TRUST):
+            out.lists_running[key] += int(n_running)
+            out.lists_planned_today[key] += int(n_planned)
+
+    for site_id, n in session.execute(
+        select(Theatre.site_id, func.count(TheatreCase.id))
+        .join(TheatreSession, TheatreSession.id == TheatreCase.session_id)
+        .join(Theatre, Theatre.id == TheatreSession.theatre_id)
+        .where(
+            TheatreCase.out_of_theatre_at > midnight,
+            TheatreCase.out_of_theatre_at <= now,
+        )
+        .group_by(Theatre.site_id)
+    ):
+        for key in (codes[site_id], TRUST):
+            out.cases_done_today[key] += int(n)
+    return out

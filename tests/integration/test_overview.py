@@ -31,15 +31,23 @@ def _recount(url: str, site_code: str) -> dict[str, int]:
             {"c": site_code},
         ).scalar()
     runtime.engine.dispose()
-    return {"available": beds.get("available", 0), "occupied": beds.get("occupied", 0), "ed": in_ed}
+    return {
+        "available": beds.get("available", 0),
+        "occupied": beds.get("occupied", 0),
+        "ed": in_ed,
+    }
 
 
 def test_ovr001_overview_shows_live_counts_per_site(dash_duo, seeded_sqlite_url):
     app = create_app(settings_for(seeded_sqlite_url), prepare=False)
     start_app(dash_duo, app)
     expected = _recount(seeded_sqlite_url, "RGH")
-    dash_duo.wait_for_text_to_equal("#overview-rgh-available-value", str(expected["available"]))
-    dash_duo.wait_for_text_to_equal("#overview-rgh-occupied-value", str(expected["occupied"]))
+    dash_duo.wait_for_text_to_equal(
+        "#overview-rgh-available-value", str(expected["available"])
+    )
+    dash_duo.wait_for_text_to_equal(
+        "#overview-rgh-occupied-value", str(expected["occupied"])
+    )
     dash_duo.wait_for_text_to_equal("#overview-rgh-ed-in-value", str(expected["ed"]))
     dash_duo.wait_for_contains_text("#overview-freshness", "as of")
     # The Beds tile is a link to the beds page filtered to the site.
@@ -49,10 +57,130 @@ def test_ovr001_overview_shows_live_counts_per_site(dash_duo, seeded_sqlite_url)
     assert dash_duo.get_logs() == []
 
 
-def test_ovr002_overview_marks_figures_stale_when_data_stops(dash_duo, seeded_sqlite_url):
+def test_ovr002_overview_marks_figures_stale_when_data_stops(
+    dash_duo, seeded_sqlite_url
+):
     late = FROZEN_NOW + timedelta(hours=2)
     app = create_app(settings_for(seeded_sqlite_url, now=late), prepare=False)
     start_app(dash_duo, app)
     dash_duo.wait_for_contains_text("#overview-freshness", "Stale")
     dash_duo.wait_for_contains_text("#overview-rgh-available-status", "Stale")
+    assert dash_duo.get_logs() == []
+
+
+def _full_recount(url: str) -> dict:
+    """Trust and RGH figures recounted from raw rows (independent of the app's queries)."""
+    from datetime import datetime
+
+    from ops.timeutil import local_midnight_utc
+
+    midnight = local_midnight_utc(FROZEN_NOW, "Europe/London").replace(tzinfo=None)
+    now = FROZEN_NOW.replace(tzinfo=None)
+    runtime = runtime_for(settings_for(url))
+    with runtime.engine.connect() as conn:
+        beds = conn.execute(
+            text(
+                "SELECT s.code, w.ward_type, b.state FROM bed b "
+                "JOIN ward w ON w.id = b.ward_id JOIN site s ON s.id = w.site_id"
+            )
+        ).all()
+        departures = conn.execute(
+            text(
+                "SELECT s.code, a.arrival_at, a.departure_at FROM ed_attendance a "
+                "JOIN site s ON s.id = a.site_id WHERE a.departure_at IS NOT NULL"
+            )
+        ).all()
+        cancelled = conn.execute(
+            text(
+                "SELECT s.code, c.cancelled_at FROM theatre_case c "
+                "JOIN theatre_session ts ON ts.id = c.session_id "
+                "JOIN theatre t ON t.id = ts.theatre_id JOIN site s ON s.id = t.site_id "
+                "WHERE c.cancelled_at IS NOT NULL"
+            )
+        ).all()
+    runtime.engine.dispose()
+
+    def ts(value) -> datetime:  # noqa: ANN001
+        return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+    out: dict = {}
+    for scope in ("trust", "RGH"):
+        mine = [b for b in beds if scope == "trust" or b[0] == scope]
+        ga = [b for b in mine if b[1] in ("general_acute", "assessment", "escalation")]
+        ga_open = sum(
+            1 for b in ga if b[2] in ("occupied", "available", "awaiting_clean")
+        )
+        ga_occ = sum(1 for b in ga if b[2] == "occupied")
+        deps = [
+            (ts(a), ts(d))
+            for c, a, d in departures
+            if (scope == "trust" or c == scope)
+            and midnight < ts(d).replace(tzinfo=None) <= now
+        ]
+        within = sum(1 for a, d in deps if (d - a).total_seconds() <= 4 * 3600)
+        out[scope] = {
+            "available": sum(1 for b in mine if b[2] == "available"),
+            "blocked-closed": f"{sum(1 for b in mine if b[2] == 'blocked')} / "
+            f"{sum(1 for b in mine if b[2] == 'closed')}",
+            "occupancy": 100.0 * ga_occ / ga_open,
+            "ed-4h": 100.0 * within / len(deps) if deps else None,
+            "theatres-cancelled": sum(
+                1
+                for c, at in cancelled
+                if (scope == "trust" or c == scope)
+                and midnight < ts(at).replace(tzinfo=None) <= now
+            ),
+        }
+    return out
+
+
+def _band_text(value: float) -> str:
+    """The occupancy band's word as rendered (the critical badge is upper-cased by CSS)."""
+    return "CRITICAL" if value >= 95 else "Warning" if value >= 92 else "OK"
+
+
+def test_ovr003_trust_row_and_site_sections_equal_a_recount(
+    dash_duo, seeded_sqlite_url
+):
+    expected = _full_recount(seeded_sqlite_url)
+    app = create_app(settings_for(seeded_sqlite_url), prepare=False)
+    start_app(dash_duo, app)
+    for scope, prefix in (("trust", "#overview-trust"), ("RGH", "#overview-rgh")):
+        e = expected[scope]
+        dash_duo.wait_for_text_to_equal(
+            f"{prefix}-available-value", str(e["available"])
+        )
+        dash_duo.wait_for_text_to_equal(
+            f"{prefix}-blocked-closed-value", e["blocked-closed"]
+        )
+        dash_duo.wait_for_text_to_equal(
+            f"{prefix}-theatres-cancelled-value", str(e["theatres-cancelled"])
+        )
+        occupancy = round(e["occupancy"], 1)
+        dash_duo.wait_for_text_to_equal(
+            f"{prefix}-occupancy-value",
+            f"{occupancy:.1f}" if not occupancy.is_integer() else str(int(occupancy)),
+        )
+        # The occupancy band is shown in words (with an icon), not by colour alone.
+        dash_duo.wait_for_contains_text(
+            f"{prefix}-occupancy-status", _band_text(e["occupancy"])
+        )
+        assert dash_duo.find_element(f"{prefix}-occupancy-status .bi") is not None
+        four = e["ed-4h"]
+        dash_duo.wait_for_text_to_equal(
+            f"{prefix}-ed-4h-value", "—" if four is None else f"{round(four, 1):.1f}"
+        )
+    # Every section's tiles link to the page filtered to the site.
+    link = dash_duo.find_element("#overview-rgh-theatres-running-value")
+    assert (
+        link.find_element("xpath", "ancestor::a")
+        .get_attribute("href")
+        .endswith("/theatres?site=RGH")
+    )
+    trust_link = dash_duo.find_element("#overview-trust-ed-in-value")
+    assert (
+        trust_link.find_element("xpath", "ancestor::a")
+        .get_attribute("href")
+        .endswith("/ed")
+    )
     assert dash_duo.get_logs() == []

@@ -27,23 +27,47 @@ def extra_wards(seeded_runtime) -> dict[str, int]:  # noqa: ANN001
     """An empty ward and a closed ward at RGH, written with the ORM."""
     with write_session(seeded_runtime.factory) as s:
         rgh = s.scalar(select(Site).where(Site.code == "RGH"))
-        empty = Ward(site_id=rgh.id, code="ZEMPTY", name="Empty Ward", specialty="Dermatology",
-                     ward_type="general_acute", core_beds=0)
-        closed = Ward(site_id=rgh.id, code="ZCLOSED", name="Closed Ward",
-                      specialty="Dermatology", ward_type="general_acute", core_beds=3)
+        empty = Ward(
+            site_id=rgh.id,
+            code="ZEMPTY",
+            name="Empty Ward",
+            specialty="Dermatology",
+            ward_type="general_acute",
+            core_beds=0,
+        )
+        closed = Ward(
+            site_id=rgh.id,
+            code="ZCLOSED",
+            name="Closed Ward",
+            specialty="Dermatology",
+            ward_type="general_acute",
+            core_beds=3,
+        )
         s.add_all([empty, closed])
         s.flush()
         since = FROZEN_NOW - timedelta(hours=5)
         s.add_all(
-            Bed(ward_id=closed.id, label=f"ZC-{i}", is_escalation=False, state="closed",
-                state_since=since)
+            Bed(
+                ward_id=closed.id,
+                label=f"ZC-{i}",
+                is_escalation=False,
+                state="closed",
+                state_since=since,
+            )
             for i in range(3)
         )
         for h in range(3):
-            s.add(WardOccupancyHour(ward_id=closed.id,
-                                    hour_start=FROZEN_NOW.replace(minute=0) - timedelta(hours=h),
-                                    occupied=0, available=0, awaiting_clean=0, blocked=0,
-                                    closed=3))
+            s.add(
+                WardOccupancyHour(
+                    ward_id=closed.id,
+                    hour_start=FROZEN_NOW.replace(minute=0) - timedelta(hours=h),
+                    occupied=0,
+                    available=0,
+                    awaiting_clean=0,
+                    blocked=0,
+                    closed=3,
+                )
+            )
         return {"empty": empty.id, "closed": closed.id}
 
 
@@ -51,18 +75,28 @@ def recount(runtime, site: str | None = None) -> dict[int, dict]:  # noqa: ANN00
     """Per-ward counts straight from ward/bed rows, in Python."""
     with runtime.engine.connect() as conn:
         wards = conn.execute(
-            text("SELECT w.id, s.code, w.core_beds, w.ward_type, w.specialty FROM ward w "
-                 "JOIN site s ON s.id = w.site_id")
+            text(
+                "SELECT w.id, s.code, w.core_beds, w.ward_type, w.specialty FROM ward w "
+                "JOIN site s ON s.id = w.site_id"
+            )
         ).all()
         beds = conn.execute(text("SELECT ward_id, state, is_escalation FROM bed")).all()
     out: dict[int, dict] = {}
     for ward_id, code, core, wtype, specialty in wards:
         if site and code != site:
             continue
-        out[ward_id] = {"site": code, "core_beds": core, "ward_type": wtype,
-                        "specialty": specialty, "total_beds": 0, "open_beds": 0,
-                        "escalation_open": 0, **dict.fromkeys(
-                            ("occupied", "available", "awaiting_clean", "blocked", "closed"), 0)}
+        out[ward_id] = {
+            "site": code,
+            "core_beds": core,
+            "ward_type": wtype,
+            "specialty": specialty,
+            "total_beds": 0,
+            "open_beds": 0,
+            "escalation_open": 0,
+            **dict.fromkeys(
+                ("occupied", "available", "awaiting_clean", "blocked", "closed"), 0
+            ),
+        }
     for ward_id, state, esc in beds:
         if ward_id not in out:
             continue
@@ -82,7 +116,9 @@ def recount(runtime, site: str | None = None) -> dict[int, dict]:  # noqa: ANN00
 
 def _as_dict(w: q.WardCounts) -> dict:
     return {name: getattr(w, name) for name in q.COUNT_FIELDS} | {
-        "site": w.site_code, "ward_type": w.ward_type, "specialty": w.specialty,
+        "site": w.site_code,
+        "ward_type": w.ward_type,
+        "specialty": w.specialty,
         "occupancy_pct": w.occupancy_pct,
     }
 
@@ -99,7 +135,9 @@ def test_bed_s001_ward_counts_equal_a_recount_in_one_query(seeded_runtime, extra
             wards = q.ward_counts(s)
     finally:
         event.remove(seeded_runtime.engine, "before_cursor_execute", count)
-    assert len([st for st in statements if st.lstrip().upper().startswith("SELECT")]) == 1
+    assert (
+        len([st for st in statements if st.lstrip().upper().startswith("SELECT")]) == 1
+    )
     expected = recount(seeded_runtime)
     assert {w.ward_id: _as_dict(w) for w in wards} == expected
     by_id = {w.ward_id: w for w in wards}
@@ -138,10 +176,12 @@ def test_bed_s003_hourly_occupancy_equals_the_stored_hours(seeded_runtime, extra
         frame = q.ward_occupancy_hours(s, q.BedFilters(site="RGH"), hours[0], hours[-1])
     with seeded_runtime.engine.connect() as conn:
         raw = conn.execute(
-            text("SELECT h.ward_id, h.occupied, h.occupied + h.available + h.awaiting_clean "
-                 "FROM ward_occupancy_hour h JOIN ward w ON w.id = h.ward_id "
-                 "JOIN site s ON s.id = w.site_id WHERE s.code = 'RGH' "
-                 "AND h.hour_start >= :a AND h.hour_start <= :b").bindparams(
+            text(
+                "SELECT h.ward_id, h.occupied, h.occupied + h.available + h.awaiting_clean "
+                "FROM ward_occupancy_hour h JOIN ward w ON w.id = h.ward_id "
+                "JOIN site s ON s.id = w.site_id WHERE s.code = 'RGH' "
+                "AND h.hour_start >= :a AND h.hour_start <= :b"
+            ).bindparams(
                 bindparam("a", type_=UTCDateTime()), bindparam("b", type_=UTCDateTime())
             ),
             {"a": hours[0], "b": hours[-1]},
@@ -168,18 +208,24 @@ def test_bed_s004_ward_beds_lists_the_wards_beds(seeded_runtime, extra_wards):
         detail = q.ward_beds(s, ward_id)
         empty = q.ward_beds(s, extra_wards["empty"])
         missing = q.ward_beds(s, 999_999)
-        raw = s.execute(select(Bed.label, Bed.state, Bed.state_since, Bed.is_escalation)
-                        .where(Bed.ward_id == ward_id)).all()
+        raw = s.execute(
+            select(Bed.label, Bed.state, Bed.state_since, Bed.is_escalation).where(
+                Bed.ward_id == ward_id
+            )
+        ).all()
     assert missing is None
     assert empty is not None and empty.beds == []
     assert detail.code == "CAR" and detail.site_code == "RGH"
-    assert sorted((b.label, b.state, b.state_since, b.is_escalation) for b in detail.beds) == \
-        sorted(tuple(r) for r in raw)
+    assert sorted(
+        (b.label, b.state, b.state_since, b.is_escalation) for b in detail.beds
+    ) == sorted(tuple(r) for r in raw)
     assert all(b.state_since <= FROZEN_NOW for b in detail.beds)
     assert detail.beds[-1].is_escalation  # core beds first, escalation beds last
 
 
-def test_bed_s005_api_numbers_equal_the_recount(seeded_url, seeded_runtime, extra_wards):
+def test_bed_s005_api_numbers_equal_the_recount(
+    seeded_url, seeded_runtime, extra_wards
+):
     app = create_app(settings_for(seeded_url), prepare=False)
     client = app.server.test_client()
     expected = recount(seeded_runtime)
@@ -202,7 +248,9 @@ def test_bed_s005_api_numbers_equal_the_recount(seeded_url, seeded_runtime, extr
         occupied = sum(expected[i]["occupied"] for i in wards)
         open_beds = sum(expected[i]["open_beds"] for i in wards)
         assert site["occupied"] == occupied and site["open_beds"] == open_beds
-        assert site["occupancy_pct"] == pytest.approx(100.0 * occupied / open_beds, abs=0.01)
+        assert site["occupancy_pct"] == pytest.approx(
+            100.0 * occupied / open_beds, abs=0.01
+        )
     assert set(seen) == set(expected)
     assert seen[extra_wards["empty"]]["occupancy_pct"] is None
     assert seen[extra_wards["closed"]]["closed"] == 3
@@ -211,4 +259,89 @@ def test_bed_s005_api_numbers_equal_the_recount(seeded_url, seeded_runtime, extr
     assert [s["code"] for s in rgh["sites"]] == ["RGH"]
     assert client.get("/api/v1/beds?site=NOPE").status_code == 404
     assert client.post("/api/v1/beds").status_code == 405
+    app.server.extensions["command_centre"].engine.dispose()
+
+
+def test_bed_s006_overview_extras_equal_a_recount(seeded_runtime):
+    from data.models.capacity import Theatre, TheatreCase, TheatreSession
+    from data.queries.overview import TRUST, overview_extras
+    from ops.timeutil import local_day_bounds_utc, to_local
+
+    tz = "Europe/London"
+    start, end = local_day_bounds_utc(to_local(FROZEN_NOW, tz).date(), tz)
+    with seeded_runtime.factory() as s:
+        extras = overview_extras(s, FROZEN_NOW, tz)
+        codes = {site.id: site.code for site in s.scalars(select(Site))}
+        theatre_site = {t.id: codes[t.site_id] for t in s.scalars(select(Theatre))}
+        sessions = s.scalars(select(TheatreSession)).all()
+        cases = s.scalars(select(TheatreCase)).all()
+        beds = s.execute(
+            select(Site.code, Ward.ward_type, Bed.state)
+            .join(Ward, Ward.site_id == Site.id)
+            .join(Bed, Bed.ward_id == Ward.id)
+        ).all()
+    site_of_session = {ts.id: theatre_site[ts.theatre_id] for ts in sessions}
+    running: dict[str, int] = defaultdict(int)
+    planned: dict[str, int] = defaultdict(int)
+    for ts in sessions:
+        if (
+            ts.cancelled_reason is None
+            and ts.planned_start <= FROZEN_NOW < ts.planned_end
+        ):
+            running[theatre_site[ts.theatre_id]] += 1
+        if ts.cancelled_reason is None and start <= ts.planned_start < end:
+            planned[theatre_site[ts.theatre_id]] += 1
+    done: dict[str, int] = defaultdict(int)
+    for c in cases:
+        if c.out_of_theatre_at and start < c.out_of_theatre_at <= FROZEN_NOW:
+            done[site_of_session[c.session_id]] += 1
+    available: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for code, wtype, state in beds:
+        if state == "available":
+            available[code][wtype] += 1
+    for code in codes.values():
+        assert extras.lists_running.get(code, 0) == running[code]
+        assert extras.lists_planned_today.get(code, 0) == planned[code]
+        assert extras.cases_done_today.get(code, 0) == done[code]
+        assert dict(extras.available_by_type.get(code, {})) == dict(available[code])
+    assert extras.lists_running[TRUST] == sum(running.values()) > 0
+    assert extras.cases_done_today[TRUST] == sum(done.values()) > 0
+
+
+def _texts(component) -> str:  # noqa: ANN001
+    if isinstance(component, str | int | float):
+        return str(component)
+    if isinstance(component, list | tuple):
+        return " ".join(_texts(c) for c in component)
+    children = getattr(component, "children", None)
+    return "" if children is None else _texts(children)
+
+
+def test_bed_s007_empty_and_broken_stores_show_no_data_and_error(empty_url):
+    from callbacks import beds as beds_callbacks
+    from callbacks import overview as overview_callbacks
+    from data.db import upgrade
+
+    # No schema at all: every query fails -> ERROR state, 503 from the API, no traceback.
+    app = create_app(settings_for(empty_url), prepare=False)
+    with app.server.test_request_context("/beds"):
+        out = beds_callbacks.refresh("?site=RGH", 0, "beds-body")
+        assert "Feed error" in _texts(out[0]) and "could not be read" in _texts(out[0])
+        assert "Traceback" not in _texts(out[4])
+        line, body = overview_callbacks.refresh(0, "overview-body")
+        assert "Feed error" in _texts(line)
+    response = app.server.test_client().get("/api/v1/beds")
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "bed figures could not be read"}
+
+    # Schema but no trust: no data, not zeros.
+    upgrade(app.server.extensions["command_centre"].engine)
+    with app.server.test_request_context("/beds"):
+        out = beds_callbacks.refresh("", 0, "beds-body")
+        assert "no data has been received yet" in _texts(out[0])
+        assert "No wards" in _texts(out[4])
+        line, body = overview_callbacks.refresh(0, "overview-body")
+        assert "No sites" in _texts(body)
+    body = app.server.test_client().get("/api/v1/beds").get_json()
+    assert body["as_of"] is None and body["sites"] == []
     app.server.extensions["command_centre"].engine.dispose()

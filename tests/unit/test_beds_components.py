@@ -15,13 +15,30 @@ NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 
 def _ward(ward_id: int, **counts: int) -> WardCounts:
     base = dict.fromkeys(
-        ("core_beds", "total_beds", "open_beds", "occupied", "available", "awaiting_clean",
-         "blocked", "closed", "escalation_open"),
+        (
+            "core_beds",
+            "total_beds",
+            "open_beds",
+            "occupied",
+            "available",
+            "awaiting_clean",
+            "blocked",
+            "closed",
+            "escalation_open",
+        ),
         0,
     )
     base.update(counts)
-    return WardCounts(ward_id, "RGH", "Riverside", f"W{ward_id}", f"Ward {ward_id}",
-                      "General medicine", "general_acute", **base)
+    return WardCounts(
+        ward_id,
+        "RGH",
+        "Riverside",
+        f"W{ward_id}",
+        f"Ward {ward_id}",
+        "General medicine",
+        "general_acute",
+        **base,
+    )
 
 
 def _texts(component) -> list[str]:  # noqa: ANN001
@@ -58,10 +75,21 @@ def _find(component, wanted_id: str):  # noqa: ANN001, ANN202
 
 
 def test_bed_u010_table_shows_counts_and_dash_for_undefined_occupancy():
-    full = _ward(1, core_beds=10, total_beds=10, open_beds=8, occupied=6, available=1,
-                 awaiting_clean=1, blocked=1, closed=1)
+    full = _ward(
+        1,
+        core_beds=10,
+        total_beds=10,
+        open_beds=8,
+        occupied=6,
+        available=1,
+        awaiting_clean=1,
+        blocked=1,
+        closed=1,
+    )
     shut = _ward(2, core_beds=0, total_beds=4, closed=4)
-    table = ward_table([full, shut], {"site": "RGH"}, totals={**full.__dict__}, total_pct=75.0)
+    table = ward_table(
+        [full, shut], {"site": "RGH"}, totals={**full.__dict__}, total_pct=75.0
+    )
     assert _find(table, IDS.cell(1, "occupied")).children == "6"
     assert _find(table, IDS.cell(1, "occupancy")).children == "75.0%"
     assert _find(table, IDS.cell(2, "occupancy")).children == "—"
@@ -71,8 +99,14 @@ def test_bed_u010_table_shows_counts_and_dash_for_undefined_occupancy():
 
 
 def test_bed_u011_bed_card_shows_state_in_words_time_in_state_and_escalation():
-    bed = BedRow(7, "CAR-E1", "blocked", NOW - timedelta(hours=3, minutes=20),
-                 "infection control", True)
+    bed = BedRow(
+        7,
+        "CAR-E1",
+        "blocked",
+        NOW - timedelta(hours=3, minutes=20),
+        "infection control",
+        True,
+    )
     text = " ".join(_texts(bed_card(bed, NOW)))
     assert "CAR-E1" in text
     assert "Blocked" in text
@@ -84,10 +118,15 @@ def test_bed_u011_bed_card_shows_state_in_words_time_in_state_and_escalation():
 
 
 def test_bed_u012_drilldown_lists_every_bed_with_a_close_link():
-    beds = [BedRow(i, f"X-{i:02d}", "occupied", NOW - timedelta(hours=i), None, False)
-            for i in range(1, 4)]
-    card = ward_drilldown(WardBeds(5, "RGH", "X", "Ward X", "Cardiology", "general_acute", beds),
-                          NOW, {"site": "RGH", "ward": "5"})
+    beds = [
+        BedRow(i, f"X-{i:02d}", "occupied", NOW - timedelta(hours=i), None, False)
+        for i in range(1, 4)
+    ]
+    card = ward_drilldown(
+        WardBeds(5, "RGH", "X", "Ward X", "Cardiology", "general_acute", beds),
+        NOW,
+        {"site": "RGH", "ward": "5"},
+    )
     for i in range(1, 4):
         assert _find(card, IDS.bed(i)) is not None
     close = _find(card, f"{IDS.drill}-close")
@@ -97,14 +136,24 @@ def test_bed_u012_drilldown_lists_every_bed_with_a_close_link():
 def test_bed_u013_search_keeps_a_stable_order_and_drops_empty_values():
     assert search_for({"ward": "3", "site": "RGH"}) == "?site=RGH&ward=3"
     assert search_for({"site": "RGH"}, site=None) == ""
-    assert search_for({}, specialty="Care of the elderly") == "?specialty=Care+of+the+elderly"
+    assert (
+        search_for({}, specialty="Care of the elderly")
+        == "?specialty=Care+of+the+elderly"
+    )
 
 
 def test_bed_u014_filter_change_writes_url_and_closes_the_grid_for_a_new_site():
     assert filters_changed("DDH", None, None, "24h", "?site=RGH&ward=4") == "?site=DDH"
     # A range change keeps the open ward; the default range is left out of the URL.
-    assert filters_changed("RGH", None, None, "7d", "?site=RGH&ward=4") == "?site=RGH&range=7d&ward=4"
-    assert filters_changed("RGH", None, None, "24h", "?site=RGH&range=7d") == "?site=RGH"
+    assert (
+        filters_changed("RGH", None, None, "7d", "?site=RGH&ward=4")
+        == "?site=RGH&range=7d&ward=4"
+    )
+    assert (
+        filters_changed("RGH", None, None, "24h", "?site=RGH&range=7d") == "?site=RGH"
+    )
     # Nothing changed (e.g. options refreshed): do not touch the URL.
     assert filters_changed("RGH", None, None, "24h", "?site=RGH") is no_update
-    assert filters_changed(None, None, "general_acute", "24h", "") == "?type=general_acute"
+    assert (
+        filters_changed(None, None, "general_acute", "24h", "") == "?type=general_acute"
+    )

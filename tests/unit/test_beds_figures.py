@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import math
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from components.figures_beds import hour_label, hour_ticks, occupancy_heatmap
@@ -17,7 +21,9 @@ def _hours(start: datetime, n: int) -> list[datetime]:
 
 
 def _frame(rows: list[tuple[int, datetime, int, int]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["ward_id", "hour_start", "occupied", "open_beds"])
+    return pd.DataFrame(
+        rows, columns=["ward_id", "hour_start", "occupied", "open_beds"]
+    )
 
 
 def test_bed_u001_heatmap_has_fixed_scale_and_uirevision():
@@ -43,9 +49,20 @@ def test_bed_u002_missing_hours_and_wards_without_open_beds_are_gaps_not_zero():
         ]
     )
     fig = occupancy_heatmap(frame, [(1, "Ward A"), (2, "Closed ward")], hours, LONDON)
-    z = [list(row) for row in fig.data[0].z]
+    z = [[None if math.isnan(v) else v for v in row] for row in fig.data[0].z]
     assert z[0] == [90.0, None, 0.0]
     assert z[1] == [None, None, None]
+    # Gaps reach the browser as NaN (plotly.js draws no cell), not 0.
+    sent = json.loads(fig.to_json())["data"][0]["z"]
+    cells = np.frombuffer(base64.b64decode(sent["bdata"]), dtype=sent["dtype"])
+    assert [None if math.isnan(v) else v for v in cells] == [
+        90.0,
+        None,
+        0.0,
+        None,
+        None,
+        None,
+    ]
     assert list(fig.data[0].y) == ["Ward A", "Closed ward"]
     assert fig.data[0].hoverongaps is False
 
@@ -69,8 +86,12 @@ def test_bed_u003_hour_labels_are_local_and_distinct_across_the_autumn_clock_cha
 
 
 def test_bed_u004_labels_follow_summer_and_winter_offsets():
-    assert hour_label(datetime(2026, 7, 1, 10, tzinfo=UTC), LONDON) == "Wed 01 Jul 11:00"
-    assert hour_label(datetime(2026, 11, 23, 10, tzinfo=UTC), LONDON) == "Mon 23 Nov 10:00"
+    assert (
+        hour_label(datetime(2026, 7, 1, 10, tzinfo=UTC), LONDON) == "Wed 01 Jul 11:00"
+    )
+    assert (
+        hour_label(datetime(2026, 11, 23, 10, tzinfo=UTC), LONDON) == "Mon 23 Nov 10:00"
+    )
 
 
 def test_bed_u005_ticks_fall_on_local_clock_hours():
