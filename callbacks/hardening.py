@@ -11,6 +11,7 @@ from dash import Dash
 from flask import Flask, Response, jsonify, request
 
 log = logging.getLogger(__name__)
+MALFORMED_INPUT = (TypeError, ValueError, KeyError, AttributeError, IndexError)
 
 
 def _origin_allowed() -> bool:
