@@ -131,19 +131,39 @@ class TemplateFile:
 # ---------------------------------------------------------------------------
 
 
+_FILES_CACHE: dict[Path, tuple[tuple, dict[str, TemplateFile]]] = {}
+
+
 def available_templates(directory: str | Path | None = None) -> dict[str, TemplateFile]:
     """Every template file in ``directory`` (default ``config/protocols``) by key.
 
-    Raises :class:`ops.protocols.TemplateError` naming the file for a bad one.
+    Raises :class:`ops.protocols.TemplateError` naming the file for a bad one or a
+    key defined twice. Cached until a file changes (name, size or mtime).
     """
     directory = Path(directory) if directory is not None else TEMPLATES_DIR
-    templates = rules.load_templates(directory)
+    if not directory.is_dir():
+        raise rules.TemplateError(directory, ["not a directory of protocol templates"])
+    paths = sorted(
+        p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()
+    )
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    cached = _FILES_CACHE.get(directory)
+    if cached is not None and cached[0] == stamp:
+        return dict(cached[1])
     out: dict[str, TemplateFile] = {}
-    for path in sorted(directory.iterdir()):
-        if path.suffix in (".yaml", ".yml") and path.is_file():
-            template = rules.load_template(path)
-            out[template.key] = TemplateFile(templates[template.key], path)
-    return out
+    for path in paths:
+        template = rules.load_template(path)
+        if template.key in out:
+            raise rules.TemplateError(
+                path,
+                [
+                    f"duplicate template key {template.key!r} "
+                    f"(already defined in {out[template.key].path.name})"
+                ],
+            )
+        out[template.key] = TemplateFile(template, path)
+    _FILES_CACHE[directory] = (stamp, out)
+    return dict(out)
 
 
 def ensure_template_version(
@@ -226,6 +246,19 @@ SNAPSHOT_FIELDS: tuple[tuple[str, str], ...] = (
     ("theatre_sessions_cancelled_today", "Sessions cancelled today"),
     ("cases_in_theatre_now", "Cases in theatre now"),
     ("cases_cancelled_today", "Cases cancelled today"),
+    # From the metric catalogue (data.queries.metrics), so they match every screen.
+    ("ed_4h_pct_today", "ED 4-hour % today"),
+    ("majors_resus_occupancy_pct", "Majors + resus occupancy %"),
+    ("handovers_over_60_today", "Handovers > 60 min today"),
+    ("escalation_beds_open", "Escalation beds open"),
+    ("nctr_pct", "Beds occupied by NCTR patients %"),
+)
+CATALOGUE_FIELDS = (
+    "ed_4h_pct_today",
+    "majors_resus_occupancy_pct",
+    "handovers_over_60_today",
+    "escalation_beds_open",
+    "nctr_pct",
 )
 
 
@@ -234,7 +267,37 @@ def _empty_figures() -> dict[str, Any]:
     figures["ga_occupied"] = 0
     figures["ga_open"] = 0
     figures["ga_occupancy_pct"] = None
+    for key in CATALOGUE_FIELDS:
+        figures[key] = None  # missing unless the metric snapshot gives it
     return figures
+
+
+def _add_catalogue_metrics(
+    session: Session, now: datetime, tz: str, sites: dict[int, dict], total: dict
+) -> None:
+    """Fill CATALOGUE_FIELDS from the shared metric snapshot; missing stays None."""
+    try:
+        from data.queries.metrics import snapshot_metrics
+
+        with session.begin_nested():
+            snap = snapshot_metrics(session, now, tz)
+    except Exception as exc:  # the snapshot is still useful without them
+        log.warning("facility snapshot without catalogue metrics: %s", exc)
+        return
+    trust_ids = [sid for (kind, sid) in snap.labels if kind == "trust"]
+    for key in CATALOGUE_FIELDS:
+        for figures in sites.values():
+            figures[key] = _round(snap.get(key, "site", figures["code"]))
+        if len(sites) == 1:
+            total[key] = next(iter(sites.values()))[key]
+        elif trust_ids:
+            total[key] = _round(snap.get(key, "trust", trust_ids[0]))
+
+
+def _round(value: float | None) -> float | int | None:
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else round(float(value), 1)
 
 
 def facility_snapshot(
@@ -373,9 +436,10 @@ def facility_snapshot(
     for figures in sites.values():
         figures["ga_occupancy_pct"] = _pct(figures["ga_occupied"], figures["ga_open"])
         for key in (*(k for k, _ in SNAPSHOT_FIELDS), "ga_occupied", "ga_open"):
-            if key != "ga_occupancy_pct":
+            if key != "ga_occupancy_pct" and key not in CATALOGUE_FIELDS:
                 total[key] += figures[key]
     total["ga_occupancy_pct"] = _pct(total["ga_occupied"], total["ga_open"])
+    _add_catalogue_metrics(session, now, tz, sites, total)
     return {
         "taken_at": now.isoformat(),
         "scope": "site" if site_id is not None else "trust",
@@ -486,9 +550,7 @@ def declare_run(
         if declared and declared not in rules.MAJOR_INCIDENT_DECLARED_VALUES:
             errors["methane.major_incident_declared"] = "Answer yes, no or standby."
     if errors:
-        raise Refused(
-            "Cannot declare yet: " + " ".join(errors.values()), errors
-        )
+        raise Refused("Cannot declare yet: " + " ".join(errors.values()), errors)
     try:
         report = rules.validate_declaration(template, actor.display_name, methane)
     except ValueError as exc:  # ProtocolRuleError or an incomplete METHANE report

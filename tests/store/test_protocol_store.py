@@ -16,6 +16,7 @@ from data import protocol_store as store
 from data.db import write_session
 from data.models.protocols import ProtocolRun
 from data.models.security import AuditEvent
+from data.queries.metrics import snapshot_metrics
 from ops import protocols as rules
 from tests.support.apps import FROZEN_NOW
 
@@ -30,7 +31,9 @@ def templates() -> dict[str, store.TemplateFile]:
     return store.available_templates()
 
 
-def _declare(runtime, templates, key="opel3-escalation", actor=ALICE, at=FROZEN_NOW, **kw) -> int:
+def _declare(
+    runtime, templates, key="opel3-escalation", actor=ALICE, at=FROZEN_NOW, **kw
+) -> int:
     with write_session(runtime.factory) as s:
         return store.declare_run(
             s,
@@ -70,7 +73,10 @@ def test_declare_stores_version_snapshot_and_audit(seeded_runtime, templates):
             text("SELECT key, version, fingerprint FROM protocol_template_version")
         ).all()
     assert detail.run.status == "active" and detail.run.declared_by == "Alice Commander"
-    assert detail.run.trigger_kind == "opel" and detail.run.trigger_detail == "OPEL 3 at 10:15"
+    assert (
+        detail.run.trigger_kind == "opel"
+        and detail.run.trigger_detail == "OPEL 3 at 10:15"
+    )
     assert detail.run.scope_text == "Trust-wide"
     assert set(detail.states) == {a.key for a in template.actions}
     assert not any(st.done for st in detail.states.values())
@@ -80,6 +86,15 @@ def test_declare_stores_version_snapshot_and_audit(seeded_runtime, templates):
     assert total["ed_in_department"] == in_ed
     assert total["ga_open"] > 0 and 0 < total["ga_occupancy_pct"] <= 100
     assert len(detail.run.facility_snapshot["sites"]) >= 2
+    # Catalogue figures come from the shared metric snapshot, so they match other screens.
+    with seeded_runtime.factory() as s:
+        snap = snapshot_metrics(s, FROZEN_NOW, TZ)
+    site = detail.run.facility_snapshot["sites"][0]
+    expected = snap.get("ed_4h_pct_today", "site", site["code"])
+    assert expected is not None and site["ed_4h_pct_today"] == round(expected, 1)
+    assert site["ga_occupancy_pct"] == round(
+        snap.get("ga_occupancy_pct", "site", site["code"]), 1
+    )
     assert stored == [("opel3-escalation", 1, rules.template_fingerprint(template))]
     (event,) = _audit(seeded_runtime, "protocol_run")
     assert (event.action, event.actor_username, event.actor_role) == (
@@ -95,7 +110,9 @@ def test_declaration_refusals_name_the_fields(seeded_runtime, templates):
         _declare(seeded_runtime, templates, reason="   ")
     assert "reason" in refused.value.field_errors
     with pytest.raises(store.Refused) as refused:
-        _declare(seeded_runtime, templates, key="major-incident", methane={"hazards": "fire"})
+        _declare(
+            seeded_runtime, templates, key="major-incident", methane={"hazards": "fire"}
+        )
     assert "methane.exact_location" in refused.value.field_errors
     assert "methane.hazards" not in refused.value.field_errors
     with pytest.raises(store.Refused, match="may not declare protocol"):
@@ -115,30 +132,40 @@ def test_declaration_refusals_name_the_fields(seeded_runtime, templates):
     }
     run_id = _declare(seeded_runtime, templates, key="major-incident", methane=methane)
     with seeded_runtime.factory() as s:
-        assert store.run_detail(s, run_id).run.methane["major_incident_declared"] == "yes"
+        assert (
+            store.run_detail(s, run_id).run.methane["major_incident_declared"] == "yes"
+        )
 
 
 def test_one_active_run_per_template_and_scope(seeded_runtime, templates):
     _declare(seeded_runtime, templates)
     with pytest.raises(store.Refused, match="already active for the trust"):
-        _declare(seeded_runtime, templates, actor=ALICE, at=FROZEN_NOW + timedelta(minutes=5))
+        _declare(
+            seeded_runtime, templates, actor=ALICE, at=FROZEN_NOW + timedelta(minutes=5)
+        )
     with seeded_runtime.factory() as s:
         site_id = s.execute(text("SELECT min(id) FROM site")).scalar()
     other = _declare(seeded_runtime, templates, site_id=site_id)
     with seeded_runtime.factory() as s:
         detail = store.run_detail(s, other)
     assert detail.run.site_id == site_id
-    assert [x["code"] for x in detail.run.facility_snapshot["sites"]] == [detail.run.site_code]
+    assert [x["code"] for x in detail.run.facility_snapshot["sites"]] == [
+        detail.run.site_code
+    ]
 
 
 def test_changed_template_under_same_version_is_refused(seeded_runtime, templates):
     original = templates["opel3-escalation"]
     run_id = _declare(seeded_runtime, templates)
     edited = dataclasses.replace(original.template, title="OPEL 3 — edited in place")
-    with write_session(seeded_runtime.factory) as s:
-        with pytest.raises(store.TemplateVersionConflict) as err:
-            store.ensure_template_version(s, edited, FROZEN_NOW, original.path)
-    assert "opel3-escalation.yaml" in str(err.value) and "raise 'version'" in str(err.value)
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(store.TemplateVersionConflict) as err,
+    ):
+        store.ensure_template_version(s, edited, FROZEN_NOW, original.path)
+    assert "opel3-escalation.yaml" in str(err.value) and "raise 'version'" in str(
+        err.value
+    )
     bumped = dataclasses.replace(edited, version=2)
     with write_session(seeded_runtime.factory) as s:
         store.stand_down(s, run_id, ALICE, FROZEN_NOW + timedelta(minutes=1))
@@ -159,36 +186,66 @@ def test_ticks_conflicts_and_unticks(seeded_runtime, templates):
     assert (st.done, st.done_by, st.version) == (True, "Alice Commander", 1)
     # A different action by someone else at the same time is fine.
     with write_session(seeded_runtime.factory) as s:
-        store.set_action(s, run_id, "hourly-pull", True, BOB, t1, note="pull started", tz=TZ)
+        store.set_action(
+            s, run_id, "hourly-pull", True, BOB, t1, note="pull started", tz=TZ
+        )
     # The same action: the second person is told who did it and when; nothing changes.
-    with write_session(seeded_runtime.factory) as s, pytest.raises(store.ActionConflict) as c:
-        store.set_action(s, run_id, "notify-icb-scc", True, BOB, t1 + timedelta(minutes=1), tz=TZ)
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(store.ActionConflict) as c,
+    ):
+        store.set_action(
+            s, run_id, "notify-icb-scc", True, BOB, t1 + timedelta(minutes=1), tz=TZ
+        )
     assert str(c.value) == "Already done by Alice Commander at 10:32."
     # A stale expected version is a conflict too.
-    with write_session(seeded_runtime.factory) as s, pytest.raises(store.ActionConflict):
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(store.ActionConflict),
+    ):
         store.set_action(
             s, run_id, "notify-icb-scc", False, BOB, t1, expected_version=0, tz=TZ
         )
     # note_required actions need a note; viewers cannot tick; unknown actions refused.
-    with write_session(seeded_runtime.factory) as s, pytest.raises(store.Refused, match="note"):
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(store.Refused, match="note"),
+    ):
         store.set_action(s, run_id, "confirm-opel3", True, ALICE, t1, tz=TZ)
-    with write_session(seeded_runtime.factory) as s, pytest.raises(store.Refused, match="may not"):
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(store.Refused, match="may not"),
+    ):
         store.set_action(s, run_id, "site-huddle", True, VERA, t1, tz=TZ)
-    with write_session(seeded_runtime.factory) as s, pytest.raises(store.Refused, match="Unknown"):
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(store.Refused, match="Unknown"),
+    ):
         store.set_action(s, run_id, "no-such-action", True, ALICE, t1, tz=TZ)
     with write_session(seeded_runtime.factory) as s:
         st = store.set_action(
-            s, run_id, "notify-icb-scc", False, BOB, t1 + timedelta(minutes=3),
-            expected_version=1, tz=TZ,
+            s,
+            run_id,
+            "notify-icb-scc",
+            False,
+            BOB,
+            t1 + timedelta(minutes=3),
+            expected_version=1,
+            tz=TZ,
         )
     assert (st.done, st.done_by, st.version) == (False, None, 2)
     with seeded_runtime.factory() as s:
         states = store.run_detail(s, run_id).states
         summaries = store.active_run_summaries(s, t1)
-    assert states["notify-icb-scc"].done is False and states["notify-icb-scc"].version == 2
+    assert (
+        states["notify-icb-scc"].done is False and states["notify-icb-scc"].version == 2
+    )
     assert states["hourly-pull"].note == "pull started"
     assert [(b.id, b.done, b.total) for b in summaries] == [(run_id, 1, 26)]
-    audit = [(e.action, e.actor_username, e.entity_id) for e in _audit(seeded_runtime, "protocol_action")]
+    audit = [
+        (e.action, e.actor_username, e.entity_id)
+        for e in _audit(seeded_runtime, "protocol_action")
+    ]
     assert audit == [
         ("protocol.action.tick", "alice", f"{run_id}:notify-icb-scc"),
         ("protocol.action.tick", "bob", f"{run_id}:hourly-pull"),
@@ -216,16 +273,30 @@ def test_roles_handover_and_log(seeded_runtime, templates):
     with write_session(seeded_runtime.factory) as s:
         store.add_log_entry(s, run_id, "Bed meeting at 11:00", BOB, t[2])
         store.add_log_entry(s, run_id, "Called ICB", ALICE, t[3])
-        store.add_log_entry(s, run_id, "Taking over comms", ALICE, t[3], as_role="comms")
+        store.add_log_entry(
+            s, run_id, "Taking over comms", ALICE, t[3], as_role="comms"
+        )
     with write_session(seeded_runtime.factory) as s:
         store.assign_role(s, run_id, "bed-manager", "Sam Night", ALICE, t[4])
-    with write_session(seeded_runtime.factory) as s, pytest.raises(store.Refused, match="already holds"):
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(store.Refused, match="already holds"),
+    ):
         store.assign_role(s, run_id, "bed-manager", "sam  night", ALICE, t[5])
-    with write_session(seeded_runtime.factory) as s, pytest.raises(store.Refused, match="Unknown role"):
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(store.Refused, match="Unknown role"),
+    ):
         store.assign_role(s, run_id, "chief-wizard", "Merlin", ALICE, t[5])
-    with write_session(seeded_runtime.factory) as s, pytest.raises(store.Refused, match="Write"):
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(store.Refused, match="Write"),
+    ):
         store.add_log_entry(s, run_id, "  \n ", ALICE, t[5])
-    with write_session(seeded_runtime.factory) as s, pytest.raises(store.Refused, match="may not"):
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(store.Refused, match="may not"),
+    ):
         store.add_log_entry(s, run_id, "hello", VERA, t[5])
     with seeded_runtime.factory() as s:
         detail = store.run_detail(s, run_id)
@@ -238,7 +309,9 @@ def test_roles_handover_and_log(seeded_runtime, templates):
         ("Called ICB", "Alice Commander", "Incident commander"),
         ("Bed meeting at 11:00", "Bob Beds", "Bed manager / patient flow coordinator"),
     ]
-    actions = [e.action for e in _audit(seeded_runtime) if e.entity_type != "protocol_run"]
+    actions = [
+        e.action for e in _audit(seeded_runtime) if e.entity_type != "protocol_run"
+    ]
     assert actions == [
         "protocol.role.assign",
         "protocol.log.add",
@@ -252,26 +325,47 @@ def test_stand_down_closes_the_run(seeded_runtime, templates):
     run_id = _declare(seeded_runtime, templates)
     t = [FROZEN_NOW + timedelta(minutes=m) for m in range(10)]
     with write_session(seeded_runtime.factory) as s:
-        store.assign_role(s, run_id, "tactical-commander", "Alice Commander", ALICE, t[1])
+        store.assign_role(
+            s, run_id, "tactical-commander", "Alice Commander", ALICE, t[1]
+        )
         store.set_action(s, run_id, "site-huddle", True, ALICE, t[2], tz=TZ)
-    with write_session(seeded_runtime.factory) as s, pytest.raises(store.Refused, match="may not"):
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(store.Refused, match="may not"),
+    ):
         store.stand_down(s, run_id, BOB, t[3])
-    with write_session(seeded_runtime.factory) as s, pytest.raises(store.ActionConflict):
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(store.ActionConflict),
+    ):
         store.stand_down(s, run_id, ALICE, t[3], expected_version=7)
     with write_session(seeded_runtime.factory) as s:
-        store.stand_down(s, run_id, ALICE, t[4], expected_version=1, note="OPEL 2 twice")
-    with write_session(seeded_runtime.factory) as s, pytest.raises(store.ActionConflict, match="Already stood down by Alice"):
+        store.stand_down(
+            s, run_id, ALICE, t[4], expected_version=1, note="OPEL 2 twice"
+        )
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(store.ActionConflict, match="Already stood down by Alice"),
+    ):
         store.stand_down(s, run_id, ALICE, t[5])
-    with write_session(seeded_runtime.factory) as s, pytest.raises(store.Refused, match="stood down"):
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(store.Refused, match="stood down"),
+    ):
         store.set_action(s, run_id, "hourly-pull", True, ALICE, t[5], tz=TZ)
-    with write_session(seeded_runtime.factory) as s, pytest.raises(store.Refused, match="stood down"):
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(store.Refused, match="stood down"),
+    ):
         store.add_log_entry(s, run_id, "late note", ALICE, t[5])
     with seeded_runtime.factory() as s:
         detail = store.run_detail(s, run_id)
         assert store.list_active_runs(s, t[5]) == []
         (old,) = store.list_runs(s, t[5], active=False)
     assert (detail.run.status, detail.run.stood_down_by, detail.run.stood_down_at) == (
-        "stood_down", "Alice Commander", t[4],
+        "stood_down",
+        "Alice Commander",
+        t[4],
     )
     assert detail.run.version == 2 and old.run.id == run_id and old.overall.done == 1
     assert all(a.held_to == t[4] for a in detail.assignments)
@@ -285,7 +379,9 @@ def test_timeline_orders_every_event(seeded_runtime, templates):
     with write_session(seeded_runtime.factory) as s:
         store.assign_role(s, run_id, "site-manager", "Carol Site", ALICE, t[1])
     with write_session(seeded_runtime.factory) as s:
-        store.set_action(s, run_id, "site-huddle", True, BOB, t[2], note="huddle 10:45", tz=TZ)
+        store.set_action(
+            s, run_id, "site-huddle", True, BOB, t[2], note="huddle 10:45", tz=TZ
+        )
     with write_session(seeded_runtime.factory) as s:
         store.add_log_entry(s, run_id, "ICB informed", ALICE, t[3])
     with write_session(seeded_runtime.factory) as s:
@@ -306,6 +402,9 @@ def test_timeline_orders_every_event(seeded_runtime, templates):
     ]
     done = events[3]
     assert done.block == "Immediate (0–2 h)" and done.role == "Clinical site manager"
-    assert done.action.startswith("Hold an urgent site huddle") and done.detail == "huddle 10:45"
+    assert (
+        done.action.startswith("Hold an urgent site huddle")
+        and done.detail == "huddle 10:45"
+    )
     assert "took over from Carol Site" in events[6].detail
     assert "G&A occupancy" in events[1].detail
