@@ -24,8 +24,8 @@ test: system-deps install
 
 ## Chromium + chromedriver for browser tests, PostgreSQL server binaries for store tests
 system-deps:
-	@if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; fi
+	@if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null; then \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver poppler-utils; fi
 	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; fi
 
