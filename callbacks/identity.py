@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlparse
 
-from flask import Flask, Response, g, jsonify, redirect, request, session
+from flask import Flask, Response, current_app, g, jsonify, redirect, request, session
 from flask_login import LoginManager, UserMixin, current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from data.db import write_session
 from data.runtime import current
@@ -32,6 +33,14 @@ from ops.permissions import Permission, allowed
 log = logging.getLogger(__name__)
 TOKEN_KEY = "cc_session"
 CSRF_KEY = "cc_csrf"
+# A display session (an unattended wall screen): the id of its display token. The
+# token is re-checked in the database on every request, so revoking it takes effect
+# at the screen's next poll.
+DISPLAY_KEY = "cc_display"
+# What a display session may fetch besides public files: the wall page and the Dash
+# bootstrapping GETs. Callback POSTs are checked against the wall's allow-list.
+DISPLAY_GET_PATHS = frozenset({"/wall", "/_dash-layout", "/_dash-dependencies"})
+DISPLAY_OUTPUTS_KEY = "command_centre.display_outputs"  # set by callbacks/wall.py
 
 # Paths anyone may fetch: the login page, health check and static files.
 PUBLIC_PREFIXES = ("/login", "/healthz", "/assets/", "/_dash-component-suites/", "/_favicon.ico")
@@ -125,13 +134,142 @@ def _is_public(path: str) -> bool:
     return any(path == p or path.startswith(p) for p in PUBLIC_PREFIXES)
 
 
+# ---------------------------------------------------------------------------
+# Display tokens (wall screens)
+# ---------------------------------------------------------------------------
+
+_NO_DISPLAY = object()
+
+
+def display_access():  # noqa: ANN201
+    """The display token's access (``data.display_store.DisplayAccess``) of this
+    request, or None: a signed-in user or an anonymous request has none."""
+    found = getattr(g, "display_access", _NO_DISPLAY)
+    if found is _NO_DISPLAY:
+        found = _session_display(touch=False)
+        g.display_access = found
+    return found
+
+
+def _session_display(touch: bool):  # noqa: ANN202
+    token_id = session.get(DISPLAY_KEY)
+    if not isinstance(token_id, int):
+        return None
+    from data.display_store import check_access
+
+    runtime = current()
+    with runtime.factory() as s:
+        found = check_access(s, token_id)
+    if found is None:
+        session.pop(DISPLAY_KEY, None)
+    elif touch:
+        _touch(found)
+    return found
+
+
+def _touch(access) -> None:  # noqa: ANN001
+    from data.display_store import needs_touch, touch_token
+
+    runtime = current()
+    now = runtime.now()
+    if not needs_touch(access, now):
+        return
+    try:  # bookkeeping only: a busy database must not refuse the screen
+        with write_session(runtime.factory) as s:
+            touch_token(s, access.token_id, now)
+    except SQLAlchemyError as exc:
+        log.warning("display token %s: last use not recorded: %s", access.token_id,
+                    exc.__class__.__name__)  # fmt: skip
+
+
+DISPLAY_REFUSED_PAGE = """<!doctype html>
+<html lang="en" data-bs-theme="dark"><head><meta charset="utf-8"><title>Display refused</title>
+<link rel="stylesheet" href="/assets/00-bootstrap-darkly.min.css"></head>
+<body style="cursor:none"><main class="container" style="margin-top:20vh">
+<h1 class="display-4">This display link is not valid</h1>
+<p class="lead">It may have been revoked. Ask an administrator for a new display link.</p>
+</main></body></html>"""
+
+
+DISPLAY_RETRY_PAGE = """<!doctype html>
+<html lang="en" data-bs-theme="dark"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="30"><title>Display waiting</title>
+<link rel="stylesheet" href="/assets/00-bootstrap-darkly.min.css"></head>
+<body style="cursor:none"><main class="container" style="margin-top:20vh">
+<h1 class="display-4">Waiting for the database</h1>
+<p class="lead">No figures can be shown. This screen retries every 30 seconds.</p>
+</main></body></html>"""
+
+
+def _display_refused(status: int = 403) -> Response:
+    if request.path.startswith("/_dash-") or request.path.startswith("/api/"):
+        return jsonify({"error": "not allowed for a display token"}), status  # type: ignore[return-value]
+    return Response(DISPLAY_REFUSED_PAGE, status=status, mimetype="text/html")
+
+
+def _exchange_display_token() -> Response | None:
+    """``GET /wall?token=...``: a valid token becomes the session's display marker."""
+    from data.display_store import resolve_token
+
+    with current().factory() as s:
+        found = resolve_token(s, request.args.get("token", ""))
+    if found is None:
+        session.pop(DISPLAY_KEY, None)
+        log.warning("display token refused on %s", request.path)
+        return _display_refused()
+    session[DISPLAY_KEY] = found.token_id
+    g.display_access = found
+    _touch(found)
+    return None
+
+
+def _display_may(path: str) -> bool:
+    """A display session's request: the wall page, Dash's bootstrapping GETs and the
+    wall's read callbacks (by output id, with the body's extra check); nothing else."""
+    if request.method == "GET":
+        return path in DISPLAY_GET_PATHS
+    if request.method != "POST" or path != "/_dash-update-component":
+        return False
+    allow = current_app.config.get(DISPLAY_OUTPUTS_KEY)
+    body = request.get_json(silent=True)
+    if allow is None or not isinstance(body, dict):
+        return False
+    allowed = allow.get()
+    output = body.get("output")
+    if not isinstance(output, str) or output not in allowed:
+        return False
+    check = allowed[output]
+    return check is None or bool(check(body))
+
+
 def _guard() -> Response | None:
     g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
-    if _is_public(request.path) or not current().settings.auth_required:
+    path = request.path
+    if _is_public(path):
         return None
-    if current_actor() is not None:
-        return None
-    if request.path.startswith("/_dash-") or request.path.startswith("/api/"):
+    try:
+        if path == "/wall" and request.method == "GET" and request.args.get("token"):
+            return _exchange_display_token()
+        if not current().settings.auth_required or current_actor() is not None:
+            return None
+        had_display = DISPLAY_KEY in session
+        access = _session_display(touch=True) if had_display else None
+    except SQLAlchemyError as exc:  # cannot check who is asking: refuse, say why
+        log.error("request guard: database unavailable: %s", exc.__class__.__name__)
+        if request.method == "GET" and path == "/wall":  # an unattended screen retries
+            return Response(DISPLAY_RETRY_PAGE, status=503, mimetype="text/html")
+        return jsonify({"error": "database unavailable"}), 503  # type: ignore[return-value]
+    if access is not None:
+        g.display_access = access
+        if _display_may(path):
+            return None
+        log.warning(
+            "display token %s refused %s %s", access.token_id, request.method, path
+        )
+        return _display_refused()
+    if had_display:  # revoked since the screen opened: stop it
+        return _display_refused()
+    if path.startswith("/_dash-") or path.startswith("/api/"):
         return jsonify({"error": "sign in required"}), 401  # type: ignore[return-value]
     return redirect(f"/login?next={request.full_path.rstrip('?')}")
 

@@ -29,8 +29,11 @@ PAGES: dict[str, PageLayout] = {
 CHROMELESS: set[str] = {"/wall"}
 
 
-def parse_query(search: str | None) -> dict[str, str]:
-    parsed = parse_qs((search or "").lstrip("?"), keep_blank_values=False)
+def parse_query(search: object) -> dict[str, str]:
+    """The URL query as a flat dict; anything that is not a query string gives {}."""
+    if not isinstance(search, str):
+        return {}
+    parsed = parse_qs(search.lstrip("?"), keep_blank_values=False)
     return {k: v[-1] for k, v in parsed.items() if v}
 
 
@@ -42,7 +45,7 @@ def render(
     A change of the query string alone (a page's filters writing to the URL) does not
     re-render the page: the page's own callbacks read the new query.
     """
-    path = (pathname or "/").rstrip("/") or "/"
+    path = (pathname if isinstance(pathname, str) else "/").rstrip("/") or "/"
     if path == rendered and ctx.triggered_id == IDS.url and _only_search_changed():
         return no_update, no_update, no_update
     builder = PAGES.get(path)
