@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Das
     register_plotly_template()
     server = Flask(__name__)
     server.config["SECRET_KEY"] = settings.secret_key or "embedded-demo-not-secret"
+    server.config["COMMAND_CENTRE_VERSION"] = __version__
     install(server, runtime)
     from callbacks.identity import init_auth
 
@@ -101,10 +102,24 @@ def prepare_database(runtime: Runtime) -> None:
         create_demo_users(runtime)
 
 
+def credentials_path(database_url: str):  # noqa: ANN201
+    """Demo credentials live beside the SQLite file they belong to."""
+    from pathlib import Path
+
+    from sqlalchemy import make_url
+
+    database = make_url(database_url).database
+    folder = (
+        Path(database).resolve().parent
+        if database and database != ":memory:"
+        else Path("var")
+    )
+    return folder / "demo-credentials.txt"
+
+
 def create_demo_users(runtime: Runtime) -> None:
     """Embedded demo only: one account per role, random passwords written to var/."""
     import secrets
-    from pathlib import Path
 
     from sqlalchemy import func, select
 
@@ -128,7 +143,7 @@ def create_demo_users(runtime: Runtime) -> None:
                 runtime.now(),
             )
             lines.append(f"{username}\t{password}\t{role.value}")
-    path = Path(__file__).resolve().parent / "var" / "demo-credentials.txt"
+    path = credentials_path(runtime.settings.database_url)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("user\tpassword\trole\n" + "\n".join(lines) + "\n")
     path.chmod(0o600)
@@ -258,6 +273,24 @@ if __name__ != "__main__":
         except UserError as exc:
             _fail(str(exc))
         click.echo(f"created {role} {username}")
+
+    @server.cli.command("issue-display-token")
+    @click.argument("profile")
+    @click.option(
+        "--label", default="", help="where the screen is, e.g. 'Bed bureau TV'"
+    )
+    def issue_display_token_command(profile: str, label: str) -> None:
+        """Issue a read-only display token for a wall profile (shown once)."""
+        from data.display_store import DisplayStoreError, issue_display_token_cli
+
+        runtime = current()
+        try:
+            token = issue_display_token_cli(
+                runtime.factory, profile, runtime.now(), label
+            )
+        except DisplayStoreError as exc:
+            _fail(str(exc))
+        click.echo(f"/wall?token={token}")
 
     @server.cli.command("scenario")
     @click.argument("name")

@@ -86,9 +86,21 @@ def init_hardening(server: Flask, app: Dash, *, debug: bool = False) -> None:
         return response
 
     def server_error(exc: Exception):  # noqa: ANN202
-        log.exception(
+        from sqlalchemy.exc import OperationalError
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(exc, HTTPException):
+            return exc  # 404, 405 … keep their own status
+        log.error(
             "unhandled error on %s %s", request.method, request.path, exc_info=exc
         )
+        if request.path.startswith("/_dash-update-component"):
+            if isinstance(exc, OperationalError):
+                return jsonify({"error": "the database is unavailable"}), 503
+            if isinstance(exc, MALFORMED_INPUT):
+                # Callback inputs are untrusted: a value of the wrong shape is the
+                # client's error. The log keeps the detail.
+                return jsonify({"error": "invalid callback input"}), 400
         return jsonify({"error": "internal error; the event is logged"}), 500
 
     from callbacks.identity import PermissionDenied
@@ -101,4 +113,4 @@ def init_hardening(server: Flask, app: Dash, *, debug: bool = False) -> None:
     server.before_request(_check_request)
     server.after_request(headers)
     if not debug:
-        server.register_error_handler(500, server_error)
+        server.register_error_handler(Exception, server_error)
