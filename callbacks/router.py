@@ -7,9 +7,9 @@ from urllib.parse import parse_qs
 
 from dash import Dash, Input, Output, State, ctx, html, no_update
 
+from callbacks.identity import csrf_token, current_actor
 from components import admin, alerts, beds, ed, overview, surge, theatres, wall
 from components.shell import IDS, navbar, not_found
-from callbacks.identity import csrf_token, current_actor
 from data.runtime import current
 
 PageLayout = Callable[[dict[str, str]], html.Div]
