@@ -1,0 +1,127 @@
+"""Surge alerts in a real browser: a surge fires an alert, a bed manager acknowledges it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dash.testing import wait
+from selenium.webdriver.common.by import By
+from sqlalchemy import select
+
+from app import create_app
+from data import alert_store as store
+from data.db import write_session
+from data.models.alerts import Alert, AlertEvent
+from data.models.security import AuditEvent
+from data.seed import run_tick, scenario_by_name
+from data.writes import set_scenario
+from tests.support.apps import FROZEN_NOW, runtime_for, settings_for, start_app
+from tests.support.auth import create_user, login
+
+RULE = ("ga-occupancy-red-site", "site", "DDH")
+
+
+def _surge_and_evaluate(url: str) -> tuple[int, object]:
+    """Switch the simulator to the surge scenario and run the evaluation job while
+    simulated time passes the rule's `for` (15 min)."""
+    start = FROZEN_NOW
+    runtime = runtime_for(settings_for(url, now=start))
+    with write_session(runtime.factory) as s:
+        set_scenario(s, scenario_by_name("surge"))
+    first = store.evaluation_job(runtime)
+    assert first is not None and first.ran
+    runtime.engine.dispose()
+    end = start + timedelta(minutes=20)
+    for minute in (10, 20):
+        at = start + timedelta(minutes=minute)
+        later = runtime_for(settings_for(url, now=at))
+        run_tick(later.factory, now=at, tz="Europe/London")
+        assert store.evaluation_job(later).ran
+        later.engine.dispose()
+    check = runtime_for(settings_for(url, now=end))
+    with check.factory() as s:
+        alert = s.execute(
+            select(Alert).where(
+                Alert.rule_id == RULE[0],
+                Alert.scope_kind == RULE[1],
+                Alert.scope_id == RULE[2],
+            )
+        ).scalar_one()
+    check.engine.dispose()
+    assert alert.state == "firing", alert.state
+    return alert.id, end
+
+
+def test_alr001_surge_fires_banner_and_bed_manager_acknowledges(
+    dash_duo, seeded_sqlite_url
+):
+    alert_id, now = _surge_and_evaluate(seeded_sqlite_url)
+    create_user(seeded_sqlite_url, "bea.beds", "bed_manager", display_name="Bea Beds")
+    # No polling during the test (a re-render would make elements stale mid-check);
+    # the banner refreshes on every page change.
+    settings = settings_for(
+        seeded_sqlite_url, now=now, auth_required=True, poll_seconds=3600
+    )
+    app = create_app(settings, prepare=False)
+    start_app(dash_duo, app, navigate=False)
+    login(dash_duo, "bea.beds", next_path="/beds")
+    dash_duo.wait_for_contains_text("#shell-user", "Bea Beds")
+
+    # The banner on any page shows the firing alert with its severity in words.
+    item = f"#alert-banner-item-{alert_id}"
+    dash_duo.wait_for_contains_text(
+        item, "G&A occupancy red — Downs District Hospital", timeout=30
+    )
+    assert "CRITICAL" in dash_duo.find_element(item).text.upper()
+    dash_duo.wait_for_contains_text("#alert-banner-opel", "OPEL")
+
+    # Acknowledge it from the alerts page.
+    dash_duo.find_element("#alert-banner-more").click()
+    wait.until(lambda: dash_duo.driver.current_url.endswith("/alerts"), timeout=5)
+    row = f"#alerts-row-{alert_id}"
+    dash_duo.wait_for_contains_text(row, "G&A occupancy red", timeout=30)
+    assert "FIRING" in dash_duo.find_element(row).text.upper()
+
+    # Silence without a reason: a clear error, nothing written.
+    dash_duo.find_element(row).find_element(
+        By.XPATH, ".//button[contains(., 'Silence')]"
+    ).click()
+    dash_duo.wait_for_text_to_equal("#alerts-action-title", "Silence alert")
+    dash_duo.find_element("#alerts-action-submit").click()
+    dash_duo.wait_for_contains_text("#alerts-action-error", "A silence needs a reason.")
+    dash_duo.find_element("#alerts-action-cancel").click()
+
+    dash_duo.find_element(row).find_element(
+        By.XPATH, ".//button[contains(., 'Acknowledge')]"
+    ).click()
+    dash_duo.wait_for_text_to_equal("#alerts-action-title", "Acknowledge alert")
+    dash_duo.find_element("#alerts-ack-note").send_keys("Opening escalation beds")
+    dash_duo.find_element("#alerts-action-submit").click()
+    dash_duo.wait_for_contains_text(
+        f"#alerts-ackstate-{alert_id}", "Acknowledged by Bea Beds 10:50", timeout=30
+    )
+    dash_duo.wait_for_contains_text("#alerts-message", "Acknowledged")
+    # The banner shows it on the next page (or poll).
+    dash_duo.find_element("#nav-beds").click()
+    dash_duo.wait_for_contains_text(item, "Acknowledged by Bea Beds 10:50", timeout=30)
+
+    runtime = runtime_for(settings_for(seeded_sqlite_url, now=now))
+    with runtime.factory() as s:
+        acks = list(
+            s.scalars(
+                select(AlertEvent).where(
+                    AlertEvent.alert_id == alert_id, AlertEvent.kind != "transition"
+                )
+            )
+        )
+        audits = list(
+            s.scalars(select(AuditEvent).where(AuditEvent.entity_type == "alert"))
+        )
+    runtime.engine.dispose()
+    assert [(e.kind, e.actor_username, e.actor, e.at, e.reason) for e in acks] == [
+        ("acknowledged", "bea.beds", "Bea Beds", now, "Opening escalation beds")
+    ]
+    assert [
+        (a.action, a.actor_username, a.actor_role, a.entity_id, a.at) for a in audits
+    ] == [("acknowledge_alert", "bea.beds", "bed_manager", str(alert_id), now)]
+    assert dash_duo.get_logs() == []
