@@ -30,6 +30,7 @@ from data.db import (
     write_session,
 )
 from data.runtime import Runtime, current, install
+from ops.config_errors import ConfigError
 from ops.settings import Settings, SettingsError, load_settings
 
 __version__ = "0.1.0"
@@ -42,6 +43,9 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Das
     With ``prepare`` the database is checked, upgraded and (in demo mode) seeded.
     """
     settings = settings or load_settings()
+    from data.alert_store import load_and_validate_config
+
+    load_and_validate_config()  # a bad rule/OPEL file stops start-up, naming file and entry
     engine = create_db_engine(settings.database_url)
     runtime = Runtime(settings, engine, make_session_factory(engine))
     if prepare:
@@ -189,7 +193,7 @@ def _fail(message: str) -> None:
 def _app_or_exit(**kwargs: object) -> Dash:
     try:
         return create_app(**kwargs)  # type: ignore[arg-type]
-    except (SettingsError, DatabaseConfigError) as exc:
+    except (SettingsError, DatabaseConfigError, ConfigError) as exc:
         _fail(str(exc))
         raise
 
@@ -203,7 +207,7 @@ _configure_logging()
 if __name__ != "__main__":
     try:
         app = create_app()
-    except (SettingsError, DatabaseConfigError) as _exc:
+    except (SettingsError, DatabaseConfigError, ConfigError) as _exc:
         print(f"command-centre: {_exc}", file=sys.stderr)
         raise SystemExit(2) from None
     server = app.server

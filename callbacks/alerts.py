@@ -24,8 +24,10 @@ from components import alert_banner as banner_ui
 from components import alerts as ui
 from components.common import empty_figure
 from components.shell import IDS as SHELL
+from components.surge import active_protocols_banner
 from data import alert_store as store
 from data.db import write_session
+from data.protocol_store import active_run_summaries
 from data.queries.common import newest_feed_write
 from data.runtime import current
 from ops.permissions import Permission, allowed
@@ -272,6 +274,7 @@ def banner(_n: int | None, pathname: str | None, seen_stores: list | None) -> An
             opel = next(
                 (v for v in store.latest_opel(session) if v.scope_kind == "trust"), None
             )
+            protocols = active_run_summaries(session, runtime.now())
     except Exception as exc:
         log.error("alert banner failed: %s: %s", exc.__class__.__name__, exc)
         return no_update
@@ -285,9 +288,13 @@ def banner(_n: int | None, pathname: str | None, seen_stores: list | None) -> An
             for a in banner_ui.firing_sorted(alerts)
             if store.firing_key(a) in fresh_keys
         ]
-    return banner_ui.alert_banner(
+    alert_part = banner_ui.alert_banner(
         alerts, opel, tz=runtime.settings.timezone, seen=keys, new_alerts=new
     )
+    # Active surge protocols show on every page too (none on the surge page itself,
+    # which lists them in full).
+    protocol_part = None if path == "/surge" else active_protocols_banner(protocols)
+    return [alert_part, protocol_part] if protocol_part is not None else alert_part
 
 
 # ---------------------------------------------------------------------------

@@ -27,14 +27,19 @@ def describe_url(url: str | URL) -> str:
     """The URL with any password hidden, for messages and logs."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "<unparseable>"
 
 
-def create_db_engine(database_url: str, *, pool_size: int = 5) -> Engine:
+def create_db_engine(
+    database_url: str,
+    *,
+    pool_size: int = 5,
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+) -> Engine:
     try:
         url = make_url(database_url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise DatabaseConfigError(
             f"DATABASE_URL is not a valid database URL: {database_url!r}"
         ) from None
@@ -44,11 +49,13 @@ def create_db_engine(database_url: str, *, pool_size: int = 5) -> Engine:
         engine = create_engine(
             url,
             connect_args={
-                "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                "timeout": busy_timeout_ms / 1000,
                 "check_same_thread": False,
             },
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(
+            engine, "connect", lambda c, r: _sqlite_pragmas(c, r, busy_timeout_ms)
+        )
         # Transactions are begun explicitly: BEGIN IMMEDIATE for write sessions.
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -61,13 +68,13 @@ def create_db_engine(database_url: str, *, pool_size: int = 5) -> Engine:
     )
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+def _sqlite_pragmas(dbapi_connection, _record, busy_timeout_ms: int) -> None:  # noqa: ANN001
     dbapi_connection.isolation_level = (
         None  # autocommit at the driver; see _sqlite_begin
     )
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
