@@ -253,7 +253,7 @@ def load_admin(_refresh: int | None, _id: str | None = None) -> tuple:
 
 def pick_profile(slug: str | None) -> tuple:
     """Fill the form from the chosen profile (empty form for a new one)."""
-    if not slug:
+    if not isinstance(slug, str) or not slug:
         return "", "", "trust", list(store.PANEL_LABELS), "grid", 20, 30, "1080p", None
     with current().factory() as session:
         p = store.get_profile(session, slug)
@@ -291,7 +291,9 @@ def save_profile(
             saved = store.save_profile(
                 session, spec, actor_username=actor.username, actor_role=actor.role,
                 now=runtime.now(),
-                expected_version=version if existing and existing.slug == slug else None,
+                expected_version=version
+                if isinstance(version, int) and existing and existing.slug == slug
+                else None,
             )  # fmt: skip
     except store.DisplayStoreError as exc:
         return wall.error_card(str(exc)), no_update
@@ -308,8 +310,9 @@ def issue_token(
         actor = require(Permission.MANAGE_USERS)
     except PermissionDenied as exc:
         return _denied(exc), no_update
-    if not slug:
+    if not isinstance(slug, str) or not slug:
         return wall.error_card("Choose the profile the screen shows."), no_update
+    label = label if isinstance(label, str) else ""
     runtime = current()
     try:
         with write_session(runtime.factory) as session:

@@ -28,7 +28,7 @@ def settings_for(url: str, now: datetime = FROZEN_NOW, **changes: object) -> Set
         seed=TEST_SEED,
         history_days=TEST_HISTORY_DAYS,
         clock=FrozenClock(now),
-        poll_seconds=5,
+        poll_seconds=60,  # page tests read the first render; polling tests set their own
         auth_required=False,
     )
     return base.with_(**changes)
