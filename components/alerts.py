@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import urlencode
 
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
@@ -25,7 +24,12 @@ from components.alert_banner import (
     severity_badge,
     state_badge,
 )
-from components.common import MISSING_VALUE_TEXT, empty_figure, page_header
+from components.common import (
+    MISSING_VALUE_TEXT,
+    empty_figure,
+    page_header,
+    query_string,
+)
 from components.theme import OKABE_ITO
 from ops.metrics import CATALOGUE
 from ops.timeutil import ensure_utc, format_local, to_local
@@ -118,10 +122,8 @@ class EventLike(Protocol):
 
 
 def search_for(query: Mapping[str, str | None], **changes: str | None) -> str:
-    """A query string (with "?") in a stable key order."""
-    merged = {**query, **changes}
-    items = [(k, merged[k]) for k in FILTER_KEYS if merged.get(k)]
-    return f"?{urlencode(items)}" if items else ""
+    """A query string (with "?") for the page's filters in a stable key order."""
+    return query_string(FILTER_KEYS, query, **changes)
 
 
 # ---------------------------------------------------------------------------

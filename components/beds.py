@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
@@ -18,6 +17,7 @@ from components.common import (
     format_age,
     format_value,
     page_header,
+    query_string,
 )
 from components.figures_beds import ROW_HEIGHT_PX
 
@@ -96,10 +96,8 @@ def ward_type_label(value: str) -> str:
 
 
 def search_for(query: Mapping[str, str | None], **changes: str | None) -> str:
-    """A query string (with "?") for the page's filters, in a stable key order."""
-    merged = {**query, **changes}
-    items = [(k, merged[k]) for k in FILTER_KEYS if merged.get(k)]
-    return f"?{urlencode(items)}" if items else ""
+    """A query string (with "?") for the page's filters in a stable key order."""
+    return query_string(FILTER_KEYS, query, **changes)
 
 
 def _initial_options(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -323,3 +323,26 @@ def empty_figure(message: str = NO_DATA_TEXT) -> go.Figure:
         ],
     )
     return fig
+
+
+def query_string(
+    keys: Sequence[str], query: Mapping[str, str | None], **changes: str | None
+) -> str:
+    """The URL query (with "?") for a page's filters, in a stable key order.
+
+    ``keys`` are the page's filter names; empty values are left out.
+    """
+    from urllib.parse import urlencode
+
+    merged = {**query, **changes}
+    items = [(k, merged[k]) for k in keys if merged.get(k)]
+    return f"?{urlencode(items)}" if items else ""
+
+
+def site_options(
+    sites: Sequence[tuple[str, str]], all_value: str
+) -> list[dict[str, str]]:
+    """Dropdown options: "All sites" then each (code, name)."""
+    return [{"label": "All sites", "value": all_value}] + [
+        {"label": f"{name} ({code})", "value": code} for code, name in sites
+    ]

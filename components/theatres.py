@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
@@ -23,8 +22,10 @@ from components.common import (
     format_value,
     kpi_tile,
     page_header,
+    query_string,
     status_badge,
 )
+from components.common import site_options as common_site_options
 from components.theme import HEATMAP_SCALE
 from ops.timeutil import format_local
 
@@ -87,15 +88,12 @@ def period_from_query(query: Mapping[str, str]) -> str:
 
 
 def search_for(query: Mapping[str, str | None], **changes: str | None) -> str:
-    merged = {**query, **changes}
-    items = [(k, merged[k]) for k in FILTER_KEYS if merged.get(k)]
-    return f"?{urlencode(items)}" if items else ""
+    """A query string (with "?") for the page's filters in a stable key order."""
+    return query_string(FILTER_KEYS, query, **changes)
 
 
 def site_options(sites: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"label": "All sites", "value": ALL_SITES}] + [
-        {"label": f"{name} ({code})", "value": code} for code, name in sites
-    ]
+    return common_site_options(sites, ALL_SITES)
 
 
 def _radio(

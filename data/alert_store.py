@@ -37,12 +37,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
-from data.audit import record_audit
+from data.audit import ActorLike, record_audit
 from data.db import read_session, write_session
 from data.models.alerts import (
     ALERT_STATES,
@@ -124,17 +124,6 @@ class AlertRefused(AlertStoreError):
 
 class AlertConflict(AlertStoreError):
     """Someone else changed the alert first; nothing was overwritten."""
-
-
-class ActorLike(Protocol):
-    """Who is acting (``callbacks.identity.Actor`` fits)."""
-
-    @property
-    def username(self) -> str: ...
-    @property
-    def display_name(self) -> str: ...
-    @property
-    def role(self) -> str: ...
 
 
 # ---------------------------------------------------------------------------

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from data.models.security import AuditEvent
+
+
+class ActorLike(Protocol):
+    """Who is acting (``callbacks.identity.Actor`` fits)."""
+
+    @property
+    def username(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def role(self) -> str: ...
 
 
 def record_audit(

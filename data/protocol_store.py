@@ -25,13 +25,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from data.audit import record_audit
+from data.audit import ActorLike, record_audit
 from data.models.capacity import (
     Bed,
     EdAttendance,
@@ -101,17 +101,6 @@ class ActionConflict(ProtocolStoreError):
 
 class TemplateVersionConflict(ProtocolStoreError):
     """A template file's content changed but its version number did not."""
-
-
-class ActorLike(Protocol):
-    """Who is acting (``callbacks.identity.Actor`` fits)."""
-
-    @property
-    def username(self) -> str: ...
-    @property
-    def display_name(self) -> str: ...
-    @property
-    def role(self) -> str: ...
 
 
 @dataclass(frozen=True)
