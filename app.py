@@ -50,6 +50,8 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Das
     runtime = Runtime(settings, engine, make_session_factory(engine))
     if prepare:
         prepare_database(runtime)
+        if settings.sim_speed != 1.0 and settings.run_background:
+            runtime.settings = settings = speed_up(runtime)
     register_plotly_template()
     server = Flask(__name__)
     server.config["SECRET_KEY"] = settings.secret_key or "embedded-demo-not-secret"
@@ -119,6 +121,29 @@ def credentials_path(database_url: str):  # noqa: ANN201
         else Path("var")
     )
     return folder / "demo-credentials.txt"
+
+
+def speed_up(runtime: Runtime) -> Settings:
+    """Embedded demo only: run the app clock and the simulator faster than real time.
+
+    Both read the same clock in this one process; the demo time starts where the
+    simulator last stopped, so a restart never goes back in time.
+    """
+    from data.models.system import SimulationState
+    from ops.timeutil import ScaledClock, system_clock
+
+    with runtime.factory() as session:
+        state = session.get(SimulationState, 1)
+    real = system_clock()
+    start = max(real, state.simulated_until) if state else real
+    log.info(
+        "demo clock runs %.1fx real time from %s", runtime.settings.sim_speed, start
+    )
+    return runtime.settings.with_(
+        clock=ScaledClock(
+            real_anchor=real, sim_anchor=start, speed=runtime.settings.sim_speed
+        )
+    )
 
 
 def create_demo_users(runtime: Runtime) -> None:

@@ -159,7 +159,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         demo=_bool(env, "COMMAND_CENTRE_DEMO", is_sqlite),
         run_background=_bool(env, "COMMAND_CENTRE_BACKGROUND", is_sqlite),
-        sim_speed=_float(env, "COMMAND_CENTRE_SIM_SPEED", defaults.sim_speed, 0.0),
+        sim_speed=_float(env, "COMMAND_CENTRE_SIM_SPEED", defaults.sim_speed, 0.1),
         sim_tick_seconds=_float(
             env, "COMMAND_CENTRE_SIM_TICK_SECONDS", defaults.sim_tick_seconds, 0.5
         ),

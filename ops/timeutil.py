@@ -30,6 +30,21 @@ class FrozenClock:
         return ensure_utc(self.at)
 
 
+@dataclass(frozen=True)
+class ScaledClock:
+    """Demo time running ``speed`` times faster than real time from an anchor.
+
+    ``sim_anchor`` is the demo time at the real instant ``real_anchor``.
+    """
+
+    real_anchor: datetime
+    sim_anchor: datetime
+    speed: float
+
+    def __call__(self) -> datetime:
+        return self.sim_anchor + (system_clock() - self.real_anchor) * self.speed
+
+
 def ensure_utc(value: datetime) -> datetime:
     """Return ``value`` as aware UTC; naive values are taken to be UTC already.
 
