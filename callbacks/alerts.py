@@ -126,7 +126,17 @@ def refresh(
         ui.scope_value(view) if view else None,
         breakdown,
         figure,
-        ui.current_table(alerts, tz, now, can_act=can_act),
+        ui.current_table(
+            alerts,
+            tz,
+            now,
+            can_act=can_act,
+            suggestions={
+                r.id: r.suggests_protocol
+                for r in config.rules.rules
+                if r.suggests_protocol
+            },
+        ),
         ui.history_table(events, tz, now, store.HISTORY_LIMIT),
         ui.rule_options(options.rules),
         ui.scope_options(options.scopes),

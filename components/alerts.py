@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
@@ -349,8 +350,27 @@ class CurrentAlert(AlertLike, Protocol):
     scope_kind: str
 
 
+def declare_link(alert: CurrentAlert, template_key: str) -> dcc.Link:
+    """A link to declare the protocol a firing alert suggests, with the trigger filled in."""
+    detail = f"{alert.title} — {alert.scope_label}"
+    query = urlencode({"declare": template_key, "trigger": "alert", "detail": detail})
+    return dcc.Link(
+        [
+            html.I(className="bi bi-megaphone me-1", **{"aria-hidden": "true"}),
+            f"Declare {template_key}",
+        ],
+        href=f"/surge?{query}",
+        className="btn btn-sm btn-outline-warning mb-1",
+        id=f"alerts-declare-{alert.id}",
+    )
+
+
 def current_table(
-    alerts: Sequence[CurrentAlert], tz: str, now: datetime, can_act: bool = True
+    alerts: Sequence[CurrentAlert],
+    tz: str,
+    now: datetime,
+    can_act: bool = True,
+    suggestions: Mapping[str, str] | None = None,
 ) -> Any:
     if not alerts:
         return html.P(
@@ -401,6 +421,9 @@ def current_table(
                     className="mb-1",
                 )
             )
+        suggested = (suggestions or {}).get(a.rule_id)
+        if suggested and a.state == "firing":
+            actions.append(declare_link(a, suggested))
         ack = ack_silence_lines(a, tz) or [html.Span("—", className="text-muted")]
         rows.append(
             html.Tr(

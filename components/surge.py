@@ -191,7 +191,7 @@ def layout(query: Mapping[str, str]) -> html.Div:
                                 lg=7,
                                 className="mb-3",
                             ),
-                            dbc.Col(declare_form(), lg=5),
+                            dbc.Col(declare_form(query), lg=5),
                         ]
                     )
                 ],
@@ -242,7 +242,15 @@ def _field(
     return html.Div(children, className="mb-3")
 
 
-def declare_form() -> dbc.Card:
+def declare_form(query: Mapping[str, str] | None = None) -> dbc.Card:
+    """The declaration form; a link from a firing alert pre-fills protocol and trigger
+    (``?declare=<template>&trigger=alert&detail=...``)."""
+    query = query or {}
+    trigger = (
+        query.get("trigger")
+        if query.get("trigger") in dict(TRIGGER_OPTIONS)
+        else "manual"
+    )
     methane = [
         _field(
             f"{letter} — {label}",
@@ -273,7 +281,10 @@ def declare_form() -> dbc.Card:
                     _field(
                         "Protocol",
                         dbc.Select(
-                            id=IDS.template, options=[], placeholder="Choose a protocol"
+                            id=IDS.template,
+                            options=[],
+                            placeholder="Choose a protocol",
+                            value=query.get("declare"),
                         ),
                         IDS.template_error,
                     ),
@@ -298,7 +309,7 @@ def declare_form() -> dbc.Card:
                                             {"label": t, "value": v}
                                             for v, t in TRIGGER_OPTIONS
                                         ],
-                                        value="manual",
+                                        value=trigger,
                                     ),
                                     IDS.trigger_error,
                                 ),
@@ -315,6 +326,7 @@ def declare_form() -> dbc.Card:
                                             id=IDS.trigger_detail,
                                             type="text",
                                             maxLength=200,
+                                            value=query.get("detail", "")[:200],
                                             placeholder="e.g. OPEL 3 at 10:15, alert name",
                                         ),
                                     ],

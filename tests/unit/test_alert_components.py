@@ -270,3 +270,39 @@ def test_filters_are_written_to_the_url_in_a_stable_order():
 def test_error_box_has_an_icon_and_words():
     box = page.error_box("A silence needs a reason.")
     assert isinstance(box.children[0], html.I) and "needs a reason" in _text(box)
+
+
+def test_alc_declare_link_prefills_the_surge_form():
+    """A firing alert that suggests a protocol links to a pre-filled declaration."""
+    from urllib.parse import parse_qs, urlparse
+
+    from components import surge
+
+    class _Alert:
+        id = 7
+        title = "G&A occupancy red"
+        scope_label = "Downs District Hospital"
+
+    link = page.declare_link(_Alert(), "opel3-escalation")
+    query = {k: v[0] for k, v in parse_qs(urlparse(link.href).query).items()}
+    assert urlparse(link.href).path == "/surge"
+    assert query == {
+        "declare": "opel3-escalation",
+        "trigger": "alert",
+        "detail": "G&A occupancy red — Downs District Hospital",
+    }
+    form = surge.declare_form(query)
+    values = {}
+
+    def walk(node) -> None:  # noqa: ANN001
+        if hasattr(node, "id") and isinstance(getattr(node, "id", None), str):
+            values[node.id] = getattr(node, "value", None)
+        children = getattr(node, "children", None)
+        for child in children if isinstance(children, list) else [children]:
+            if child is not None and not isinstance(child, str):
+                walk(child)
+
+    walk(form)
+    assert values[surge.IDS.template] == "opel3-escalation"
+    assert values[surge.IDS.trigger_kind] == "alert"
+    assert values[surge.IDS.trigger_detail].startswith("G&A occupancy red")
