@@ -43,7 +43,13 @@ DISPLAY_GET_PATHS = frozenset({"/wall", "/_dash-layout", "/_dash-dependencies"})
 DISPLAY_OUTPUTS_KEY = "command_centre.display_outputs"  # set by callbacks/wall.py
 
 # Paths anyone may fetch: the login page, health check and static files.
-PUBLIC_PREFIXES = ("/login", "/healthz", "/assets/", "/_dash-component-suites/", "/_favicon.ico")
+PUBLIC_PREFIXES = (
+    "/login",
+    "/healthz",
+    "/assets/",
+    "/_dash-component-suites/",
+    "/_favicon.ico",
+)
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,10 @@ def require(permission: Permission) -> Actor:
     if not allowed(actor.role, permission):
         log.warning(
             "permission denied: user=%s role=%s permission=%s path=%s",
-            actor.username, actor.role, permission.value, request.path,
+            actor.username,
+            actor.role,
+            permission.value,
+            request.path,
         )
         _record_denial(actor, permission)
         raise PermissionDenied(
@@ -95,9 +104,14 @@ def _record_denial(actor: Actor, permission: Permission) -> None:
         runtime = current()
         with write_session(runtime.factory) as s:
             record_audit(
-                s, actor_username=actor.username, actor_role=actor.role, action="denied",
-                entity_type="permission", entity_id=permission.value,
-                after={"path": request.path}, at=runtime.now(),
+                s,
+                actor_username=actor.username,
+                actor_role=actor.role,
+                action="denied",
+                entity_type="permission",
+                entity_id=permission.value,
+                after={"path": request.path},
+                at=runtime.now(),
             )
     except Exception:
         log.exception("could not record a permission denial")
@@ -127,7 +141,9 @@ def _load_user_from_request(_request) -> _LoginUser | None:  # noqa: ANN001
     if found is None:
         session.pop(TOKEN_KEY, None)
         return None
-    return _LoginUser(Actor(found.user_id, found.username, found.display_name, found.role))
+    return _LoginUser(
+        Actor(found.user_id, found.username, found.display_name, found.role)
+    )
 
 
 def _is_public(path: str) -> bool:
@@ -278,7 +294,12 @@ def _safe_next(target: str | None) -> str:
     if not target:
         return "/"
     parsed = urlparse(target)
-    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+    if (
+        parsed.scheme
+        or parsed.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+    ):
         return "/"
     return target
 
@@ -331,12 +352,20 @@ def login_view() -> Response:
     runtime = current()
     try:
         with write_session(runtime.factory) as s:
-            user, token = authenticate(s, username, password, runtime.now(), request.remote_addr)
+            user, token = authenticate(
+                s, username, password, runtime.now(), request.remote_addr
+            )
     except LoginRefused as refused:
         with write_session(runtime.factory) as s:
             record_failed_login(s, username, runtime.now(), request.remote_addr)
-        log.warning("sign-in refused for %r%s", username, " (rate limited)" if refused.limited else "")
-        return _login_page(str(refused), username=username, status=429 if refused.limited else 200)
+        log.warning(
+            "sign-in refused for %r%s",
+            username,
+            " (rate limited)" if refused.limited else "",
+        )
+        return _login_page(
+            str(refused), username=username, status=429 if refused.limited else 200
+        )
     session.clear()
     session[TOKEN_KEY] = token
     session.permanent = False

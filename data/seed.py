@@ -79,7 +79,9 @@ def seed_demo(
             if progress:
                 progress(t, counts)
         session.add(
-            SimulationState(id=1, seed=seed, simulated_until=now, scenario=scenario or {})
+            SimulationState(
+                id=1, seed=seed, simulated_until=now, scenario=scenario or {}
+            )
         )
     log.info("seeded demo trust: %s", counts)
     return counts

@@ -115,7 +115,9 @@ def create_organisation(
 
 
 def load_layout(
-    session: Session, tz, sites: tuple[demo_layout.SiteSpec, ...] = demo_layout.SITES  # noqa: ANN001
+    session: Session,
+    tz,
+    sites: tuple[demo_layout.SiteSpec, ...] = demo_layout.SITES,  # noqa: ANN001
 ) -> Layout:
     daily = {s.code: s.daily_ed_arrivals for s in sites}
     groups = {(s.code, w.code): w.group for s in sites for w in s.wards}

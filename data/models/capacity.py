@@ -11,7 +11,13 @@ from data.models.base import Base
 
 BED_STATES = ("occupied", "available", "awaiting_clean", "blocked", "closed")
 OPEN_BED_STATES = ("occupied", "available", "awaiting_clean")
-WARD_TYPES = ("general_acute", "paediatric", "critical_care", "assessment", "escalation")
+WARD_TYPES = (
+    "general_acute",
+    "paediatric",
+    "critical_care",
+    "assessment",
+    "escalation",
+)
 ED_AREAS = ("resus", "majors", "minors", "paediatrics", "sdec")
 ARRIVAL_MODES = ("ambulance", "walk_in")
 DISPOSITIONS = ("admitted", "discharged", "transferred", "left")

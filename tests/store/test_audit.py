@@ -16,11 +16,27 @@ def test_aud001_audit_rows_cannot_be_changed_or_deleted(empty_url):
     upgrade(engine)
     factory = make_session_factory(engine)
     with write_session(factory) as s:
-        record_audit(s, actor_username="ada", actor_role="admin", action="user.create",
-                     entity_type="user", entity_id="bob", after={"role": "viewer"}, at=FROZEN_NOW)
-    for statement in ("DELETE FROM audit_event", "UPDATE audit_event SET actor_username = 'eve'"):
-        with pytest.raises(DBAPIError, match="append-only"), write_session(factory) as s:
+        record_audit(
+            s,
+            actor_username="ada",
+            actor_role="admin",
+            action="user.create",
+            entity_type="user",
+            entity_id="bob",
+            after={"role": "viewer"},
+            at=FROZEN_NOW,
+        )
+    for statement in (
+        "DELETE FROM audit_event",
+        "UPDATE audit_event SET actor_username = 'eve'",
+    ):
+        with (
+            pytest.raises(DBAPIError, match="append-only"),
+            write_session(factory) as s,
+        ):
             s.execute(text(statement))
     with factory() as s:
-        assert s.execute(text("SELECT actor_username FROM audit_event")).scalars().all() == ["ada"]
+        assert s.execute(
+            text("SELECT actor_username FROM audit_event")
+        ).scalars().all() == ["ada"]
     engine.dispose()
