@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install system-deps lint bench clean
+.PHONY: run test install system-deps lint bench clean audit
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,3 +34,12 @@ lint: install
 
 clean:
 	rm -rf $(VENV) var
+
+## Pinned versions of everything the suite ran with (production installs can use it)
+requirements.lock: install
+	$(VENV)/bin/pip freeze --exclude-editable | grep -v '^command-centre' > $@
+
+## Dependency audit (needs PyPI's vulnerability service; see docs/security.md)
+audit: install
+	$(VENV)/bin/pip install --quiet pip-audit
+	$(VENV)/bin/pip-audit --requirement requirements.lock --progress-spinner off
