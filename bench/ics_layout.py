@@ -17,7 +17,11 @@ def ics_sites() -> tuple[SiteSpec, ...]:
     for i in range(10):
         base = big if i % 2 == 0 else small
         wards = tuple(
-            replace(w, core_beds=round(w.core_beds * BED_SCALE), escalation_beds=w.escalation_beds)
+            replace(
+                w,
+                core_beds=round(w.core_beds * BED_SCALE),
+                escalation_beds=w.escalation_beds,
+            )
             for w in base.wards
         )
         specs.append(

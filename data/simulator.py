@@ -43,6 +43,7 @@ DEFAULT_SCENARIO: dict = {
     "discharge_delay_factor": 1.0,
     "closed_wards": [],  # ward ids closed to admissions (e.g. norovirus)
     "electives_cancelled": False,
+    "admit_factor": 1.0,  # scales the chance that an ED attendance is admitted
 }
 
 SCENARIOS: dict[str, dict] = {
@@ -224,9 +225,15 @@ class World:
         self.available: dict[tuple[int, str], set[int]] = defaultdict(
             set
         )  # (site, group)
+        # Memos of pure per-reference draws (each is a function of the seed and the
+        # reference only), so a patient waiting many steps is not re-drawn each step.
+        self._group_of: dict[str, str] = {}
+        self._handover_times: dict[str, tuple[datetime, datetime]] = {}
+        self._escalation_beds: dict[int, list[BedSim]] | None = None
 
     def add_bed(self, bed: BedSim) -> None:
         self.beds[bed.id] = bed
+        self._escalation_beds = None
         if bed.state == "available":
             self.available[self._bed_key(bed)].add(bed.id)
 
@@ -370,10 +377,22 @@ class World:
 
     def forget_finished(self) -> None:
         """Drop written, finished entities (departed, discharged, past lists)."""
-        self.atts = {r: a for r, a in self.atts.items() if a.departure_at is None or a.dirty}
-        self.stays = {r: s for r, s in self.stays.items() if s.discharged_at is None or s.dirty}
+        self.atts = {
+            r: a for r, a in self.atts.items() if a.departure_at is None or a.dirty
+        }
+        self._group_of = {r: g for r, g in self._group_of.items() if r in self.atts}
+        self._handover_times = {
+            r: v for r, v in self._handover_times.items() if r in self.atts
+        }
+        self.stays = {
+            r: s for r, s in self.stays.items() if s.discharged_at is None or s.dirty
+        }
         horizon = self.now - timedelta(days=2)
-        old = [k for k, s in self.sessions.items() if s.planned_end < horizon and not s.dirty]
+        old = [
+            k
+            for k, s in self.sessions.items()
+            if s.planned_end < horizon and not s.dirty
+        ]
         for key in old:
             session = self.sessions.pop(key)
             for ref in session.case_refs:
@@ -408,15 +427,25 @@ class World:
         """Arrivals in (start, end]: drawn per 5-minute bucket, deterministic per bucket."""
         bucket = _floor(start, STEP)
         while bucket < end:
+            local = self.local(bucket)
             for site_id, (code, daily) in self.layout.sites.items():
-                for att in self._bucket_arrivals(site_id, code, daily, bucket):
+                for att in self._bucket_arrivals(site_id, code, daily, bucket, local):
                     if start < att.arrival_at <= end and att.ref not in self.atts:
                         self._arrive(att)
             bucket += STEP
 
-    def _bucket_arrivals(self, site_id: int, code: str, daily: float, bucket: datetime):
+    def _bucket_arrivals(
+        self,
+        site_id: int,
+        code: str,
+        daily: float,
+        bucket: datetime,
+        local: datetime | None = None,
+    ):  # noqa: ANN202
         rate = arrival_rate_per_hour(
-            daily, self.local(bucket), float(self.scenario.get("arrivals_factor", 1.0))
+            daily,
+            self.local(bucket) if local is None else local,
+            float(self.scenario.get("arrivals_factor", 1.0)),
         ) * (STEP.total_seconds() / 3600)
         rng = self.rng("arr", code, bucket.isoformat())
         n = _poisson(rng, rate)
@@ -473,30 +502,19 @@ class World:
         for site_id, queue in self.handover_queue.items():
             if not queue:
                 continue
-            spaces = self.layout.area_spaces.get(
-                (site_id, "majors"), 0
-            ) + self.layout.area_spaces.get((site_id, "resus"), 0)
-            in_space = 0
-            for ref in self.open_atts[site_id]:
-                a = self.atts[ref]
-                if a.area in ("majors", "resus") and (
-                    a.mode == "walk_in" or a.handover_at
-                ):
-                    in_space += 1
-            free = spaces - in_space
+            free: int | None = None  # counted when first needed
             keep: deque[str] = deque()
             while queue:
                 ref = queue.popleft()
                 att = self.atts[ref]
                 if att.departure_at is not None or att.handover_at is not None:
                     continue
-                rng = self.rng("handover", ref)
-                earliest = att.arrival_at + timedelta(minutes=rng.uniform(7, 24))
-                # Corridor care: beyond this wait a crew is released regardless of space.
-                release = att.arrival_at + timedelta(minutes=rng.uniform(50, 150))
+                earliest, release = self._handover_window(att)
                 if earliest > t:
                     keep.append(ref)
                     continue
+                if free is None:
+                    free = self._free_spaces(site_id)
                 if free > 0 or att.triage == 1 or release <= t:
                     at = (
                         max(earliest, min(t, release))
@@ -510,6 +528,29 @@ class World:
                 else:
                     keep.append(ref)
             self.handover_queue[site_id] = keep
+
+    def _handover_window(self, att: AttSim) -> tuple[datetime, datetime]:
+        """Earliest handover and the release time of an ambulance (drawn once)."""
+        found = self._handover_times.get(att.ref)
+        if found is None:
+            rng = self.rng("handover", att.ref)
+            earliest = att.arrival_at + timedelta(minutes=rng.uniform(7, 24))
+            # Corridor care: beyond this wait a crew is released regardless of space.
+            release = att.arrival_at + timedelta(minutes=rng.uniform(50, 150))
+            found = self._handover_times[att.ref] = (earliest, release)
+        return found
+
+    def _free_spaces(self, site_id: int) -> int:
+        """Majors + resus spaces not taken by a patient (handed over or walked in)."""
+        spaces = self.layout.area_spaces.get(
+            (site_id, "majors"), 0
+        ) + self.layout.area_spaces.get((site_id, "resus"), 0)
+        in_space = 0
+        for ref in self.open_atts[site_id]:
+            a = self.atts[ref]
+            if a.area in ("majors", "resus") and (a.mode == "walk_in" or a.handover_at):
+                in_space += 1
+        return spaces - in_space
 
     def _on_seen(self, at: datetime, ref: str) -> None:
         att = self.atts.get(ref)
@@ -529,6 +570,9 @@ class World:
             "paediatrics": 0.12,
             "sdec": 0.15,
         }[att.area]
+        # A regional layout with a larger bed base per arrival scales admissions
+        # (``bench/ics_layout.py``); the demo leaves the factor at 1.
+        p_admit *= float(self.scenario.get("admit_factor", 1.0))
         if rng.random() < p_admit:
             minutes = rng.lognormvariate(math.log(110), 0.5)
             self.schedule(att.seen_at + timedelta(minutes=minutes), "dta", att.ref)
@@ -569,6 +613,12 @@ class World:
         self.open_atts[att.site_id].discard(att.ref)
 
     def admit_group(self, att: AttSim) -> str:
+        found = self._group_of.get(att.ref)
+        if found is None:
+            found = self._group_of[att.ref] = self._draw_group(att)
+        return found
+
+    def _draw_group(self, att: AttSim) -> str:
         if att.area == "paediatrics":
             return "paediatric"
         rng = self.rng("group", att.ref)
@@ -578,21 +628,45 @@ class World:
 
     # -- beds --------------------------------------------------------------
     def _free_bed(
-        self, site_id: int, group: str, *, assessment_first: bool
+        self,
+        site_id: int,
+        group: str,
+        *,
+        assessment_first: bool,
+        closed: set[int] | None = None,
+        misses: set[tuple[int, str, bool]] | None = None,
     ) -> BedSim | None:
-        """The best bed for a placement group, else an outlier bed in the other adult group."""
-        bed = self._free_bed_in(site_id, group, assessment_first=assessment_first)
+        """The best bed for a placement group, else an outlier bed in the other adult group.
+
+        ``misses`` remembers searches that found nothing during one placement round
+        (no bed becomes available within a round, so they would find nothing again).
+        """
+        bed = self._free_bed_in(
+            site_id, group, assessment_first=assessment_first, closed=closed,
+            misses=misses,
+        )  # fmt: skip
         if bed is None and group in OUTLIER_GROUP:
             bed = self._free_bed_in(
-                site_id, OUTLIER_GROUP[group], assessment_first=False
-            )
+                site_id, OUTLIER_GROUP[group], assessment_first=False, closed=closed,
+                misses=misses,
+            )  # fmt: skip
         return bed
 
     def _free_bed_in(
-        self, site_id: int, group: str, *, assessment_first: bool
+        self,
+        site_id: int,
+        group: str,
+        *,
+        assessment_first: bool,
+        closed: set[int] | None = None,
+        misses: set[tuple[int, str, bool]] | None = None,
     ) -> BedSim | None:
         """The best available bed of a placement group at a site, or None."""
-        closed = self.closed_wards()
+        key = (site_id, group, assessment_first)
+        if misses is not None and key in misses:
+            return None
+        if closed is None:
+            closed = self.closed_wards()
         best: tuple[int, int] | None = None
         for bed_id in self.available.get((site_id, group), ()):
             ward = self.layout.wards[self.beds[bed_id].ward_id]
@@ -608,14 +682,25 @@ class World:
                 rank = 1
             if best is None or (rank, bed_id) < best:
                 best = (rank, bed_id)
-        return self.beds[best[1]] if best else None
+        if best is None:
+            if misses is not None:
+                misses.add(key)
+            return None
+        return self.beds[best[1]]
 
     def _placements(self, t: datetime) -> None:
+        # Placements only take beds (a move leaves the old bed awaiting clean), so a
+        # search that found no bed finds none for the rest of this round.
+        closed = self.closed_wards()
+        misses: set[tuple[int, str, bool]] = set()
         for site_id in list(self.transfer_queue):
             waiting = []
             for ref in self.transfer_queue[site_id]:
                 stay = self.stays[ref]
-                bed = self._free_bed(site_id, stay.group, assessment_first=False)
+                bed = self._free_bed(
+                    site_id, stay.group, assessment_first=False, closed=closed,
+                    misses=misses,
+                )  # fmt: skip
                 if bed is None:
                     waiting.append(ref)
                     continue
@@ -628,7 +713,9 @@ class World:
                 if att.departure_at is not None:
                     continue
                 group = self.admit_group(att)
-                bed = self._free_bed(site_id, group, assessment_first=True)
+                bed = self._free_bed(
+                    site_id, group, assessment_first=True, closed=closed, misses=misses
+                )
                 if bed is None:
                     waiting.append(ref)
                     continue
@@ -768,11 +855,13 @@ class World:
             self._plan_theatre_day(local.date(), hour)
 
     def _escalation(self, t: datetime) -> None:
-        by_site: dict[int, list[BedSim]] = defaultdict(list)
-        for bed in self.beds.values():
-            if bed.is_escalation:
-                by_site[self.layout.wards[bed.ward_id].site_id].append(bed)
-        for site_id, beds in by_site.items():
+        if self._escalation_beds is None:  # the beds are fixed once the world is built
+            by_site: dict[int, list[BedSim]] = defaultdict(list)
+            for bed in self.beds.values():
+                if bed.is_escalation:
+                    by_site[self.layout.wards[bed.ward_id].site_id].append(bed)
+            self._escalation_beds = dict(by_site)
+        for site_id, beds in self._escalation_beds.items():
             if self._under_pressure(site_id):
                 opened = 0
                 for bed in sorted(beds, key=lambda b: b.id):

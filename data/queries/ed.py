@@ -14,6 +14,7 @@ offsets of UTC hours. The helpers that do that are pure and unit-tested.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -188,30 +189,97 @@ def arrivals_window_start(now: datetime, tz: str | ZoneInfo) -> datetime:
     return local_day_bounds_utc(today - timedelta(days=7 * weeks), tz)[0]
 
 
-def arrivals_by_utc_hour(
-    session: Session, start: datetime, end: datetime, site_code: str | None = None
-) -> HourlyArrivals:
-    """Count arrivals in ``[start, end]`` per UTC hour, aggregated in SQL."""
+def _count_by_hour(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    site_code: str | None,
+    include_end: bool,
+) -> dict[datetime, int]:
     hour = utc_hour(EdAttendance.arrival_at).label("hour")
+    upper = (
+        EdAttendance.arrival_at <= end if include_end else EdAttendance.arrival_at < end
+    )
     stmt = (
         select(hour, func.count(EdAttendance.id))
         .join(Site, Site.id == EdAttendance.site_id)
-        .where(and_(EdAttendance.arrival_at >= start, EdAttendance.arrival_at <= end))
+        .where(and_(EdAttendance.arrival_at >= start, upper))
         .group_by(hour)
     )
-    counts = {
+    return {
         datetime.strptime(h, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC): int(n)
         for h, n in session.execute(_site_filter(stmt, site_code))
     }
-    first_stmt = select(func.min(EdAttendance.arrival_at)).join(
-        Site, Site.id == EdAttendance.site_id
-    )
-    first = session.scalar(_site_filter(first_stmt, site_code))
+
+
+class _PastHours:
+    """Per-process memo of the arrivals in whole past hours (they do not change).
+
+    The ED page counts 8-12 weeks of arrivals per hour on every poll; only the hour
+    under way changes between polls. Key: (engine, site filter, window start, start
+    of the current hour, newest ``feed_status`` write), so a write (every writer
+    touches ``feed_status``) or a new hour recounts. Saves work only: each gunicorn
+    worker keeps its own and a miss counts in SQL as before.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: dict[tuple, tuple[dict[datetime, int], datetime | None]] = {}
+
+    def get(
+        self, session: Session, start: datetime, cut: datetime, site_code: str | None
+    ) -> tuple[dict[datetime, int], datetime | None]:
+        from data.models.system import FeedStatus
+
+        bind = session.get_bind()
+        newest = session.scalar(select(func.max(FeedStatus.last_write_at)))
+        key = (id(bind), str(bind.url), site_code, start, cut, newest)
+        with self._lock:
+            found = self._entries.get(key)
+        if found is not None:
+            return found
+        counts = _count_by_hour(session, start, cut, site_code, include_end=False)
+        first_stmt = select(func.min(EdAttendance.arrival_at)).join(
+            Site, Site.id == EdAttendance.site_id
+        )
+        first = session.scalar(_site_filter(first_stmt, site_code))
+        value = (counts, None if first is None else ensure_utc(first))
+        with self._lock:
+            self._entries[key] = value
+            while len(self._entries) > self.size:
+                self._entries.pop(next(iter(self._entries)))
+        return value
+
+
+_PAST_HOURS = _PastHours()
+
+
+def arrivals_by_utc_hour(
+    session: Session, start: datetime, end: datetime, site_code: str | None = None
+) -> HourlyArrivals:
+    """Count arrivals in ``[start, end]`` per UTC hour, aggregated in SQL.
+
+    The whole hours before the hour under way come from a per-process memo
+    (:class:`_PastHours`); the hour under way is counted on every call.
+    """
+    start, end = ensure_utc(start), ensure_utc(end)
+    cut = max(start, end.replace(minute=0, second=0, microsecond=0))
+    counts, first = _PAST_HOURS.get(session, start, cut, site_code)
+    counts = {
+        **counts,
+        **_count_by_hour(session, cut, end, site_code, include_end=True),
+    }
+    if first is None:  # no arrivals before the hour under way: look again now
+        first_stmt = select(func.min(EdAttendance.arrival_at)).join(
+            Site, Site.id == EdAttendance.site_id
+        )
+        found = session.scalar(_site_filter(first_stmt, site_code))
+        first = None if found is None else ensure_utc(found)
     data_from = None
     if first is not None:
-        first = ensure_utc(first)
         data_from = first.replace(minute=0, second=0, microsecond=0)
-    return HourlyArrivals(ensure_utc(start), ensure_utc(end), counts, data_from)
+    return HourlyArrivals(start, end, counts, data_from)
 
 
 def _hours(start: datetime, end: datetime) -> list[datetime]:

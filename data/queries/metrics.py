@@ -11,6 +11,7 @@ feed -> feed name.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -88,6 +89,79 @@ def snapshot_metrics(session: Session, now: datetime, tz: str) -> MetricSnapshot
     _theatres(session, zone, midnight, now, snap, sites, trust_id)
     _feeds(session, now, snap)
     return snap
+
+
+# -- one snapshot shared by the polls of a few seconds ----------------------------
+
+SNAPSHOT_BUCKET_SECONDS = 5
+
+
+class SnapshotCache:
+    """A per-process memo of :func:`snapshot_metrics` for polling screens.
+
+    Hundreds of screens poll the same figures; within one time bucket (5 s) and while
+    the data has not changed they all get one computation. The key is (database,
+    time zone, ``now`` floored to the bucket, newest ``feed_status`` write): every
+    writer touches ``feed_status`` (``data.writes.touch_feed``), so a write changes
+    the key and the next poll computes afresh. The snapshot is taken at the bucket's
+    start, so time-window figures ("since midnight", "> 12 h") may lag by up to the
+    bucket length; its ``as_of`` is the newest write as always.
+
+    Correctness does not depend on it: each process (gunicorn worker) keeps its own,
+    and a miss just computes. Use it only with read sessions; a write transaction that
+    changed figures must call :func:`snapshot_metrics` itself.
+    """
+
+    def __init__(self, bucket_seconds: int = SNAPSHOT_BUCKET_SECONDS, size: int = 8):
+        self.bucket = timedelta(seconds=bucket_seconds)
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: dict[tuple, MetricSnapshot] = {}
+        self._computing: dict[tuple, threading.Lock] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, session: Session, now: datetime, tz: str) -> MetricSnapshot:
+        at = _floor_to(now, self.bucket)
+        newest = session.scalar(select(func.max(FeedStatus.last_write_at)))
+        key = (str(session.get_bind().url), tz, at, newest)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self.hits += 1
+                return found
+            computing = self._computing.setdefault(key, threading.Lock())
+        with computing:  # one computation per key; concurrent callers wait for it
+            with self._lock:
+                found = self._entries.get(key)
+                if found is not None:
+                    self.hits += 1
+                    return found
+            snap = snapshot_metrics(session, at, tz)
+            with self._lock:
+                self.misses += 1
+                self._entries[key] = snap
+                while len(self._entries) > self.size:
+                    self._entries.pop(next(iter(self._entries)))
+                self._computing.pop(key, None)
+            return snap
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_SHARED = SnapshotCache()
+
+
+def shared_snapshot(session: Session, now: datetime, tz: str) -> MetricSnapshot:
+    """:func:`snapshot_metrics` through this process's :class:`SnapshotCache`."""
+    return _SHARED.get(session, now, tz)
+
+
+def _floor_to(t: datetime, step: timedelta) -> datetime:
+    epoch = datetime(2000, 1, 1, tzinfo=t.tzinfo)
+    return epoch + ((t - epoch) // step) * step
 
 
 # -- beds ---------------------------------------------------------------------
