@@ -56,6 +56,13 @@ def _wait_text(driver, css: str, expected: str, timeout: float = 20) -> None:  #
     )
 
 
+def _clickable(driver, css: str, timeout: float = 20):  # noqa: ANN001, ANN202
+    """The element once it can be clicked; a re-render while waiting is waited out."""
+    return WebDriverWait(
+        driver, timeout, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(ec.element_to_be_clickable((By.CSS_SELECTOR, css)))
+
+
 def _click(driver, css: str, timeout: float = 20) -> None:  # noqa: ANN001
     """Scroll the element to the middle of the window and click it like a user.
 
@@ -63,9 +70,7 @@ def _click(driver, css: str, timeout: float = 20) -> None:  # noqa: ANN001
     lands on a just-replaced element is retried on the new one.
     """
     for attempt in range(4):
-        element = WebDriverWait(driver, timeout).until(
-            ec.element_to_be_clickable((By.CSS_SELECTOR, css))
-        )
+        element = _clickable(driver, css, timeout)
         try:
             driver.execute_script(
                 "arguments[0].scrollIntoView({block: 'center'});", element
@@ -150,14 +155,8 @@ def test_srg001_two_commanders_declare_work_and_stand_down(dash_duo, seeded_sqli
         _wait_text(bob, "#surge-action-site-huddle", "Not done")
         dash_duo.wait_for_contains_text("#surge-action-site-huddle", "Not done")
         both = "#surge-action-site-huddle .btn-success"
-        first, second = (
-            WebDriverWait(d, 10).until(
-                ec.element_to_be_clickable((By.CSS_SELECTOR, both))
-            )
-            for d in (alice, bob)
-        )
-        first.click()
-        second.click()
+        _click(alice, both)
+        _click(bob, both)
         names = {alice: "Alice Commander", bob: "Bob Beds"}
         wait.until(
             lambda: all(
