@@ -15,6 +15,7 @@ offsets of UTC hours. The helpers that do that are pure and unit-tested.
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -217,9 +218,10 @@ class _PastHours:
 
     The ED page counts 8-12 weeks of arrivals per hour on every poll; only the hour
     under way changes between polls. Key: (engine, site filter, window start, start
-    of the current hour, newest ``feed_status`` write), so a write (every writer
-    touches ``feed_status``) or a new hour recounts. Saves work only: each gunicorn
-    worker keeps its own and a miss counts in SQL as before.
+    of the current hour, the current minute, ``metrics.data_version``), so a write
+    (every writer touches its ``feed_status`` row), a new hour or at the latest a new
+    minute recounts. Saves work only: each gunicorn worker keeps its own and a miss
+    counts in SQL as before.
     """
 
     def __init__(self, size: int = 32) -> None:
@@ -230,11 +232,12 @@ class _PastHours:
     def get(
         self, session: Session, start: datetime, cut: datetime, site_code: str | None
     ) -> tuple[dict[datetime, int], datetime | None]:
-        from data.models.system import FeedStatus
+        from data.queries.metrics import data_version
 
         bind = session.get_bind()
-        newest = session.scalar(select(func.max(FeedStatus.last_write_at)))
-        key = (id(bind), str(bind.url), site_code, start, cut, newest)
+        minute = int(time.time() // 60)  # a write that kept its time stays ≤ 1 min
+        key = (id(bind), str(bind.url), site_code, start, cut, minute,
+               data_version(session))  # fmt: skip
         with self._lock:
             found = self._entries.get(key)
         if found is not None:

@@ -101,9 +101,9 @@ class SnapshotCache:
 
     Hundreds of screens poll the same figures; within one time bucket (5 s) and while
     the data has not changed they all get one computation. The key is (database,
-    time zone, ``now`` floored to the bucket, newest ``feed_status`` write): every
-    writer touches ``feed_status`` (``data.writes.touch_feed``), so a write changes
-    the key and the next poll computes afresh. The snapshot is taken at the bucket's
+    time zone, ``now`` floored to the bucket, :func:`data_version`): every writer
+    touches its ``feed_status`` row (``data.writes.touch_feed``) with its write time,
+    so a write changes the key and the next poll computes afresh. The snapshot is taken at the bucket's
     start, so time-window figures ("since midnight", "> 12 h") may lag by up to the
     bucket length; its ``as_of`` is the newest write as always.
 
@@ -123,8 +123,8 @@ class SnapshotCache:
 
     def get(self, session: Session, now: datetime, tz: str) -> MetricSnapshot:
         at = _floor_to(now, self.bucket)
-        newest = session.scalar(select(func.max(FeedStatus.last_write_at)))
-        key = (str(session.get_bind().url), tz, at, newest)
+        bind = session.get_bind()
+        key = (id(bind), str(bind.url), tz, at, data_version(session))
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
@@ -152,6 +152,16 @@ class SnapshotCache:
 
 
 _SHARED = SnapshotCache()
+
+
+def data_version(session: Session) -> tuple:
+    """When each feed last wrote: changes with every write (each writer touches its
+    ``feed_status`` row with its write time), the key of the read caches."""
+    return tuple(
+        session.execute(
+            select(FeedStatus.feed, FeedStatus.last_write_at).order_by(FeedStatus.feed)
+        ).all()
+    )
 
 
 def shared_snapshot(session: Session, now: datetime, tz: str) -> MetricSnapshot:
