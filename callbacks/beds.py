@@ -8,6 +8,7 @@ from typing import Any
 from dash import Dash, Input, Output, State, html, no_update
 from flask import jsonify, request
 
+from callbacks import delta
 from callbacks.common import freshness, query_failed
 from callbacks.router import parse_query
 from components import beds
@@ -81,6 +82,7 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
         total_pct=occupancy_pct(total["occupied"], total["open_beds"]),
         selected_ward=detail.ward_id if detail else None,
         drill=grid if in_table else None,
+        reuse=lambda key, build: delta.PARTS.get(key, lambda: delta.plain(build())),
     )
     # A ward filtered out of the table (or unknown) is shown above the heatmap.
     drill: Any = None
@@ -181,6 +183,23 @@ def api_beds():  # noqa: ANN201
     return response
 
 
+def poll(
+    search: str | None,
+    n: int | None,
+    body_id: str | None = None,
+    sent: list | None = None,
+) -> tuple:
+    """The registered refresh: one render per view shared by every poller
+    (``callbacks.delta``), sent as what changed for this browser."""
+    runtime = current()
+    return delta.poll(
+        ("beds", search or ""),
+        lambda: refresh(search, n, body_id),
+        sent,
+        version=delta.version_of(runtime),
+    )
+
+
 def register(app: Dash) -> None:
     app.callback(
         Output(beds.IDS.freshness, "children"),
@@ -192,10 +211,12 @@ def register(app: Dash) -> None:
         Output(beds.IDS.site, "options"),
         Output(beds.IDS.specialty, "options"),
         Output(beds.IDS.ward_type, "options"),
+        Output(beds.IDS.sent, "data"),
         Input(SHELL.url, "search"),
         Input(SHELL.poll, "n_intervals"),
         Input(beds.IDS.body, "id"),
-    )(refresh)
+        State(beds.IDS.sent, "data"),
+    )(poll)
     app.callback(
         Output(SHELL.url, "search", allow_duplicate=True),
         Input(beds.IDS.site, "value"),

@@ -13,13 +13,14 @@ from typing import Any
 from dash import Dash, Input, Output, State, no_update
 from flask import jsonify, request
 
+from callbacks import delta
 from callbacks.common import freshness, query_failed
 from callbacks.router import parse_query
 from components import ed
 from components.common import empty_figure
 from components.shell import IDS as SHELL
 from data.queries import ed as q
-from data.queries.metrics import MetricSnapshot, snapshot_metrics
+from data.queries.metrics import MetricSnapshot, shared_snapshot
 from data.runtime import current
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
     try:
         with runtime.factory() as session:
             data = q.ed_page_data(session, now, tz, site, weeks)
-            snap = snapshot_metrics(session, now, tz)
+            snap = shared_snapshot(session, now, tz)
     except Exception as exc:  # the page shows ERROR; the log has the detail
         fresh = query_failed("ed", exc)
         message = ed.error_message("ED figures")
@@ -209,7 +210,7 @@ def api_ed():  # noqa: ANN201
     site = request.args.get("site") or None
     try:
         with runtime.factory() as session:
-            snap = snapshot_metrics(session, runtime.now(), runtime.settings.timezone)
+            snap = shared_snapshot(session, runtime.now(), runtime.settings.timezone)
             areas = q.ed_areas(session, site)
     except Exception as exc:
         log.error("ed api failed: %s: %s", exc.__class__.__name__, exc)
@@ -240,6 +241,23 @@ def api_ed():  # noqa: ANN201
     return response
 
 
+def poll(
+    search: str | None,
+    n: int | None,
+    body_id: str | None = None,
+    sent: list | None = None,
+) -> tuple:
+    """The registered refresh: one render per view shared by every poller
+    (``callbacks.delta``), sent as what changed for this browser."""
+    runtime = current()
+    return delta.poll(
+        ("ed", search or ""),
+        lambda: refresh(search, n, body_id),
+        sent,
+        version=delta.version_of(runtime),
+    )
+
+
 def register(app: Dash) -> None:
     app.callback(
         Output(ed.IDS.freshness, "children"),
@@ -253,10 +271,12 @@ def register(app: Dash) -> None:
         Output(ed.IDS.heatmap, "figure"),
         Output(ed.IDS.heatmap_note, "children"),
         Output(ed.IDS.site, "options"),
+        Output(ed.IDS.sent, "data"),
         Input(SHELL.url, "search"),
         Input(SHELL.poll, "n_intervals"),
         Input(ed.IDS.body, "id"),
-    )(refresh)
+        State(ed.IDS.sent, "data"),
+    )(poll)
     app.callback(
         Output(SHELL.url, "search", allow_duplicate=True),
         Input(ed.IDS.site, "value"),

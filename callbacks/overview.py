@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dash import Dash, Input, Output, html
+from dash import Dash, Input, Output, State, html
 
+from callbacks import delta
 from callbacks.common import freshness, query_failed
 from components import overview
 from components.shell import IDS as SHELL
-from data.queries.metrics import MetricSnapshot, snapshot_metrics
+from data.queries.metrics import MetricSnapshot, shared_snapshot
 from data.queries.overview import TRUST, OverviewExtras, overview_extras
 from data.runtime import current
 
@@ -29,13 +30,33 @@ def scope_values(
     )
 
 
+def _section(
+    title: str,
+    scope: str,
+    site_code: str | None,
+    values: overview.ScopeValues,
+    as_of_text: str | None,
+    status: object,
+) -> object:
+    """A scope's section, rebuilt only when something it shows has changed (kept in
+    its JSON form, which Dash sends as it is)."""
+    key = ("overview-section", title, scope, site_code, repr(values), as_of_text,
+           status)  # fmt: skip
+    return delta.PARTS.get(
+        key,
+        lambda: delta.plain(
+            overview.scope_section(title, scope, site_code, values, as_of_text, status)
+        ),
+    )
+
+
 def refresh(_n: int | None, _body_id: str | None = None) -> tuple[object, object]:
     runtime = current()
     now = runtime.now()
     tz = runtime.settings.timezone
     try:
         with runtime.factory() as session:
-            snap = snapshot_metrics(session, now, tz)
+            snap = shared_snapshot(session, now, tz)
             extras = overview_extras(session, now, tz)
     except Exception as exc:  # the page shows ERROR; the log has the detail
         fresh = query_failed("overview", exc)
@@ -51,7 +72,7 @@ def refresh(_n: int | None, _body_id: str | None = None) -> tuple[object, object
         title = f"Trust · {snap.labels[('trust', trust_id)]}"
         values = scope_values(snap, extras, "trust", trust_id, TRUST)
         sections.append(
-            overview.scope_section(
+            _section(
                 title,
                 overview.TRUST_SCOPE,
                 None,
@@ -63,7 +84,7 @@ def refresh(_n: int | None, _body_id: str | None = None) -> tuple[object, object
     for code in sites:
         values = scope_values(snap, extras, "site", code, code)
         sections.append(
-            overview.scope_section(
+            _section(
                 f"{snap.labels[('site', code)]} ({code})",
                 code,
                 code,
@@ -75,10 +96,24 @@ def refresh(_n: int | None, _body_id: str | None = None) -> tuple[object, object
     return fresh.line, overview.sections_row(sections)
 
 
+def poll(n: int | None, body_id: str | None = None, sent: list | None = None) -> tuple:
+    """The registered refresh: one render shared by every poller (``callbacks.delta``),
+    sent as what changed for this browser."""
+    runtime = current()
+    return delta.poll(
+        ("overview",),
+        lambda: refresh(n, body_id),
+        sent,
+        version=delta.version_of(runtime),
+    )
+
+
 def register(app: Dash) -> None:
     app.callback(
         Output(overview.IDS.freshness, "children"),
         Output(overview.IDS.body, "children"),
+        Output(overview.IDS.sent, "data"),
         Input(SHELL.poll, "n_intervals"),
         Input(overview.IDS.body, "id"),
-    )(refresh)
+        State(overview.IDS.sent, "data"),
+    )(poll)

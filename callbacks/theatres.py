@@ -14,13 +14,14 @@ from typing import Any
 from dash import Dash, Input, Output, State, no_update
 from flask import jsonify, request
 
+from callbacks import delta
 from callbacks.common import freshness, query_failed
 from callbacks.router import parse_query
 from components import theatres
 from components.common import empty_figure
 from components.shell import IDS as SHELL
 from data.queries import theatres as q
-from data.queries.metrics import MetricSnapshot, snapshot_metrics
+from data.queries.metrics import MetricSnapshot, shared_snapshot
 from data.runtime import current
 from ops.timeutil import local_midnight_utc, to_local
 
@@ -91,7 +92,7 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
     try:
         with runtime.factory() as session:
             data = q.theatres_page_data(session, now, tz, site, days, period)
-            snap = snapshot_metrics(session, now, tz)
+            snap = shared_snapshot(session, now, tz)
     except Exception as exc:  # the page shows ERROR; the log has the detail
         fresh = query_failed("theatres", exc)
         message = theatres.error_message("Theatre figures")
@@ -175,7 +176,7 @@ def api_theatres():  # noqa: ANN201
     now = runtime.now()
     try:
         with runtime.factory() as session:
-            snap = snapshot_metrics(session, now, tz)
+            snap = shared_snapshot(session, now, tz)
             window = q.load_window(session, *q.window_for(now, tz, 1), site)
     except Exception as exc:
         log.error("theatres api failed: %s: %s", exc.__class__.__name__, exc)
@@ -231,6 +232,23 @@ def api_theatres():  # noqa: ANN201
     return response
 
 
+def poll(
+    search: str | None,
+    n: int | None,
+    body_id: str | None = None,
+    sent: list | None = None,
+) -> tuple:
+    """The registered refresh: one render per view shared by every poller
+    (``callbacks.delta``), sent as what changed for this browser."""
+    runtime = current()
+    return delta.poll(
+        ("theatres", search or ""),
+        lambda: refresh(search, n, body_id),
+        sent,
+        version=delta.version_of(runtime),
+    )
+
+
 def register(app: Dash) -> None:
     app.callback(
         Output(theatres.IDS.freshness, "children"),
@@ -240,10 +258,12 @@ def register(app: Dash) -> None:
         Output(theatres.IDS.heatmap_note, "children"),
         Output(theatres.IDS.lost, "children"),
         Output(theatres.IDS.site, "options"),
+        Output(theatres.IDS.sent, "data"),
         Input(SHELL.url, "search"),
         Input(SHELL.poll, "n_intervals"),
         Input(theatres.IDS.body, "id"),
-    )(refresh)
+        State(theatres.IDS.sent, "data"),
+    )(poll)
     app.callback(
         Output(SHELL.url, "search", allow_duplicate=True),
         Input(theatres.IDS.site, "value"),

@@ -25,6 +25,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, no_update
 from flask import current_app, request
 
+from callbacks import delta
 from callbacks.common import freshness
 from callbacks.identity import PermissionDenied, display_access, require
 from callbacks.router import parse_query
@@ -105,6 +106,55 @@ def _profile_slug(search: str | None) -> str | None:
     return parse_query(search).get("display") or None
 
 
+class _ReadFailed(Exception):
+    """The wall's read pass failed (the database is away)."""
+
+
+def _base(n: int | None, runtime: Any) -> dict[str, Any]:
+    """The per-poll part of the status: poll counter, build, server time."""
+    version, fingerprint = build_info()
+    return {
+        "n": n or 0,
+        "version": version,
+        "fingerprint": fingerprint,
+        "server_now_ms": int(runtime.now().timestamp() * 1000),
+        "tz": runtime.settings.timezone,
+        "stale_red_s": STALE_RED_SECONDS,
+        "max_poll_ms": MAX_POLL_MS,
+    }
+
+
+def _failed(base: Mapping[str, Any]) -> tuple:
+    """Keep the last good figures; the browser shows STALE and backs off."""
+    return (*[no_update] * (OUTPUT_COUNT - 1),
+            {**base, "ok": False, "error": "The database cannot be reached"})  # fmt: skip
+
+
+def _read_and_render(
+    slug: str | None, viewport_height: float | None, runtime: Any, base: Mapping
+) -> tuple:
+    tz = runtime.settings.timezone
+    try:
+        with runtime.factory() as session:
+            profile = store.get_profile(session, slug)
+            if profile is None:
+                known = [p.slug for p in store.list_profiles(session)]
+            else:
+                data = store.read_wall(session, profile, runtime.now(), tz)
+    except Exception as exc:
+        log.warning(
+            "wall refresh failed (%s): %s: %s", slug, exc.__class__.__name__, exc
+        )
+        raise _ReadFailed from exc
+    if profile is None:
+        return (
+            "Wall display", "", None, [], wall.not_found(slug, known),
+            wall.panels_class([], "grid"), wall.root_class("1080p"),
+            {**base, "ok": True, "poll_ms": 30_000, "mode": "grid", "panels": 0},
+        )  # fmt: skip
+    return render(data, runtime, base, viewport_height)
+
+
 def refresh(
     n: int | None,
     search: str | None,
@@ -113,39 +163,40 @@ def refresh(
 ) -> tuple:
     """Everything on the wall from one read pass; a failed read keeps the screen."""
     runtime = current()
-    version, fingerprint = build_info()
-    now = runtime.now()
-    tz = runtime.settings.timezone
-    base = {
-        "n": n or 0,
-        "version": version,
-        "fingerprint": fingerprint,
-        "server_now_ms": int(now.timestamp() * 1000),
-        "tz": tz,
-        "stale_red_s": STALE_RED_SECONDS,
-        "max_poll_ms": MAX_POLL_MS,
-    }
-    slug = _profile_slug(search)
+    base = _base(n, runtime)
     try:
-        with runtime.factory() as session:
-            profile = store.get_profile(session, slug)
-            if profile is None:
-                known = [p.slug for p in store.list_profiles(session)]
-            else:
-                data = store.read_wall(session, profile, now, tz)
-    except Exception as exc:  # keep the last good figures; the browser shows STALE
-        log.warning(
-            "wall refresh failed (%s): %s: %s", slug, exc.__class__.__name__, exc
+        return _read_and_render(
+            _profile_slug(search), (health or {}).get("viewportHeight"), runtime, base
         )
-        return (*[no_update] * (OUTPUT_COUNT - 1),
-                {**base, "ok": False, "error": "The database cannot be reached"})  # fmt: skip
-    if profile is None:
-        return (
-            "Wall display", "", None, [], wall.not_found(slug, known),
-            wall.panels_class([], "grid"), wall.root_class("1080p"),
-            {**base, "ok": True, "poll_ms": 30_000, "mode": "grid", "panels": 0},
-        )  # fmt: skip
-    return render(data, runtime, base, (health or {}).get("viewportHeight"))
+    except _ReadFailed:
+        return _failed(base)
+
+
+def poll(
+    n: int | None,
+    search: str | None,
+    _body_id: str | None = None,
+    health: Mapping[str, Any] | None = None,
+    sent: list[str | None] | None = None,
+) -> tuple:
+    """The registered refresh: :func:`refresh` shared by every screen showing the
+    same profile (``callbacks.delta``), sent as what changed for this screen; only
+    the status (poll counter, server time) is made per poll."""
+    runtime = current()
+    base = _base(n, runtime)
+    slug = _profile_slug(search)
+    height = (health or {}).get("viewportHeight")
+    try:
+        rendered = delta.MEMO.get(
+            delta.version_of(runtime),
+            ("wall", slug, height),
+            lambda: _read_and_render(slug, height, runtime, base),
+        )
+    except _ReadFailed:
+        return (*_failed(base), no_update)
+    delta.SENDER.remember(rendered)
+    status = {**rendered.values[-1], **base}
+    return delta.SENDER.reply(rendered, sent, {OUTPUT_COUNT - 1: status})
 
 
 def render(
@@ -399,11 +450,13 @@ def register(app: Dash) -> None:
         Output(IDS.panels, "className"),
         Output(IDS.body, "className"),
         Output(IDS.status, "data"),
+        Output(IDS.sent, "data"),
         Input(IDS.poll, "n_intervals"),
         Input(SHELL.url, "search"),
         Input(IDS.body, "id"),
         State(IDS.health, "data"),
-    )(refresh)
+        State(IDS.sent, "data"),
+    )(poll)
     # Recovery loop in the browser (assets/wall.js): backoff, reload on a new build.
     app.clientside_callback(
         ClientsideFunction("wall", "health"),

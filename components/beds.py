@@ -5,7 +5,7 @@ Pure builders: the callbacks in ``callbacks/beds.py`` feed them query results.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ FILTER_KEYS = ("site", "specialty", "type", "range", "ward")
 
 class IDS:
     body = "beds-body"
+    sent = "beds-sent"  # hashes of what the browser shows (callbacks.delta)
     freshness = "beds-freshness"
     site = "beds-site"
     specialty = "beds-specialty"
@@ -231,6 +232,7 @@ def layout(query: dict[str, str]) -> html.Div:
                 "Ward occupancy and bed states",
                 right=html.Div(id=IDS.freshness),
             ),
+            dcc.Store(id=IDS.sent),
             filters_row(query),
             html.Div(id=IDS.drill),
             _card("Occupancy by ward and hour", heatmap, IDS.heatmap_freshness),
@@ -254,6 +256,35 @@ def _pct_text(value: float | None) -> str:
     return MISSING_VALUE_TEXT if value is None else f"{value:.1f}%"
 
 
+def _ward_row(w: Any, query: Mapping[str, str], selected: bool) -> html.Tr:
+    link = dcc.Link(
+        [
+            w.name,
+            html.I(className="bi bi-grid-3x3-gap ms-2", **{"aria-hidden": "true"}),
+        ],
+        href=f"/beds{search_for(query, ward=str(w.ward_id))}",
+        title=f"Show the beds on {w.name}",
+        id=IDS.cell(w.ward_id, "link"),
+    )
+    return html.Tr(
+        [
+            html.Td([link, html.Div(w.specialty, className="small text-muted")]),
+            html.Td(w.site_code),
+            html.Td(ward_type_label(w.ward_type)),
+        ]
+        + [_num_cell(getattr(w, f), IDS.cell(w.ward_id, f)) for f, _ in TABLE_COLUMNS]
+        + [
+            html.Td(
+                _pct_text(w.occupancy_pct),
+                className="text-end",
+                id=IDS.cell(w.ward_id, "occupancy"),
+            )
+        ],
+        id=IDS.row(w.ward_id),
+        className="table-active" if selected else None,
+    )
+
+
 def ward_table(
     wards: Sequence[Any],
     query: Mapping[str, str],
@@ -261,8 +292,12 @@ def ward_table(
     total_pct: float | None = None,
     selected_ward: int | None = None,
     drill: Any = None,
+    reuse: Callable[[Hashable, Callable[[], Any]], Any] | None = None,
 ) -> html.Div:
     """The ward table; each ward name links to its bed grid (``?ward=<id>``).
+
+    ``reuse(key, build)`` may return a row built earlier for the same key (a ward
+    whose figures did not change) instead of building it again.
 
     ``drill`` (the selected ward's bed grid) is shown in a row under that ward.
 
@@ -280,39 +315,17 @@ def ward_table(
     )
     rows = []
     for w in wards:
-        link = dcc.Link(
-            [
-                w.name,
-                html.I(className="bi bi-grid-3x3-gap ms-2", **{"aria-hidden": "true"}),
-            ],
-            href=f"/beds{search_for(query, ward=str(w.ward_id))}",
-            title=f"Show the beds on {w.name}",
-            id=IDS.cell(w.ward_id, "link"),
-        )
-        rows.append(
-            html.Tr(
-                [
-                    html.Td(
-                        [link, html.Div(w.specialty, className="small text-muted")]
-                    ),
-                    html.Td(w.site_code),
-                    html.Td(ward_type_label(w.ward_type)),
-                ]
-                + [
-                    _num_cell(getattr(w, f), IDS.cell(w.ward_id, f))
-                    for f, _ in TABLE_COLUMNS
-                ]
-                + [
-                    html.Td(
-                        _pct_text(w.occupancy_pct),
-                        className="text-end",
-                        id=IDS.cell(w.ward_id, "occupancy"),
-                    )
-                ],
-                id=IDS.row(w.ward_id),
-                className="table-active" if w.ward_id == selected_ward else None,
+        selected = w.ward_id == selected_ward
+        if reuse is None:
+            rows.append(_ward_row(w, query, selected))
+        else:
+            key = (
+                "beds-row",
+                repr(w),
+                search_for(query, ward=str(w.ward_id)),
+                selected,
             )
-        )
+            rows.append(reuse(key, lambda w=w, sel=selected: _ward_row(w, query, sel)))
         if drill is not None and w.ward_id == selected_ward:
             # The bed grid opens under the ward's row, where the click was.
             rows.append(

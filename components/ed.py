@@ -49,6 +49,7 @@ ALL_SITES = "all"
 
 class IDS:
     body = "ed-body"
+    sent = "ed-sent"  # hashes of what the browser shows (callbacks.delta)
     freshness = "ed-freshness"
     site = "ed-site"
     weeks = "ed-weeks"
@@ -237,6 +238,7 @@ def layout(query: dict[str, str]) -> html.Div:
                 IDS.heatmap_note,
             ),
             html.Div(id=IDS.body),
+            dcc.Store(id=IDS.sent),
         ]
     )
 

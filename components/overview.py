@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import dcc, html
 
 from components.common import Status, kpi_tile, page_header, worst_status
 
@@ -21,6 +21,7 @@ TRUST_SCOPE = "trust"
 
 class IDS:
     body = "overview-body"
+    sent = "overview-sent"  # hashes of what the browser shows (callbacks.delta)
     freshness = "overview-freshness"
 
     @staticmethod
@@ -179,6 +180,7 @@ def layout() -> html.Div:
                 right=html.Div(id=IDS.freshness),
             ),
             html.Div(id=IDS.body, children=html.P("Loading…", className="text-muted")),
+            dcc.Store(id=IDS.sent),
         ]
     )
 

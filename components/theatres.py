@@ -51,6 +51,7 @@ STATE_STYLE: dict[str, tuple[str, str, str]] = {
 
 class IDS:
     body = "theatres-body"
+    sent = "theatres-sent"  # hashes of what the browser shows (callbacks.delta)
     freshness = "theatres-freshness"
     site = "theatres-site"
     days = "theatres-days"
@@ -196,6 +197,7 @@ def layout(query: dict[str, str]) -> html.Div:
             _card("Late starts, early finishes and on-the-day cancellations",
                   html.Div(id=IDS.lost, children=loading)),
             html.Div(id=IDS.body),
+            dcc.Store(id=IDS.sent),
         ]
     )  # fmt: skip
 

@@ -42,6 +42,7 @@ from ops.timeutil import format_local
 
 class IDS:
     root = "wall-root"
+    sent = "wall-sent"  # hashes of what the browser shows (callbacks.delta)
     body = "wall-body"  # the page body: its id triggers the first refresh
     poll = "wall-poll"  # data refresh interval (backs off while polls fail)
     tick = "wall-tick"  # one-second clock, stale-age and rotation tick
@@ -134,6 +135,7 @@ def layout(query: Mapping[str, str]) -> html.Div:
             dcc.Interval(id=IDS.tick, interval=1_000, n_intervals=0),
             dcc.Store(id=IDS.status),
             dcc.Store(id=IDS.health),
+            dcc.Store(id=IDS.sent),
             html.Header(
                 [
                     html.Div(

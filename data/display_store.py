@@ -32,7 +32,7 @@ from data.audit import record_audit
 from data.db import write_session
 from data.models.capacity import Site
 from data.models.wall import MODES, PANELS, RESOLUTIONS, DisplayProfile, DisplayToken
-from data.queries.metrics import MetricSnapshot, snapshot_metrics
+from data.queries.metrics import MetricSnapshot, shared_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -487,7 +487,7 @@ def read_wall(
     session: Session, profile: ProfileInfo, now: datetime, tz: str
 ) -> WallData:
     """Everything one wall refresh shows, for the panels the profile has."""
-    snap = snapshot_metrics(session, now, tz)
+    snap = shared_snapshot(session, now, tz)
     site = None if profile.scope == "trust" else profile.scope
     if site is None:
         trusts = snap.scopes("trust")

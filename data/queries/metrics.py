@@ -12,7 +12,9 @@ feed -> feed name.
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -20,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
+from data.models.alerts import AlertEvent, OpelAssessment
 from data.models.capacity import (
     Bed,
     EdArea,
@@ -32,6 +35,7 @@ from data.models.capacity import (
     Trust,
     Ward,
 )
+from data.models.security import AuditEvent
 from data.models.system import FeedStatus
 from data.queries.sql import seconds_between, utc_hour
 from ops.metrics import four_hour_pct, median_minutes, occupancy_pct, ratio_pct
@@ -103,17 +107,26 @@ class SnapshotCache:
     the data has not changed they all get one computation. The key is (database,
     time zone, ``now`` floored to the bucket, :func:`data_version`): every writer
     touches its ``feed_status`` row (``data.writes.touch_feed``) with its write time,
-    so a write changes the key and the next poll computes afresh. The snapshot is taken at the bucket's
-    start, so time-window figures ("since midnight", "> 12 h") may lag by up to the
-    bucket length; its ``as_of`` is the newest write as always.
+    so a write changes the key and the next poll computes afresh. The key also holds
+    the real-time bucket (``timer``), so a change made without touching
+    ``feed_status`` shows within one bucket even while the trust clock stands still.
+    The snapshot is taken at the bucket's start, so time-window figures ("since
+    midnight", "> 12 h") may lag by up to the bucket length; its ``as_of`` is the
+    newest write as always.
 
     Correctness does not depend on it: each process (gunicorn worker) keeps its own,
     and a miss just computes. Use it only with read sessions; a write transaction that
     changed figures must call :func:`snapshot_metrics` itself.
     """
 
-    def __init__(self, bucket_seconds: int = SNAPSHOT_BUCKET_SECONDS, size: int = 8):
+    def __init__(
+        self,
+        bucket_seconds: int = SNAPSHOT_BUCKET_SECONDS,
+        size: int = 8,
+        timer: Callable[[], float] = time.time,
+    ):
         self.bucket = timedelta(seconds=bucket_seconds)
+        self.timer = timer
         self.size = size
         self._lock = threading.Lock()
         self._entries: dict[tuple, MetricSnapshot] = {}
@@ -124,7 +137,8 @@ class SnapshotCache:
     def get(self, session: Session, now: datetime, tz: str) -> MetricSnapshot:
         at = _floor_to(now, self.bucket)
         bind = session.get_bind()
-        key = (id(bind), str(bind.url), tz, at, data_version(session))
+        real = int(self.timer() // self.bucket.total_seconds())
+        key = (id(bind), str(bind.url), tz, at, real, data_version(session))
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
@@ -162,6 +176,20 @@ def data_version(session: Session) -> tuple:
             select(FeedStatus.feed, FeedStatus.last_write_at).order_by(FeedStatus.feed)
         ).all()
     )
+
+
+def view_version(session: Session) -> tuple:
+    """Changes with every write a screen can show: each feed's last write
+    (:func:`data_version`), the newest audit event (every user's change is audited),
+    alert transition and OPEL assessment. The key of the polling screens' memo."""
+    newest = session.execute(
+        select(
+            select(func.max(AuditEvent.id)).scalar_subquery(),
+            select(func.max(AlertEvent.id)).scalar_subquery(),
+            select(func.max(OpelAssessment.id)).scalar_subquery(),
+        )
+    ).one()
+    return (data_version(session), tuple(newest))
 
 
 def shared_snapshot(session: Session, now: datetime, tz: str) -> MetricSnapshot:

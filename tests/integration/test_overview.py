@@ -184,3 +184,44 @@ def test_ovr003_trust_row_and_site_sections_equal_a_recount(
         .endswith("/ed")
     )
     assert dash_duo.get_logs() == []
+
+
+def test_ovr004_a_write_reaches_a_polling_overview_as_a_small_patch(
+    dash_duo, seeded_sqlite_url
+):
+    from sqlalchemy import select, update
+
+    from callbacks import delta
+    from data.db import write_session
+    from data.models.capacity import Bed, Site, Ward
+    from data.writes import touch_feed
+
+    url = seeded_sqlite_url
+    app = create_app(settings_for(url, poll_seconds=2), prepare=False)
+    start_app(dash_duo, app)
+    before = _recount(url, "RGH")["available"]
+    dash_duo.wait_for_text_to_equal("#overview-rgh-available-value", str(before))
+    patches = delta.SENDER.patches
+    runtime = runtime_for(settings_for(url))
+    with write_session(runtime.factory) as s:
+        bed_id = s.scalar(
+            select(Bed.id).join(Ward, Ward.id == Bed.ward_id)
+            .join(Site, Site.id == Ward.site_id)
+            .where(Site.code == "RGH", Bed.state == "occupied").limit(1)
+        )  # fmt: skip
+        s.execute(
+            update(Bed)
+            .where(Bed.id == bed_id)
+            .values(state="available", patient_ref=None)
+        )
+        touch_feed(s, "test", FROZEN_NOW)
+    runtime.engine.dispose()
+    # The next poll shows it, sent as a Patch of the changed figures only.
+    dash_duo.wait_for_text_to_equal(
+        "#overview-rgh-available-value", str(before + 1), timeout=10
+    )
+    assert delta.SENDER.patches > patches
+    # The patched page is live: its tiles still link to their pages.
+    dash_duo.find_element("#overview-rgh-available-value").click()
+    wait.until(lambda: "/beds" in dash_duo.driver.current_url, timeout=5)
+    assert dash_duo.get_logs() == []
