@@ -218,10 +218,10 @@ class _PastHours:
 
     The ED page counts 8-12 weeks of arrivals per hour on every poll; only the hour
     under way changes between polls. Key: (engine, site filter, window start, start
-    of the current hour, the current minute, ``metrics.data_version``), so a write
-    (every writer touches its ``feed_status`` row), a new hour or at the latest a new
-    minute recounts. Saves work only: each gunicorn worker keeps its own and a miss
-    counts in SQL as before.
+    of the current hour, newest attendance id, 10-minute bucket): a new attendance
+    (a late one for a past hour included) or a new hour recounts; a correction of an
+    existing attendance's arrival time shows within 10 minutes. Saves work only:
+    each gunicorn worker keeps its own and a miss counts in SQL as before.
     """
 
     def __init__(self, size: int = 32) -> None:
@@ -232,12 +232,10 @@ class _PastHours:
     def get(
         self, session: Session, start: datetime, cut: datetime, site_code: str | None
     ) -> tuple[dict[datetime, int], datetime | None]:
-        from data.queries.metrics import data_version
-
         bind = session.get_bind()
-        minute = int(time.time() // 60)  # a write that kept its time stays ≤ 1 min
-        key = (id(bind), str(bind.url), site_code, start, cut, minute,
-               data_version(session))  # fmt: skip
+        newest = session.scalar(select(func.max(EdAttendance.id)))
+        key = (id(bind), str(bind.url), site_code, start, cut, newest,
+               int(time.time() // 600))  # fmt: skip
         with self._lock:
             found = self._entries.get(key)
         if found is not None:

@@ -23,12 +23,14 @@ Definitions used here (documented on the page):
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from data.models.capacity import Site, Theatre, TheatreCase, TheatreSession
@@ -136,7 +138,81 @@ def load_window(
     session: Session, start: datetime, end: datetime, site_code: str | None = None
 ) -> TheatreWindow:
     """Every theatre, and the sessions planned to start in ``[start, end)`` with cases."""
-    theatres = [
+    return TheatreWindow(
+        ensure_utc(start),
+        ensure_utc(end),
+        _theatres(session, site_code),
+        _sessions(session, start, end, site_code),
+    )
+
+
+class _SettledSessions:
+    """Per-process memo of the sessions that started before yesterday (settled: their
+    lists have finished; a session never runs 24 h).
+
+    The Theatres page reads 14-28 days of sessions and cases on every poll; only
+    yesterday's and today's change. Key: (engine, site filter, window start, start
+    of yesterday, newest session id, newest case id, 10-minute bucket): a new session
+    or case (a late record included) or a new day reloads; a correction to a settled
+    case shows within 10 minutes. Saves work only: each gunicorn worker keeps its own
+    and a miss loads from SQL as before.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: dict[tuple, list[SessionRow]] = {}
+
+    def get(
+        self, session: Session, start: datetime, cut: datetime, site_code: str | None
+    ) -> list[SessionRow]:
+        bind = session.get_bind()
+        newest = session.execute(
+            select(
+                select(func.max(TheatreSession.id)).scalar_subquery(),
+                select(func.max(TheatreCase.id)).scalar_subquery(),
+            )
+        ).one()
+        key = (id(bind), str(bind.url), site_code, start, cut, tuple(newest),
+               int(time.time() // 600))  # fmt: skip
+        with self._lock:
+            found = self._entries.get(key)
+        if found is not None:
+            return found
+        rows = _sessions(session, start, cut, site_code)
+        with self._lock:
+            self._entries[key] = rows
+            while len(self._entries) > self.size:
+                self._entries.pop(next(iter(self._entries)))
+        return rows
+
+
+_SETTLED = _SettledSessions()
+
+
+def load_window_for_page(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    tz: str | ZoneInfo,
+    site_code: str | None = None,
+) -> TheatreWindow:
+    """:func:`load_window` with the settled sessions (before yesterday) from a memo."""
+    start, end = ensure_utc(start), ensure_utc(end)
+    yesterday = to_local(now, tz).date() - timedelta(days=1)
+    cut = min(max(start, local_day_bounds_utc(yesterday, tz)[0]), end)
+    settled = _SETTLED.get(session, start, cut, site_code) if cut > start else []
+    return TheatreWindow(
+        start,
+        end,
+        _theatres(session, site_code),
+        [*settled, *_sessions(session, cut, end, site_code)],
+    )
+
+
+def _theatres(session: Session, site_code: str | None) -> list[TheatreRow]:
+    return [
         TheatreRow(*row)
         for row in session.execute(
             _site_filter(
@@ -147,6 +223,11 @@ def load_window(
             )
         )
     ]
+
+
+def _sessions(
+    session: Session, start: datetime, end: datetime, site_code: str | None
+) -> list[SessionRow]:
     stmt = (
         select(
             TheatreSession.id,
@@ -197,9 +278,7 @@ def load_window(
                     row[17],
                 )
             )
-    return TheatreWindow(
-        ensure_utc(start), ensure_utc(end), theatres, list(sessions.values())
-    )
+    return list(sessions.values())
 
 
 def window_for(
@@ -541,7 +620,7 @@ def theatres_page_data(
     now = ensure_utc(now)
     span = max(days, LOST_TIME_PERIODS.get(period, 1))
     start, end = window_for(now, tz, span)
-    window = load_window(session, start, end, site_code)
+    window = load_window_for_page(session, start, end, now, tz, site_code)
     today = to_local(now, tz).date()
     day_list = [today - timedelta(days=k) for k in range(days - 1, -1, -1)]
     period_start = window_for(now, tz, LOST_TIME_PERIODS.get(period, 1))[0]

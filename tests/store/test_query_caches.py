@@ -20,7 +20,7 @@ TZ = "Europe/London"
 
 
 def test_cache001_shared_snapshot_is_one_computation_until_a_write(seeded_runtime):
-    cache = SnapshotCache(bucket_seconds=5)
+    cache = SnapshotCache(bucket_seconds=5, timer=lambda: 1000.0)
     now = FROZEN_NOW + timedelta(seconds=3)  # inside the 10:30:00 bucket
     with seeded_runtime.factory() as s:
         first = cache.get(s, now, TZ)
@@ -87,3 +87,37 @@ def test_cache002_arrivals_per_hour_equal_a_recount_and_follow_writes(seeded_run
         after = edq.arrivals_by_utc_hour(s, start, FROZEN_NOW, site)
     assert after.counts[past_hour] == got.counts.get(past_hour, 0) + 1
     assert sum(after.counts.values()) == total + 1
+
+
+def test_cache003_theatre_window_with_settled_memo_equals_a_full_load(seeded_runtime):
+    from data.models.capacity import TheatreCase
+    from data.queries import theatres as tq
+
+    tz = "Europe/London"
+    start, end = tq.window_for(FROZEN_NOW, tz, 28)
+    with seeded_runtime.factory() as s:
+        full = tq.load_window(s, start, end)
+        paged = tq.load_window_for_page(s, start, end, FROZEN_NOW, tz)
+        again = tq.load_window_for_page(s, start, end, FROZEN_NOW, tz)
+        old_case = s.scalar(
+            select(TheatreCase.id)
+            .where(TheatreCase.planned_start < FROZEN_NOW - timedelta(days=5))
+            .order_by(TheatreCase.id.desc()).limit(1)
+        )  # fmt: skip
+    assert paged.sessions == full.sessions and again.sessions == full.sessions
+    assert paged.theatres == full.theatres
+    # A new record (here a late case on a settled session) is read at once.
+    with write_session(seeded_runtime.factory) as s:
+        case = s.get(TheatreCase, old_case)
+        s.add(
+            TheatreCase(
+                ref="late-case", session_id=case.session_id, procedure="Late entry",
+                planned_start=case.planned_start, planned_minutes=30, status="cancelled",
+                cancelled_at=case.planned_start, cancel_reason="patient unfit",
+            )
+        )  # fmt: skip
+    with seeded_runtime.factory() as s:
+        after = tq.load_window_for_page(s, start, end, FROZEN_NOW, tz)
+        reloaded = tq.load_window(s, start, end)
+    assert after.sessions == reloaded.sessions != full.sessions
+    assert any(c.ref == "late-case" for x in after.sessions for c in x.cases)
