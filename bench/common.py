@@ -390,8 +390,15 @@ def callback_body(
     }
 
 
-def poll_body(app: Any, screen: Screen, n: int) -> dict[str, Any]:
-    """A poll of the screen's refresh callback (its interval fired ``n`` times)."""
+SENT_STORE = {"/": "overview-sent", "/beds": "beds-sent", "/ed": "ed-sent",
+              "/theatres": "theatres-sent", "/wall": "wall-sent"}  # fmt: skip
+
+
+def poll_body(
+    app: Any, screen: Screen, n: int, sent: list | None = None
+) -> dict[str, Any]:
+    """A poll of the screen's refresh callback (its interval fired ``n`` times) from a
+    page holding the values hashed in ``sent`` (its ``*-sent`` store)."""
     key = refresh_key(app, screen)
     poll = (
         "wall-poll.n_intervals" if screen.path == "/wall" else "shell-poll.n_intervals"
@@ -402,9 +409,18 @@ def poll_body(app: Any, screen: Screen, n: int) -> dict[str, Any]:
         poll: n,
         "shell-url.search": screen.search,
         f"{body_id}.id": body_id,
+        f"{SENT_STORE[screen.path]}.data": sent,
         **screen.extra_state,
     }
     return callback_body(app, key, values, [poll] if n else [f"{body_id}.id"])
+
+
+def sent_after(screen: Screen, reply: Any, sent: list | None) -> list | None:
+    """The page's ``*-sent`` store after a refresh reply (as the browser keeps it)."""
+    if reply.status_code != 200:
+        return sent
+    store = (reply.get_json().get("response") or {}).get(SENT_STORE[screen.path], {})
+    return store.get("data", sent)
 
 
 def banner_body(app: Any, screen: Screen, n: int) -> dict[str, Any]:

@@ -60,7 +60,8 @@ def _value(text: str | None) -> int | None:
 
 
 def make_bed_available(url: str, now_fn: Any) -> tuple[float, int]:
-    """Make one S01 bed that is not available available; commit time and bed id."""
+    """Make one S01 bed available (a closed, blocked or awaiting-clean one first);
+    returns the commit time and the bed id."""
     from sqlalchemy import select
 
     from data.db import create_db_engine, make_session_factory, write_session
@@ -73,14 +74,14 @@ def make_bed_available(url: str, now_fn: Any) -> tuple[float, int]:
             bed = s.scalars(
                 select(Bed).join(Ward, Ward.id == Bed.ward_id)
                 .join(Site, Site.id == Ward.site_id)
-                .where(Site.code == "S01", Bed.state.in_(("closed", "blocked")),
-                       Bed.is_escalation.is_(False))
-                .order_by(Bed.id).limit(1)
+                .where(Site.code == "S01", Bed.state != "available")
+                .order_by(Bed.state.in_(("occupied",)), Bed.id).limit(1)
             ).first()  # fmt: skip
             if bed is None:
-                raise SystemExit("no closed or blocked S01 bed left to open")
+                raise SystemExit("every S01 bed is available already")
             now = now_fn()
             bed.state, bed.state_since, bed.state_reason = "available", now, None
+            bed.patient_ref = None
             touch_feed(s, "bench", now, detail=f"bed {bed.id} available")
             bed_id = bed.id
         return time.time(), bed_id

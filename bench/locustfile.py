@@ -6,7 +6,8 @@ user accounts), starts gunicorn, writes the configuration this file reads
 
 * :class:`WallDisplay` — an unattended screen: opens ``/wall?token=...`` (the display
   token becomes its session), loads the Dash layout, then every ``wall_poll_s`` seconds
-  POSTs the wall's refresh callback (and, every ``banner_every`` polls, the shell's
+  POSTs the wall's refresh callback, holding what it was sent as the page's
+  ``wall-sent`` store does (so it gets differences, as a browser would) (and, every ``banner_every`` polls, the shell's
   banner callback that the page's own interval fires). A poll that takes longer than
   the interval would overlap the next one: counted.
 * :class:`FilterUser` — a signed-in person: every 5-15 s changes a filter on Beds, ED,
@@ -68,13 +69,16 @@ def _body(template: dict, **values) -> dict:  # noqa: ANN003
     return body
 
 
-def _post(user: HttpUser, body: dict, name: str) -> bool:
+def _post(user: HttpUser, body: dict, name: str) -> dict | None:
+    """POST a callback; its JSON reply (``None`` on failure; ``{}`` for 204)."""
     with user.client.post("/_dash-update-component", data=json.dumps(body),
                           headers=HEADERS, name=name, catch_response=True) as r:  # fmt: skip
+        if r.status_code == 204:
+            return {}
         if r.status_code != 200:
             r.failure(f"HTTP {r.status_code}: {r.text[:120]}")
-            return False
-        return True
+            return None
+        return r.json()
 
 
 class WallDisplay(HttpUser):
@@ -92,6 +96,7 @@ class WallDisplay(HttpUser):
                                             "shell-url.search": self.search})  # fmt: skip
         _post(self, router, "router (/wall)")
         self.n = 0
+        self.sent = None  # what the page holds (callbacks.delta), as a browser keeps it
         # start polling at a random point of the interval, as real screens do
         time.sleep(random.uniform(0, CONFIG["wall_poll_s"]))
 
@@ -100,9 +105,13 @@ class WallDisplay(HttpUser):
         started = time.monotonic()
         self.n += 1
         body = _body(CONFIG["wall_refresh"], **{"wall-poll.n_intervals": self.n,
-                                                "shell-url.search": self.search})  # fmt: skip
+                                                "shell-url.search": self.search,
+                                                "wall-sent.data": self.sent})  # fmt: skip
         body["changedPropIds"] = ["wall-poll.n_intervals"]
-        _post(self, body, "wall refresh")
+        reply = _post(self, body, "wall refresh")
+        sent = ((reply or {}).get("response") or {}).get("wall-sent", {}).get("data")
+        if sent is not None:
+            self.sent = sent
         if self.n % CONFIG["banner_every"] == 0:
             banner = _body(CONFIG["banner"], **{"shell-poll.n_intervals": self.n,
                                                 "shell-url.pathname": "/wall"})  # fmt: skip

@@ -4,7 +4,13 @@ For each screen (Overview, Beds, ED, Theatres, Wall) and each backend:
 
 * **server** — wall time of ``POST /_dash-update-component`` for the screen's refresh
   callback (the body built from ``app.callback_map``), Flask test client, in process;
-  ``--runs`` polls (default 50), p50/p95/max;
+  ``--runs`` polls (default 50), p50/p95/max. Each poll follows a feed write (one
+  bed turns over), so it recomputes everything: no shared render, no cached
+  snapshot — the full refresh. The page holds what it was sent before, as a browser
+  does, so the reply is the difference (``callbacks/delta.py``);
+* **2nd screen** — the same poll at once from another screen showing the same view:
+  the data has not changed since, so it gets the shared render (what most of the
+  hundreds of pollers get);
 * **SQL (in request)** — time inside cursor execution during those requests
   (SQLAlchemy ``before/after_cursor_execute``). On SQLite a statement runs while its
   rows are fetched, so this under-counts there; hence also:
@@ -12,7 +18,8 @@ For each screen (Overview, Beds, ED, Theatres, Wall) and each backend:
   cursor with ``execute`` + ``fetchall`` (``--runs`` times): the practical limit;
 * **naive** — ``bench/naive.py``: whole tables through ``pandas.read_sql``, figures in
   pandas (``--naive-runs``, default 5);
-* **payload** — bytes of the refresh response (what each poll sends);
+* **payload** — bytes of the poll's response after a write (what a poll sends when
+  the data changed) and of the first refresh (what a new page gets);
 * **banner** — the shell's alert banner callback, which every page's poll also fires;
 * **first paint** — headless Chromium: navigation start to the screen's figures drawn
   (``--paint-runs`` loads, the first with a cold cache), plus bytes transferred.
@@ -71,41 +78,102 @@ def replay(engine: Any, statements: list[tuple[str, Any]]) -> tuple[float, list[
         raw.close()
 
 
+class FeedWriter:
+    """A feed write before a poll, as live feeds make them: one S01 bed turns over
+    (available ↔ awaiting clean) and the feed's ``feed_status`` row is touched, so the
+    data version changes and the poll recomputes (no shared render, no cached
+    snapshot). An even number of writes leaves the bed as it was."""
+
+    def __init__(self, runtime: Any) -> None:
+        from sqlalchemy import select
+
+        from data.models.capacity import Bed, Site, Ward
+
+        self.runtime = runtime
+        self.n = 0
+        with runtime.factory() as s:
+            self.bed_id = s.scalar(
+                select(Bed.id).join(Ward, Ward.id == Bed.ward_id)
+                .join(Site, Site.id == Ward.site_id)
+                .where(Site.code == "S01", Bed.state == "available")
+                .order_by(Bed.id).limit(1)
+            )  # fmt: skip
+
+    def __call__(self) -> None:
+        from datetime import timedelta
+
+        from sqlalchemy import update
+
+        from bench.generate import NOW
+        from data.db import write_session
+        from data.models.capacity import Bed
+        from data.writes import touch_feed
+
+        self.n += 1
+        state = "awaiting_clean" if self.n % 2 else "available"
+        with write_session(self.runtime.factory) as s:
+            s.execute(update(Bed).where(Bed.id == self.bed_id).values(state=state))
+            touch_feed(s, "bench", NOW + timedelta(seconds=self.n), "bench write")
+
+    def restore(self) -> None:
+        if self.n % 2:
+            self()
+
+
 def measure_screen(app: Any, timer: c.SqlTimer, screen: c.Screen, runs: int,
                    naive_runs: int) -> dict[str, Any]:  # fmt: skip
+    """Polls of a page that has painted, each after a feed write (the data changed:
+    the render is recomputed and sent as a difference) and then the same poll from
+    a second screen showing the same view (the data did not change: the shared
+    render, nothing to send)."""
     from bench.generate import NOW
     from bench.naive import NAIVE
 
     runtime = app.server.extensions["command_centre"]
     engine = runtime.engine
     client = app.server.test_client()
-    # first refresh (page render) and one warm-up poll
+    write = FeedWriter(runtime)
+    # first refresh (page render: everything) and one warm-up poll
     first = c.post_callback(client, c.poll_body(app, screen, 0))
     if first.status_code != 200:
         raise SystemExit(
             f"{screen.name}: HTTP {first.status_code}: {first.data[:300]!r}"
         )
-    c.post_callback(client, c.poll_body(app, screen, 1))
+    sent = c.sent_after(screen, first, None)
+    write()
+    sent = c.sent_after(
+        screen, c.post_callback(client, c.poll_body(app, screen, 1, sent)), sent
+    )
     timer.take()
     server, sql_in, statements, sizes, gz_sizes = [], [], [], [], []
+    shared, shared_sizes = [], []
     for i in range(runs):
+        write()
+        timer.take()
         t0 = time.perf_counter()
-        r = c.post_callback(client, c.poll_body(app, screen, i + 2))
+        r = c.post_callback(client, c.poll_body(app, screen, i + 2, sent))
         server.append(time.perf_counter() - t0)
-        assert r.status_code == 200, r.data[:300]
+        assert r.status_code in (200, 204), r.data[:300]
         seconds, n = timer.take()
         sql_in.append(seconds)
         statements.append(n)
         sizes.append(len(r.data))
         gz_sizes.append(len(gzip.compress(r.data, 6)))
+        sent = c.sent_after(screen, r, sent)
+        t0 = time.perf_counter()
+        r = c.post_callback(client, c.poll_body(app, screen, i + 2, sent))
+        shared.append(time.perf_counter() - t0)
+        shared_sizes.append(len(r.data))
+    timer.take()
     banner = []
     for i in range(min(runs, 20)):
         t0 = time.perf_counter()
         c.post_callback(client, c.banner_body(app, screen, i + 1))
         banner.append(time.perf_counter() - t0)
     timer.take()
+    write()
     captured = capture_statements(
-        engine, lambda: c.post_callback(client, c.poll_body(app, screen, 99))
+        engine, lambda: c.post_callback(client, c.poll_body(app, screen, 99, sent))
     )
     timer.take()
     raw_total, raw_each = [], []
@@ -117,7 +185,8 @@ def measure_screen(app: Any, timer: c.SqlTimer, screen: c.Screen, runs: int,
         range(len(captured)),
         key=lambda i: -sorted(r[i] for r in raw_each)[len(raw_each) // 2],
     )[:3]
-    breakdown = callback_breakdown(app, screen, min(runs, 20))
+    breakdown = callback_breakdown(app, screen, min(runs, 20), write)
+    write.restore()
     naive_fn = NAIVE[screen.name]
     naive = []
     for _ in range(naive_runs):
@@ -128,6 +197,8 @@ def measure_screen(app: Any, timer: c.SqlTimer, screen: c.Screen, runs: int,
         "screen": screen.name,
         "path": screen.path + screen.search,
         "server_ms": c.summary_ms(server),
+        "shared_ms": c.summary_ms(shared),
+        "shared_payload_bytes": max(shared_sizes),
         "sql_in_request_ms": c.summary_ms(sql_in),
         "statements": max(statements),
         "raw_sql_ms": c.summary_ms(raw_total),
@@ -168,15 +239,19 @@ def _callback_function(screen: c.Screen) -> Any:
     }[screen.path]  # fmt: skip
 
 
-def callback_breakdown(app: Any, screen: c.Screen, runs: int) -> dict[str, Any]:
-    """Where a refresh's server time goes: the callback function (queries + building
-    components and figures) and serialising its outputs to JSON (as Dash does)."""
+def callback_breakdown(
+    app: Any, screen: c.Screen, runs: int, write: Any
+) -> dict[str, Any]:
+    """Where a recomputed refresh's server time goes: the render function (queries +
+    building components and figures, after a write so nothing is cached) and
+    serialising its outputs to JSON (as Dash does)."""
     from dash._utils import to_json
 
     fn = _callback_function(screen)
     calls, dumps = [], []
     with app.server.test_request_context("/_dash-update-component", method="POST"):
         for _ in range(runs):
+            write()
             t0 = time.perf_counter()
             out = fn()
             t1 = time.perf_counter()
@@ -256,6 +331,9 @@ def table(results: list[dict[str, Any]], paint: dict[str, Any]) -> str:
             r["screen"], s["p50"], s["p95"], raw["p50"], raw["p95"],
             r["ratio_server_to_raw_sql_p95"], nv["p50"], r["speedup_vs_naive_p50"],
             round(r["payload_bytes"] / 1024, 1), round(r["payload_gzip_bytes"] / 1024, 1),
+            r["shared_ms"]["p50"], r["shared_ms"]["p95"],
+            round(r["shared_payload_bytes"] / 1024, 2),
+            round(r["first_refresh_bytes"] / 1024, 1),
             p.get("warm_ms", {}).get("p50", "—"), p.get("cold_ms", "—"),
             c.met(s["p95"] <= 100), c.met(r["ratio_server_to_raw_sql_p95"] <= 3),
             c.met(r["speedup_vs_naive_p50"] >= 20), c.met(r["payload_bytes"] <= 50 * 1024),
@@ -273,6 +351,10 @@ def table(results: list[dict[str, Any]], paint: dict[str, Any]) -> str:
             "× faster than naive",
             "poll KB",
             "poll KB gzip",
+            "2nd screen p50 ms",
+            "2nd screen p95 ms",
+            "2nd screen KB",
+            "first refresh KB",
             "first paint warm ms",
             "first paint cold ms",
             "p95 ≤ 100 ms",
