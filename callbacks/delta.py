@@ -145,38 +145,59 @@ class Rendered:
 
 
 class _Lru:
-    def __init__(self, size: int) -> None:
+    """Least recently used first out, bounded by count and by a total weight."""
+
+    def __init__(self, size: int, max_weight: int | None = None) -> None:
         self.size = size
-        self.items: OrderedDict[Hashable, Any] = OrderedDict()
+        self.max_weight = max_weight
+        self.weight = 0
+        self.items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
 
     def get(self, key: Hashable) -> Any:
         found = self.items.get(key)
-        if found is not None:
-            self.items.move_to_end(key)
-        return found
-
-    def put(self, key: Hashable, value: Any) -> None:
-        self.items[key] = value
+        if found is None:
+            return None
         self.items.move_to_end(key)
-        while len(self.items) > self.size:
-            self.items.popitem(last=False)
+        return found[0]
+
+    def put(self, key: Hashable, value: Any, weight: int = 0) -> None:
+        old = self.items.pop(key, None)
+        if old is not None:
+            self.weight -= old[1]
+        self.items[key] = (value, weight)
+        self.weight += weight
+        while len(self.items) > self.size or (
+            self.max_weight is not None
+            and self.weight > self.max_weight
+            and len(self.items) > 1
+        ):
+            _, (_, dropped) = self.items.popitem(last=False)
+            self.weight -= dropped
 
 
 class Sender:
     """The values this process has sent lately (by hash) and the differences between
     them, so that a browser holding one of them gets only what changed."""
 
-    def __init__(self, values: int = 256, differences: int = 1024) -> None:
+    def __init__(
+        self,
+        values: int = 512,
+        differences: int = 1024,
+        max_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
         self._lock = threading.Lock()
-        self._values = _Lru(values)
+        # Bounded by the JSON size of what is kept (memory stays flat over weeks).
+        self._values = _Lru(values, max_bytes)
         self._differences = _Lru(differences)
         self.patches = self.wholes = self.unchanged = 0
 
     def remember(self, rendered: Rendered) -> None:
         with self._lock:
-            for value, key in zip(rendered.values, rendered.hashes, strict=True):
+            for value, key, size in zip(
+                rendered.values, rendered.hashes, rendered.sizes, strict=True
+            ):
                 if key is not None:
-                    self._values.put(key, value)
+                    self._values.put(key, value, size)
 
     def _patch_or_none(self, old_key: str, new_key: str, new: Any, size: int) -> Any:
         pair = (old_key, new_key)
@@ -279,7 +300,11 @@ class PollMemo:
             if owner:
                 future = Future()
                 self._entries[full_key] = future
-                while len(self._entries) > self.size:
+                # Only this bucket's renders are of use: drop older ones.
+                while len(self._entries) > self.size or (
+                    len(self._entries) > 1
+                    and next(iter(self._entries))[1] < full_key[1]
+                ):
                     self._entries.popitem(last=False)
                 self.misses += 1
             else:

@@ -213,3 +213,23 @@ def test_dlt009_the_fast_encoding_is_what_dash_sends():
     )
     assert orjson.loads(encode(value)) == orjson.loads(to_json(value))
     assert orjson.loads(encode(figure)) == orjson.loads(to_json(figure))
+
+
+def test_dlt010_memory_is_bounded_by_bytes_and_buckets():
+    sender = Sender(max_bytes=25_000)
+    big = [Rendered.of([tiles([str(i)] * 40)]) for i in range(3)]
+    assert all(10_000 < r.sizes[0] < 12_500 for r in big)
+    for r in big:
+        sender.remember(r)
+    assert sender._values.weight <= 25_000 and len(sender._values.items) == 2
+    # The oldest was dropped: a browser holding it gets the whole value.
+    out = sender.reply(big[2], [big[0].hashes[0]])
+    assert not isinstance(out[0], Patch) and out[0] == big[2].values[0]
+    # The memo keeps only the renders of the current time bucket.
+    now = [1000.0]
+    memo = PollMemo(bucket_seconds=5, timer=lambda: now[0])
+    for key in ("a", "b"):
+        memo.get(lambda: "v", key, lambda: ["x"])
+    now[0] += 5
+    memo.get(lambda: "v", "c", lambda: ["y"])
+    assert len(memo._entries) == 1
