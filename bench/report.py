@@ -40,6 +40,22 @@ def _load_note(r: dict[str, Any]) -> str:
     return f"1-min load average {load.get('load_at_start')} at start (did not wait)"
 
 
+TITLES = {
+    "": "now (shared render per view, differences, settled-history memos); each "
+        "measured poll follows a feed write",
+    "-indexes": "earlier: indexes and the snapshot memo only; polls did not follow "
+                "writes, every poll sent everything",
+    "-before": "first version, before any optimisation",
+}  # fmt: skip
+
+
+def _title(name: str) -> str:
+    for suffix in ("-indexes", "-before"):
+        if name.endswith(suffix):
+            return f"{name} — {TITLES[suffix]}"
+    return f"{name} — {TITLES['']}" if name.count("-") == 1 else name
+
+
 def build() -> str:
     results = _results()
     if not results:
@@ -54,14 +70,15 @@ def build() -> str:
     if rows:
         parts.append("Dataset (`bench/generate.py`, 10 sites, 365 days): " + ", ".join(
             f"{k} {v:,}" for k, v in rows.items()) + " rows.")  # fmt: skip
-    order = ["refresh-sqlite-before", "refresh-postgresql-before", "refresh-sqlite",
-             "refresh-postgresql"]  # fmt: skip
+    order = ["refresh-sqlite", "refresh-postgresql", "refresh-sqlite-indexes",
+             "refresh-postgresql-indexes", "refresh-sqlite-before",
+             "refresh-postgresql-before"]  # fmt: skip
     names = [n for n in order if n in results] + sorted(
         n for n in results if n.startswith("refresh") and n not in order
     )
     for name in names:
         r = results[name]
-        parts.append(f"### {name}\n\n{r['machine']['date']}; {r['runs']} polls per "
+        parts.append(f"### {_title(name)}\n\n{r['machine']['date']}; {r['runs']} polls per "
                      f"screen, naive {r['naive_runs']} runs; {_load_note(r)}.\n\n"
                      f"{r['markdown']}")  # fmt: skip
         slow = []
@@ -73,7 +90,7 @@ def build() -> str:
                          + c.markdown_table(["screen", "ms", "statement"], slow))  # fmt: skip
     for name in sorted(n for n in results if n.startswith("load")):
         r = results[name]
-        parts.append(f"### {name}\n\n{r['machine']['date']}; {r['result']['displays']} "
+        parts.append(f"### {_title(name)}\n\n{r['machine']['date']}; {r['result']['displays']} "
                      f"displays + {r['result']['users']} users, "
                      f"{r['result']['minutes']} min, {r['result']['workers']} gunicorn "
                      f"workers, background worker "

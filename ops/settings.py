@@ -44,6 +44,8 @@ class Settings:
     # Sign-in required for every page and callback. Only the embedded SQLite demo may
     # turn it off (COMMAND_CENTRE_AUTH_DISABLED), e.g. for screenshots.
     auth_required: bool = True
+    # Session cookie only over HTTPS (on by default in production: PostgreSQL).
+    secure_cookies: bool = False
     clock: Clock = field(default=system_clock, compare=False, repr=False)
 
     @property
@@ -166,5 +168,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         seed=_int(env, "COMMAND_CENTRE_SEED", defaults.seed),
         history_days=_int(env, "COMMAND_CENTRE_HISTORY_DAYS", defaults.history_days, 1),
         debug=_bool(env, "COMMAND_CENTRE_DEBUG", False),
+        secure_cookies=_bool(env, "COMMAND_CENTRE_SECURE_COOKIES", not is_sqlite),
         clock=clock,
     )

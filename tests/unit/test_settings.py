@@ -19,12 +19,19 @@ def test_set001_defaults_run_the_embedded_demo():
     s = load_settings({})
     assert s.is_sqlite and s.demo and s.run_background and s.auth_required
     assert (s.host, s.port, s.timezone) == ("127.0.0.1", 8050, "Europe/London")
+    assert not s.secure_cookies  # the demo is served on http://127.0.0.1
 
 
 def test_set002_postgres_urls_use_psycopg_and_no_demo_by_default():
     s = load_settings({"DATABASE_URL": "postgres://u:p@db/cc", "PORT": "9000"})
     assert s.database_url == "postgresql+psycopg://u:p@db/cc"
     assert s.port == 9000 and not s.demo and not s.run_background
+    assert s.secure_cookies  # production: the session cookie travels over HTTPS only
+    plain = {
+        "DATABASE_URL": "postgres://u:p@db/cc",
+        "COMMAND_CENTRE_SECURE_COOKIES": "0",
+    }
+    assert not load_settings(plain).secure_cookies
 
 
 @pytest.mark.parametrize(
