@@ -270,8 +270,13 @@ def import_create_app(url: str):  # noqa: ANN201
 
 
 def make_app(url: str, **changes: Any):  # noqa: ANN201
+    """The app as production serves it (``app:server``: GC frozen after warm-up)."""
     create_app = import_create_app(url)
-    return create_app(bench_settings(url, **changes), prepare=False)
+    app = create_app(bench_settings(url, **changes), prepare=False)
+    from app import freeze_gc_after_warm_up
+
+    freeze_gc_after_warm_up(app.server)
+    return app
 
 
 class SqlTimer:

@@ -232,6 +232,7 @@ def main() -> None:
         env = {
             **os.environ,
             "DATABASE_URL": backend.url,
+            "COMMAND_CENTRE_SECURE_COOKIES": "false",
             "SECRET_KEY": secrets.token_hex(32),
             "COMMAND_CENTRE_DEMO": "false",
             "COMMAND_CENTRE_BACKGROUND": "false",

@@ -202,6 +202,7 @@ def main() -> None:
         **os.environ,
         "DATABASE_URL": f"sqlite:///{workdir / 'soak.db'}",
         "SECRET_KEY": "soak-test-secret",
+        "COMMAND_CENTRE_SECURE_COOKIES": "false",
         "COMMAND_CENTRE_HISTORY_DAYS": str(args.history_days),
         "COMMAND_CENTRE_BACKGROUND": "false" if args.server == "gunicorn" else "true",
         "COMMAND_CENTRE_SIM_TICK_SECONDS": "5",
