@@ -82,7 +82,7 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
         total_pct=occupancy_pct(total["occupied"], total["open_beds"]),
         selected_ward=detail.ward_id if detail else None,
         drill=grid if in_table else None,
-        reuse=lambda key, build: delta.PARTS.get(key, lambda: delta.plain(build())),
+        reuse=delta.PARTS.get,
     )
     # A ward filtered out of the table (or unknown) is shown above the heatmap.
     drill: Any = None

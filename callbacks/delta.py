@@ -183,7 +183,7 @@ class Sender:
         self,
         values: int = 512,
         differences: int = 1024,
-        max_bytes: int = 16 * 1024 * 1024,
+        max_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self._lock = threading.Lock()
         # Bounded by the JSON size of what is kept (memory stays flat over weeks).
@@ -325,26 +325,29 @@ class PollMemo:
 
 
 class Parts:
-    """Pieces of a render (a site's section of tiles, say) kept by the values they
-    were built from, so a recomputation rebuilds only the pieces whose values
-    changed. The key must hold everything the piece shows."""
+    """Pieces of a render (a site's section of tiles, say) kept in their JSON form by
+    the values they were built from, so a recomputation rebuilds only the pieces whose
+    values changed. The key must hold everything the piece shows. Bounded by count
+    and by the pieces' JSON size."""
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 4096, max_bytes: int = 4 * 1024 * 1024) -> None:
         self._lock = threading.Lock()
-        self._items = _Lru(size)
+        self._items = _Lru(size, max_bytes)
         self.hits = self.misses = 0
 
     def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """The JSON form of ``build()`` (a component), built once per ``key``."""
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self.hits += 1
                 return found
             self.misses += 1
-        built = build()
+        encoded = encode(build())
+        value = orjson.loads(encoded)
         with self._lock:
-            self._items.put(key, built)
-        return built
+            self._items.put(key, value, len(encoded))
+        return value
 
 
 MEMO = PollMemo()

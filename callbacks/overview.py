@@ -44,8 +44,8 @@ def _section(
            status)  # fmt: skip
     return delta.PARTS.get(
         key,
-        lambda: delta.plain(
-            overview.scope_section(title, scope, site_code, values, as_of_text, status)
+        lambda: overview.scope_section(
+            title, scope, site_code, values, as_of_text, status
         ),
     )
 

@@ -187,7 +187,7 @@ class _SettledSessions:
         return rows
 
 
-_SETTLED = _SettledSessions()
+_SETTLED = _SettledSessions(size=12)
 
 
 def load_window_for_page(

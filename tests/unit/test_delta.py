@@ -233,3 +233,23 @@ def test_dlt010_memory_is_bounded_by_bytes_and_buckets():
     now[0] += 5
     memo.get(lambda: "v", "c", lambda: ["y"])
     assert len(memo._entries) == 1
+
+
+def test_dlt011_parts_are_built_once_per_key_and_bounded_by_bytes():
+    from callbacks.delta import Parts
+
+    parts = Parts(max_bytes=25_000)
+    built = []
+
+    def build(i):  # noqa: ANN001, ANN202
+        built.append(i)
+        return tiles([str(i)] * 40)
+
+    first = parts.get(("row", 1), lambda: build(1))
+    assert first == plain(tiles(["1"] * 40))  # kept in the form Dash sends
+    assert parts.get(("row", 1), lambda: build(1)) is first and built == [1]
+    for i in range(2, 6):
+        parts.get(("row", i), lambda i=i: build(i))
+    assert parts._items.weight <= 25_000 and len(parts._items.items) == 2
+    parts.get(("row", 1), lambda: build(1))  # dropped long ago: built again
+    assert built == [1, 2, 3, 4, 5, 1]
