@@ -27,12 +27,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future
+from copy import deepcopy
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import orjson
+from _plotly_utils.utils import convert_to_base64
 from dash import Patch, no_update
+from plotly.basedatatypes import BaseFigure
 from plotly.io.json import to_json_plotly
 
 from data.queries.metrics import view_version
@@ -56,9 +59,28 @@ Operations = list[tuple[Path, Any]]
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
+def _figure(fig: BaseFigure) -> dict[str, Any]:
+    """``fig.to_plotly_json()`` without deep-copying the layout's template (the same
+    large object in every figure; it holds no arrays to convert), which was most of
+    the cost of encoding a figure."""
+    if fig._frame_objs:
+        return fig.to_plotly_json()
+    layout = fig._layout
+    out = {
+        "data": deepcopy(fig._data),
+        "layout": {k: deepcopy(v) for k, v in layout.items() if k != "template"},
+    }
+    convert_to_base64(out)
+    if "template" in layout:
+        out["layout"]["template"] = layout["template"]
+    return out
+
+
 def _default(obj: Any) -> Any:
     """What orjson cannot encode by itself: components and figures (their own JSON
     form, as Dash sends them) and anything else the way plotly encodes it."""
+    if isinstance(obj, BaseFigure):
+        return _figure(obj)
     to_json = getattr(obj, "to_plotly_json", None)
     if to_json is not None:
         return to_json()
