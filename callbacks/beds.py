@@ -9,7 +9,7 @@ from dash import Dash, Input, Output, State, html, no_update
 from flask import jsonify, request
 
 from callbacks import delta
-from callbacks.common import freshness, query_failed
+from callbacks.common import freshness, keep_in_step, query_failed
 from callbacks.router import parse_query
 from components import beds
 from components.common import empty_figure
@@ -200,6 +200,19 @@ def poll(
     )
 
 
+def sync_filters(*values: Any) -> tuple:
+    """The filters and the address in step both ways (``keep_in_step``): a changed
+    filter writes the address; Back/Forward sets the filters the address names."""
+    *controls, search = values
+    return keep_in_step(
+        beds.IDS.url,
+        controls,
+        beds.filter_values,
+        lambda: filters_changed(*controls, search),
+        search,
+    )
+
+
 def register(app: Dash) -> None:
     app.callback(
         Output(beds.IDS.freshness, "children"),
@@ -218,12 +231,16 @@ def register(app: Dash) -> None:
         State(beds.IDS.sent, "data"),
     )(poll)
     app.callback(
-        Output(SHELL.url, "search", allow_duplicate=True),
+        Output(beds.IDS.url, "search"),
+        Output(beds.IDS.site, "value"),
+        Output(beds.IDS.specialty, "value"),
+        Output(beds.IDS.ward_type, "value"),
+        Output(beds.IDS.range, "value"),
         Input(beds.IDS.site, "value"),
         Input(beds.IDS.specialty, "value"),
         Input(beds.IDS.ward_type, "value"),
         Input(beds.IDS.range, "value"),
-        State(SHELL.url, "search"),
+        Input(beds.IDS.url, "search"),
         prevent_initial_call=True,
-    )(filters_changed)
+    )(sync_filters)
     app.server.add_url_rule(API_PATH, "api_v1_beds", api_beds, methods=["GET"])

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from dash import html
+from dash import ctx, html, no_update
 
 from components.common import Status, freshness_line
 from data.runtime import Runtime
@@ -46,3 +48,34 @@ def query_failed(page: str, exc: Exception) -> Freshness:
     log.error("%s refresh failed: %s: %s", page, exc.__class__.__name__, exc)
     status, line = freshness_line(None, 0.0, 1, "data could not be read")
     return Freshness(status, None, line)
+
+
+def keep_in_step(
+    url_id: str,
+    current: Sequence[Any],
+    shown_for: Callable[[dict[str, str]], Sequence[Any]],
+    to_address: Callable[[], Any],
+    search: str | None,
+) -> tuple[Any, ...]:
+    """A page's filter controls and the address kept in step both ways, in one
+    callback (Dash allows such a cycle only inside one callback). The address is
+    the page's own ``dcc.Location`` (``url_id``), so the callback exists only where
+    its controls do; every Location follows the same window address.
+
+    A control changed: the new address (``to_address()``), controls unchanged. The
+    address changed (Back, Forward, a link to the same page): the controls show what
+    it names (``shown_for(query)``), each only where it differs, address unchanged.
+    Returns (address, *control values).
+    """
+    if ctx.triggered_id == url_id:
+        from callbacks.router import parse_query
+
+        wanted = shown_for(parse_query(search))
+        return (
+            no_update,
+            *[
+                no_update if w == c or (not w and not c) else w
+                for w, c in zip(wanted, current, strict=True)
+            ],
+        )
+    return (to_address(), *[no_update] * len(current))

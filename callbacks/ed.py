@@ -14,7 +14,7 @@ from dash import Dash, Input, Output, State, no_update
 from flask import jsonify, request
 
 from callbacks import delta
-from callbacks.common import freshness, query_failed
+from callbacks.common import freshness, keep_in_step, query_failed
 from callbacks.router import parse_query
 from components import ed
 from components.common import empty_figure
@@ -258,6 +258,19 @@ def poll(
     )
 
 
+def sync_filters(*values: Any) -> tuple:
+    """The filters and the address in step both ways (``keep_in_step``): a changed
+    filter writes the address; Back/Forward sets the filters the address names."""
+    *controls, search = values
+    return keep_in_step(
+        ed.IDS.url,
+        controls,
+        ed.filter_values,
+        lambda: filters_changed(*controls, search),
+        search,
+    )
+
+
 def register(app: Dash) -> None:
     app.callback(
         Output(ed.IDS.freshness, "children"),
@@ -278,10 +291,12 @@ def register(app: Dash) -> None:
         State(ed.IDS.sent, "data"),
     )(poll)
     app.callback(
-        Output(SHELL.url, "search", allow_duplicate=True),
+        Output(ed.IDS.url, "search"),
+        Output(ed.IDS.site, "value"),
+        Output(ed.IDS.weeks, "value"),
         Input(ed.IDS.site, "value"),
         Input(ed.IDS.weeks, "value"),
-        State(SHELL.url, "search"),
+        Input(ed.IDS.url, "search"),
         prevent_initial_call=True,
-    )(filters_changed)
+    )(sync_filters)
     app.server.add_url_rule(API_PATH, "api_v1_ed", api_ed, methods=["GET"])

@@ -15,7 +15,7 @@ from dash import Dash, Input, Output, State, no_update
 from flask import jsonify, request
 
 from callbacks import delta
-from callbacks.common import freshness, query_failed
+from callbacks.common import freshness, keep_in_step, query_failed
 from callbacks.router import parse_query
 from components import theatres
 from components.common import empty_figure
@@ -249,6 +249,19 @@ def poll(
     )
 
 
+def sync_filters(*values: Any) -> tuple:
+    """The filters and the address in step both ways (``keep_in_step``): a changed
+    filter writes the address; Back/Forward sets the filters the address names."""
+    *controls, search = values
+    return keep_in_step(
+        theatres.IDS.url,
+        controls,
+        theatres.filter_values,
+        lambda: filters_changed(*controls, search),
+        search,
+    )
+
+
 def register(app: Dash) -> None:
     app.callback(
         Output(theatres.IDS.freshness, "children"),
@@ -265,11 +278,14 @@ def register(app: Dash) -> None:
         State(theatres.IDS.sent, "data"),
     )(poll)
     app.callback(
-        Output(SHELL.url, "search", allow_duplicate=True),
+        Output(theatres.IDS.url, "search"),
+        Output(theatres.IDS.site, "value"),
+        Output(theatres.IDS.days, "value"),
+        Output(theatres.IDS.period, "value"),
         Input(theatres.IDS.site, "value"),
         Input(theatres.IDS.days, "value"),
         Input(theatres.IDS.period, "value"),
-        State(SHELL.url, "search"),
+        Input(theatres.IDS.url, "search"),
         prevent_initial_call=True,
-    )(filters_changed)
+    )(sync_filters)
     app.server.add_url_rule(API_PATH, "api_v1_theatres", api_theatres, methods=["GET"])

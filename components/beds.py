@@ -27,6 +27,7 @@ FILTER_KEYS = ("site", "specialty", "type", "range", "ward")
 class IDS:
     body = "beds-body"
     sent = "beds-sent"  # hashes of what the browser shows (callbacks.delta)
+    url = "beds-url"  # the address as this page's filters read and write it
     freshness = "beds-freshness"
     site = "beds-site"
     specialty = "beds-specialty"
@@ -118,13 +119,20 @@ def _filter(label: str, control: Any) -> dbc.Col:
     )
 
 
-def filters_row(query: Mapping[str, str]) -> dbc.Row:
-    wtype = query.get("type")
+def filter_values(
+    query: Mapping[str, str],
+) -> tuple[str | None, str | None, str | None, str]:
+    """What the site, specialty, ward-type and range controls show for a query."""
     rng = (
         query.get("range")
         if query.get("range") in dict(RANGE_OPTIONS)
         else DEFAULT_RANGE
     )
+    return query.get("site"), query.get("specialty"), query.get("type"), rng
+
+
+def filters_row(query: Mapping[str, str]) -> dbc.Row:
+    _, _, wtype, rng = filter_values(query)
     return dbc.Row(
         [
             _filter(
@@ -233,6 +241,7 @@ def layout(query: dict[str, str]) -> html.Div:
                 right=html.Div(id=IDS.freshness),
             ),
             dcc.Store(id=IDS.sent),
+            dcc.Location(id=IDS.url, refresh="callback-nav"),
             filters_row(query),
             html.Div(id=IDS.drill),
             _card("Occupancy by ward and hour", heatmap, IDS.heatmap_freshness),

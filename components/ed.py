@@ -50,6 +50,7 @@ ALL_SITES = "all"
 class IDS:
     body = "ed-body"
     sent = "ed-sent"  # hashes of what the browser shows (callbacks.delta)
+    url = "ed-url"  # the address as this page's filters read and write it
     freshness = "ed-freshness"
     site = "ed-site"
     weeks = "ed-weeks"
@@ -93,6 +94,11 @@ def search_for(query: Mapping[str, str | None], **changes: str | None) -> str:
 
 def site_options(sites: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
     return common_site_options(sites, ALL_SITES)
+
+
+def filter_values(query: Mapping[str, str]) -> tuple[str, int]:
+    """What the site and heatmap-history controls show for a query."""
+    return query.get("site") or ALL_SITES, weeks_from_query(query)
 
 
 def _filters(query: Mapping[str, str]) -> dbc.Row:
@@ -239,6 +245,7 @@ def layout(query: dict[str, str]) -> html.Div:
             ),
             html.Div(id=IDS.body),
             dcc.Store(id=IDS.sent),
+            dcc.Location(id=IDS.url, refresh="callback-nav"),
         ]
     )
 

@@ -52,6 +52,7 @@ STATE_STYLE: dict[str, tuple[str, str, str]] = {
 class IDS:
     body = "theatres-body"
     sent = "theatres-sent"  # hashes of what the browser shows (callbacks.delta)
+    url = "theatres-url"  # the address as this page's filters read and write it
     freshness = "theatres-freshness"
     site = "theatres-site"
     days = "theatres-days"
@@ -109,6 +110,15 @@ def _radio(
         inputClassName="btn-check",
         labelClassName="btn btn-outline-light btn-sm",
         labelCheckedClassName="active",
+    )
+
+
+def filter_values(query: Mapping[str, str]) -> tuple[str, int, str]:
+    """What the site, utilisation-history and lost-time controls show for a query."""
+    return (
+        query.get("site") or ALL_SITES,
+        days_from_query(query),
+        period_from_query(query),
     )
 
 
@@ -198,6 +208,7 @@ def layout(query: dict[str, str]) -> html.Div:
                   html.Div(id=IDS.lost, children=loading)),
             html.Div(id=IDS.body),
             dcc.Store(id=IDS.sent),
+            dcc.Location(id=IDS.url, refresh="callback-nav"),
         ]
     )  # fmt: skip
 

@@ -102,6 +102,17 @@ def test_bed001_table_filters_heatmap_and_drilldown(dash_duo, seeded_sqlite_url)
     dash_duo.wait_for_contains_text(f"#beds-bed-{bed_id}", words[state])
     dash_duo.wait_for_contains_text(f"#beds-bed-{bed_id}", "for ")
     assert f"site=DDH&ward={other['id']}" in dash_duo.driver.current_url
+
+    # Browser Back returns to the RGH view: the site filter follows the address too,
+    # not only the figures.
+    dash_duo.driver.back()  # ?site=DDH, bed grid closed
+    wait.until(lambda: "ward=" not in dash_duo.driver.current_url, timeout=10)
+    dash_duo.wait_for_contains_text("#beds-site", "Downs District Hospital (DDH)")
+    dash_duo.driver.back()  # ?site=RGH
+    wait.until(lambda: dash_duo.driver.current_url.endswith("?site=RGH"), timeout=10)
+    dash_duo.wait_for_contains_text("#beds-site", "Riverside General Hospital (RGH)")
+    wait.until(lambda: (_y_labels(dash_duo) or [""])[0].startswith("RGH "), timeout=10)
+    assert dash_duo.driver.current_url.endswith("?site=RGH")  # nothing rewrote it
     assert dash_duo.get_logs() == []
 
 
