@@ -149,21 +149,24 @@ class Rendered:
     values: tuple[Any, ...]
     hashes: tuple[str | None, ...]
     sizes: tuple[int, ...]
+    encoded: tuple[bytes | None, ...] = ()
 
     @classmethod
     def of(cls, outputs: Sequence[Any]) -> Rendered:
-        values, hashes, sizes = [], [], []
+        values, hashes, sizes, encodings = [], [], [], []
         for value in outputs:
             if value is no_update:
                 values.append(no_update)
                 hashes.append(None)
                 sizes.append(0)
+                encodings.append(None)
                 continue
             encoded = encode(value)
             values.append(orjson.loads(encoded))
             hashes.append(hashlib.blake2b(encoded, digest_size=10).hexdigest())
             sizes.append(len(encoded))
-        return cls(tuple(values), tuple(hashes), tuple(sizes))
+            encodings.append(encoded)
+        return cls(tuple(values), tuple(hashes), tuple(sizes), tuple(encodings))
 
 
 class _Lru:
@@ -198,8 +201,9 @@ class _Lru:
 
 
 class Sender:
-    """The values this process has sent lately (by hash) and the differences between
-    them, so that a browser holding one of them gets only what changed."""
+    """The values this process has sent lately (by hash, kept encoded: compact and
+    outside the garbage collector's walk) and the differences between them, so that
+    a browser holding one of them gets only what changed."""
 
     def __init__(
         self,
@@ -215,11 +219,9 @@ class Sender:
 
     def remember(self, rendered: Rendered) -> None:
         with self._lock:
-            for value, key, size in zip(
-                rendered.values, rendered.hashes, rendered.sizes, strict=True
-            ):
-                if key is not None:
-                    self._values.put(key, value, size)
+            for key, encoded in zip(rendered.hashes, rendered.encoded, strict=True):
+                if key is not None and encoded is not None:
+                    self._values.put(key, encoded, len(encoded))
 
     def _patch_or_none(self, old_key: str, new_key: str, new: Any, size: int) -> Any:
         pair = (old_key, new_key)
@@ -229,7 +231,7 @@ class Sender:
         if cached is None:
             if old is None:
                 return None
-            operations = difference(old, new)
+            operations = difference(orjson.loads(old), new)
             if operations is not None:
                 weight = len(orjson.dumps([[list(p), v] for p, v in operations]))
                 if weight > PATCH_SHARE * size:
@@ -358,18 +360,18 @@ class Parts:
         self.hits = self.misses = 0
 
     def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
-        """The JSON form of ``build()`` (a component), built once per ``key``."""
+        """The JSON form of ``build()`` (a component), built once per ``key`` (kept
+        encoded: compact and outside the garbage collector's walk)."""
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self.hits += 1
-                return found
+                return orjson.loads(found)
             self.misses += 1
         encoded = encode(build())
-        value = orjson.loads(encoded)
         with self._lock:
-            self._items.put(key, value, len(encoded))
-        return value
+            self._items.put(key, encoded, len(encoded))
+        return orjson.loads(encoded)
 
 
 MEMO = PollMemo()
