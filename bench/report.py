@@ -50,6 +50,10 @@ TITLES = {
 
 
 def _title(name: str) -> str:
+    if name.startswith("load"):
+        if name.endswith("-indexes"):
+            return f"{name} — earlier: indexes and the snapshot memo only"
+        return f"{name} — now (shared render per view, differences)"
     for suffix in ("-indexes", "-before"):
         if name.endswith(suffix):
             return f"{name} — {TITLES[suffix]}"
