@@ -9,7 +9,7 @@ from dash import Dash, Input, Output, State, html, no_update
 from flask import jsonify, request
 
 from callbacks import delta
-from callbacks.common import freshness, keep_in_step, query_failed
+from callbacks.common import filter_sync, freshness, query_failed
 from callbacks.router import parse_query
 from components import beds
 from components.common import empty_figure
@@ -183,36 +183,6 @@ def api_beds():  # noqa: ANN201
     return response
 
 
-def poll(
-    search: str | None,
-    n: int | None,
-    body_id: str | None = None,
-    sent: list | None = None,
-) -> tuple:
-    """The registered refresh: one render per view shared by every poller
-    (``callbacks.delta``), sent as what changed for this browser."""
-    runtime = current()
-    return delta.poll(
-        ("beds", search or ""),
-        lambda: refresh(search, n, body_id),
-        sent,
-        version=delta.version_of(runtime),
-    )
-
-
-def sync_filters(*values: Any) -> tuple:
-    """The filters and the address in step both ways (``keep_in_step``): a changed
-    filter writes the address; Back/Forward sets the filters the address names."""
-    *controls, search = values
-    return keep_in_step(
-        beds.IDS.url,
-        controls,
-        beds.filter_values,
-        lambda: filters_changed(*controls, search),
-        search,
-    )
-
-
 def register(app: Dash) -> None:
     app.callback(
         Output(beds.IDS.freshness, "children"),
@@ -229,7 +199,7 @@ def register(app: Dash) -> None:
         Input(SHELL.poll, "n_intervals"),
         Input(beds.IDS.body, "id"),
         State(beds.IDS.sent, "data"),
-    )(poll)
+    )(delta.filtered_page_poll("beds", refresh))
     app.callback(
         Output(beds.IDS.url, "search"),
         Output(beds.IDS.site, "value"),
@@ -242,5 +212,5 @@ def register(app: Dash) -> None:
         Input(beds.IDS.range, "value"),
         Input(beds.IDS.url, "search"),
         prevent_initial_call=True,
-    )(sync_filters)
+    )(filter_sync(beds.IDS.url, beds.filter_values, filters_changed))
     app.server.add_url_rule(API_PATH, "api_v1_beds", api_beds, methods=["GET"])

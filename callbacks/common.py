@@ -79,3 +79,21 @@ def keep_in_step(
             ],
         )
     return (to_address(), *[no_update] * len(current))
+
+
+def filter_sync(
+    url_id: str,
+    shown_for: Callable[[dict[str, str]], Sequence[Any]],
+    to_address: Callable[..., Any],
+) -> Callable[..., tuple[Any, ...]]:
+    """The registered callback of :func:`keep_in_step` for a page: its inputs are the
+    filter controls then the page Location's search; ``to_address(*controls,
+    search)`` is the page's pure filters → address function."""
+
+    def sync_filters(*values: Any) -> tuple[Any, ...]:
+        *controls, search = values
+        return keep_in_step(
+            url_id, controls, shown_for, lambda: to_address(*controls, search), search
+        )
+
+    return sync_filters

@@ -39,7 +39,7 @@ from plotly.basedatatypes import BaseFigure
 from plotly.io.json import to_json_plotly
 
 from data.queries.metrics import view_version
-from data.runtime import Runtime
+from data.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
 
@@ -403,3 +403,25 @@ def poll(
     rendered = MEMO.get(version, key, compute)
     SENDER.remember(rendered)
     return SENDER.reply(rendered, sent, overrides)
+
+
+def filtered_page_poll(
+    page: str, refresh: Callable[[str | None, int | None, str | None], Sequence[Any]]
+) -> Callable[..., tuple[Any, ...]]:
+    """The registered refresh of a page whose view is its query string:
+    ``refresh(search, n, body_id)`` shared per view and sent as differences."""
+
+    def page_poll(
+        search: str | None,
+        n: int | None,
+        body_id: str | None = None,
+        sent: list | None = None,
+    ) -> tuple[Any, ...]:
+        return poll(
+            (page, search or ""),
+            lambda: refresh(search, n, body_id),
+            sent,
+            version=version_of(current()),
+        )
+
+    return page_poll

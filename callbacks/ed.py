@@ -14,7 +14,7 @@ from dash import Dash, Input, Output, State, no_update
 from flask import jsonify, request
 
 from callbacks import delta
-from callbacks.common import freshness, keep_in_step, query_failed
+from callbacks.common import filter_sync, freshness, query_failed
 from callbacks.router import parse_query
 from components import ed
 from components.common import empty_figure
@@ -241,36 +241,6 @@ def api_ed():  # noqa: ANN201
     return response
 
 
-def poll(
-    search: str | None,
-    n: int | None,
-    body_id: str | None = None,
-    sent: list | None = None,
-) -> tuple:
-    """The registered refresh: one render per view shared by every poller
-    (``callbacks.delta``), sent as what changed for this browser."""
-    runtime = current()
-    return delta.poll(
-        ("ed", search or ""),
-        lambda: refresh(search, n, body_id),
-        sent,
-        version=delta.version_of(runtime),
-    )
-
-
-def sync_filters(*values: Any) -> tuple:
-    """The filters and the address in step both ways (``keep_in_step``): a changed
-    filter writes the address; Back/Forward sets the filters the address names."""
-    *controls, search = values
-    return keep_in_step(
-        ed.IDS.url,
-        controls,
-        ed.filter_values,
-        lambda: filters_changed(*controls, search),
-        search,
-    )
-
-
 def register(app: Dash) -> None:
     app.callback(
         Output(ed.IDS.freshness, "children"),
@@ -289,7 +259,7 @@ def register(app: Dash) -> None:
         Input(SHELL.poll, "n_intervals"),
         Input(ed.IDS.body, "id"),
         State(ed.IDS.sent, "data"),
-    )(poll)
+    )(delta.filtered_page_poll("ed", refresh))
     app.callback(
         Output(ed.IDS.url, "search"),
         Output(ed.IDS.site, "value"),
@@ -298,5 +268,5 @@ def register(app: Dash) -> None:
         Input(ed.IDS.weeks, "value"),
         Input(ed.IDS.url, "search"),
         prevent_initial_call=True,
-    )(sync_filters)
+    )(filter_sync(ed.IDS.url, ed.filter_values, filters_changed))
     app.server.add_url_rule(API_PATH, "api_v1_ed", api_ed, methods=["GET"])

@@ -15,7 +15,7 @@ from dash import Dash, Input, Output, State, no_update
 from flask import jsonify, request
 
 from callbacks import delta
-from callbacks.common import freshness, keep_in_step, query_failed
+from callbacks.common import filter_sync, freshness, query_failed
 from callbacks.router import parse_query
 from components import theatres
 from components.common import empty_figure
@@ -232,36 +232,6 @@ def api_theatres():  # noqa: ANN201
     return response
 
 
-def poll(
-    search: str | None,
-    n: int | None,
-    body_id: str | None = None,
-    sent: list | None = None,
-) -> tuple:
-    """The registered refresh: one render per view shared by every poller
-    (``callbacks.delta``), sent as what changed for this browser."""
-    runtime = current()
-    return delta.poll(
-        ("theatres", search or ""),
-        lambda: refresh(search, n, body_id),
-        sent,
-        version=delta.version_of(runtime),
-    )
-
-
-def sync_filters(*values: Any) -> tuple:
-    """The filters and the address in step both ways (``keep_in_step``): a changed
-    filter writes the address; Back/Forward sets the filters the address names."""
-    *controls, search = values
-    return keep_in_step(
-        theatres.IDS.url,
-        controls,
-        theatres.filter_values,
-        lambda: filters_changed(*controls, search),
-        search,
-    )
-
-
 def register(app: Dash) -> None:
     app.callback(
         Output(theatres.IDS.freshness, "children"),
@@ -276,7 +246,7 @@ def register(app: Dash) -> None:
         Input(SHELL.poll, "n_intervals"),
         Input(theatres.IDS.body, "id"),
         State(theatres.IDS.sent, "data"),
-    )(poll)
+    )(delta.filtered_page_poll("theatres", refresh))
     app.callback(
         Output(theatres.IDS.url, "search"),
         Output(theatres.IDS.site, "value"),
@@ -287,5 +257,5 @@ def register(app: Dash) -> None:
         Input(theatres.IDS.period, "value"),
         Input(theatres.IDS.url, "search"),
         prevent_initial_call=True,
-    )(sync_filters)
+    )(filter_sync(theatres.IDS.url, theatres.filter_values, filters_changed))
     app.server.add_url_rule(API_PATH, "api_v1_theatres", api_theatres, methods=["GET"])
