@@ -401,6 +401,30 @@ def _write_alert(
     return row.id
 
 
+def _operator_event(
+    session: Session,
+    row: Alert,
+    kind: str,
+    at: datetime,
+    reason: str | None,
+    actor: ActorLike,
+) -> None:
+    """An operator's action on an alert (acknowledged, silenced): its state stays."""
+    _add_event(
+        session,
+        row.id,
+        (row.rule_id, row.scope_kind, row.scope_id),
+        kind,
+        at,
+        from_state=row.state,
+        to_state=row.state,
+        value=row.value,
+        reason=reason,
+        actor=actor,
+        episode_started_at=row.episode_started_at,
+    )
+
+
 def _add_event(
     session: Session,
     alert_id: int,
@@ -1294,20 +1318,7 @@ def acknowledge(
         now,
         tz,
     )
-    key = (row.rule_id, row.scope_kind, row.scope_id)
-    _add_event(
-        session,
-        row.id,
-        key,
-        "acknowledged",
-        now,
-        from_state=row.state,
-        to_state=row.state,
-        value=row.value,
-        reason=note,
-        actor=actor,
-        episode_started_at=row.episode_started_at,
-    )
+    _operator_event(session, row, "acknowledged", now, note, actor)
     row = _load(session, alert_id)
     _audit(session, actor, now, "acknowledge_alert", row.id, before, _snapshot(row))
     return _view(row, now)
@@ -1355,19 +1366,13 @@ def silence(
         now,
         tz,
     )
-    key = (row.rule_id, row.scope_kind, row.scope_id)
-    _add_event(
+    _operator_event(
         session,
-        row.id,
-        key,
+        row,
         "silenced",
         now,
-        from_state=row.state,
-        to_state=row.state,
-        value=row.value,
-        reason=f"until {format_local(until, tz, '%H:%M %d %b')}: {reason}",
-        actor=actor,
-        episode_started_at=row.episode_started_at,
+        f"until {format_local(until, tz, '%H:%M %d %b')}: {reason}",
+        actor,
     )
     row = _load(session, alert_id)
     _audit(session, actor, now, "silence_alert", row.id, before, _snapshot(row))
