@@ -92,7 +92,7 @@ def prepare_database(runtime: Runtime) -> None:
     upgrade(runtime.engine)
     settings = runtime.settings
     if settings.demo:
-        from data.seed import is_seeded, seed_demo
+        from feeds.seed import is_seeded, seed_demo
 
         with runtime.factory() as session:
             seeded = is_seeded(session)
@@ -271,7 +271,7 @@ if __name__ != "__main__":
     @click.option("--days", type=int, default=None, help="days of history")
     def seed_demo_command(days: int | None) -> None:
         """Create the demo trust with simulated history (empty database only)."""
-        from data.seed import is_seeded, seed_demo
+        from feeds.seed import is_seeded, seed_demo
 
         runtime = current()
         with runtime.factory() as session:
@@ -291,7 +291,7 @@ if __name__ != "__main__":
     @click.option("--once", is_flag=True, help="run one cycle and exit")
     def worker_command(once: bool) -> None:
         """Run the simulator and evaluators (one process per deployment)."""
-        from data.worker import holder_id, run_cycle
+        from jobs.worker import holder_id, run_cycle
 
         runtime = current()
         holder = holder_id()
@@ -349,7 +349,7 @@ if __name__ != "__main__":
     @click.argument("name")
     def scenario_command(name: str) -> None:
         """Switch the simulator's scenario (normal, surge, winter-surge-norovirus, ...)."""
-        from data.seed import scenario_by_name
+        from feeds.seed import scenario_by_name
         from data.writes import set_scenario
 
         try:
@@ -363,7 +363,7 @@ if __name__ != "__main__":
 
 def main() -> None:
     """Embedded demo: SQLite, seeded trust, simulator in a thread, dev server."""
-    from data.worker import BackgroundThread
+    from jobs.worker import BackgroundThread
 
     dash_app = _app_or_exit()
     runtime = dash_app.server.extensions["command_centre"]

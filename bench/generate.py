@@ -5,7 +5,7 @@
     .venv/bin/python -m bench.generate --postgres-url URL --from-sqlite bench/out/ics.db
 
 Prints rows written and the time taken. The history is simulated by the demo model
-(``data.simulator``) and written through ``data.writes.apply_world`` in 30-day chunks,
+(``feeds.simulator``) and written through ``data.writes.apply_world`` in 30-day chunks,
 letting finished patients go after each chunk so a year of a region fits in memory.
 
 ``--from-sqlite`` copies an already generated SQLite file into PostgreSQL (``COPY``)
@@ -47,7 +47,7 @@ DATA_TABLES = (
 def seed_region(
     factory: sessionmaker[Session], *, days: int, now: datetime = NOW, seed: int = SEED
 ) -> dict[str, int]:
-    """``data.seed.seed_demo`` for the ICS layout, chunked.
+    """``feeds.seed.seed_demo`` for the ICS layout, chunked.
 
     Same model and the same writes as ``seed_demo(..., chunk_days=30)``, plus one
     step ``seed_demo`` lacks: after each chunk the database ids of rows still in
@@ -57,8 +57,8 @@ def seed_region(
     """
     from data.models.capacity import Bed
     from data.models.system import SimulationState
-    from data.seed import _initial_occupancy, is_seeded
-    from data.simulator import SOURCE, BedSim, World, _floor
+    from feeds.seed import _initial_occupancy, is_seeded
+    from feeds.simulator import SOURCE, BedSim, World, _floor
     from data.writes import apply_world, create_organisation, load_layout
 
     batch_inserts(factory)

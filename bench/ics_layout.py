@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from data.demo_layout import SITES, SiteSpec
+from feeds.demo_layout import SITES, SiteSpec
 
 BED_SCALE = 1.3
 ARRIVALS_PER_DAY = 4000.0

@@ -14,7 +14,7 @@ import time
 
 from bench.wsgi import server
 from data.runtime import EXTENSION_KEY
-from data.worker import holder_id, run_cycle
+from jobs.worker import holder_id, run_cycle
 
 _stop = False
 

@@ -1,6 +1,6 @@
 """Surge alerts and OPEL in the store: the evaluation pass, reads, acknowledge, silence.
 
-Evaluation (:func:`evaluate`, run by :func:`evaluation_job` from ``data.worker.JOBS``
+Evaluation (:func:`evaluate`, run by :func:`evaluation_job` from ``jobs.worker.JOBS``
 under the leader lease) steps the pure state machine of :mod:`ops.alerting` for every
 rule and scope, scores OPEL (:mod:`ops.opel`) per site and per trust, and writes the
 results in the caller's single write transaction.
@@ -256,7 +256,7 @@ def evaluate_rules(
 
 
 def evaluation_job(runtime: Any) -> EvaluationResult | None:
-    """The background job (``data.worker.JOBS``): config, snapshot, one write pass."""
+    """The background job (``jobs.worker.JOBS``): config, snapshot, one write pass."""
     now = runtime.now()
     tz = runtime.settings.timezone
     with read_session(runtime.factory) as session:

@@ -13,7 +13,7 @@ from data import alert_store as store
 from data.db import write_session
 from data.models.alerts import Alert, AlertEvent
 from data.models.security import AuditEvent
-from data.seed import run_tick, scenario_by_name
+from feeds.seed import run_tick, scenario_by_name
 from data.writes import set_scenario
 from tests.support.apps import FROZEN_NOW, runtime_for, settings_for, start_app
 from tests.support.auth import create_user, login

@@ -20,7 +20,7 @@ from data.models.capacity import (
     Ward,
 )
 from data.queries.metrics import snapshot_metrics
-from data.seed import seed_demo
+from feeds.seed import seed_demo
 from ops.metrics import CATALOGUE
 from tests.support.apps import FROZEN_NOW
 

@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 
 from data.db import create_db_engine, make_session_factory, upgrade
 from data.models.capacity import Bed, BedEvent, EdAttendance, InpatientStay, TheatreCase
-from data.seed import run_tick, seed_demo
+from feeds.seed import run_tick, seed_demo
 from tests.support.apps import FROZEN_NOW
 
 TABLES = (

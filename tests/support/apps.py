@@ -9,7 +9,7 @@ from pathlib import Path
 
 from data.db import create_db_engine, make_session_factory, upgrade
 from data.runtime import Runtime
-from data.seed import seed_demo
+from feeds.seed import seed_demo
 from ops.settings import Settings
 from ops.timeutil import FrozenClock
 from tests.support.pg import free_port

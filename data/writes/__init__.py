@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from data import demo_layout
+from feeds import demo_layout
 from data.models.capacity import (
     Bed,
     BedEvent,
@@ -28,7 +28,7 @@ from data.models.capacity import (
     WardOccupancyHour,
 )
 from data.models.system import FeedStatus, SimulationState
-from data.simulator import (
+from feeds.simulator import (
     SOURCE,
     AttSim,
     BedSim,
@@ -271,7 +271,7 @@ def load_world(
 
 
 def _restore_inpatient_flags(world: World) -> None:
-    from data.simulator import plan_cases
+    from feeds.simulator import plan_cases
 
     for sim in world.sessions.values():
         for planned in plan_cases(world.seed, sim):

@@ -5,7 +5,7 @@ drawn from a random generator seeded by the entity's reference, so the state in 
 database is all the simulator needs to carry on: nothing about the future is stored,
 and a restarted simulator picks up where the database says things stand.
 
-The same model writes the seeded history (``data.seed``) and advances the trust live
+The same model writes the seeded history (``feeds.seed``) and advances the trust live
 (``run_tick``); both write only through ``data.writes``.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from data.demo_layout import PROCEDURES, THEATRE_SPECIALTIES
+from feeds.demo_layout import PROCEDURES, THEATRE_SPECIALTIES
 
 STEP = timedelta(minutes=5)
 HOUR = timedelta(hours=1)

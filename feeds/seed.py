@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from data.db import write_session
-from data.demo_layout import SITES, SiteSpec
+from feeds.demo_layout import SITES, SiteSpec
 from data.models.capacity import Site
 from data.models.system import SimulationState
-from data.simulator import SCENARIOS, SOURCE, BedSim, StaySim, World, _floor
+from feeds.simulator import SCENARIOS, SOURCE, BedSim, StaySim, World, _floor
 from data.writes import apply_world, create_organisation, load_layout, load_world
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def _initial_occupancy(world: World, start: datetime) -> None:
 
 
 def _event(bed: BedSim, at: datetime):  # noqa: ANN202
-    from data.simulator import BedEventRow
+    from feeds.simulator import BedEventRow
 
     return BedEventRow(bed.id, at, bed.state, None, bed.reason)
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from data.lease import release, try_acquire
 from data.runtime import Runtime
-from data.seed import run_tick
+from feeds.seed import run_tick
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "background-worker"

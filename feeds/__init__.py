@@ -1,0 +1,1 @@
+"""Feeds: everything that turns outside events into calls of the event layer (``data.writes``)."""

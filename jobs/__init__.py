@@ -1,0 +1,1 @@
+"""Background work that runs once per deployment (leader lease)."""
