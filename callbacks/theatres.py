@@ -2,7 +2,7 @@
 
 The on-the-day cancellations tile comes from the metric snapshot
 (``data.queries.metrics``); the board, utilisation and lost time from
-``data.queries.theatres``.
+``data.queries.theatres`` and ``ops.theatres``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from components.shell import IDS as SHELL
 from data.queries import theatres as q
 from data.queries.metrics import MetricSnapshot, shared_snapshot
 from data.runtime import current
+from ops import theatres as rules
 from ops.timeutil import local_midnight_utc, to_local
 
 log = logging.getLogger(__name__)
@@ -41,16 +42,16 @@ def scope_of(snap: MetricSnapshot, site: str | None) -> tuple[str, str]:
     return "trust", trusts[0] if trusts else "trust"
 
 
-def utilisation_of(window: q.TheatreWindow, now: datetime, tz: str) -> float | None:
+def utilisation_of(window: rules.TheatreWindow, now: datetime, tz: str) -> float | None:
     """Capped utilisation today (so far) over every theatre in the window."""
     today = to_local(now, tz).date()
-    sessions = [s for s in window.sessions if q.session_day(s, tz) == today]
-    return q.theatre_day_utilisation(sessions, now)
+    sessions = [s for s in window.sessions if rules.session_day(s, tz) == today]
+    return rules.theatre_day_utilisation(sessions, now)
 
 
 def tile_values(
-    board: list[q.BoardRow],
-    window: q.TheatreWindow,
+    board: list[rules.BoardRow],
+    window: rules.TheatreWindow,
     snap: MetricSnapshot,
     site: str | None,
     now: datetime,
@@ -62,10 +63,10 @@ def tile_values(
         1
         for s in window.sessions
         if midnight <= s.planned_start <= now
-        and q.late_start_minutes(s, now) is not None
+        and rules.late_start_minutes(s, now) is not None
     )
     return theatres.TheatreTiles(
-        in_use=sum(1 for r in board if r.state is q.TheatreState.IN_PROGRESS),
+        in_use=sum(1 for r in board if r.state is rules.TheatreState.IN_PROGRESS),
         theatres=len(board),
         cases_done_today=sum(r.cases_done_today for r in board),
         cancellations_today=_int(snap.get("theatre_cancellations_today", kind, sid)),
@@ -150,7 +151,7 @@ def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def theatre_json(row: q.BoardRow) -> dict[str, Any]:
+def theatre_json(row: rules.BoardRow) -> dict[str, Any]:
     return {
         "code": row.theatre.code,
         "name": row.theatre.name,
@@ -177,20 +178,20 @@ def api_theatres():  # noqa: ANN201
     try:
         with runtime.factory() as session:
             snap = shared_snapshot(session, now, tz)
-            window = q.load_window(session, *q.window_for(now, tz, 1), site)
+            window = q.load_window(session, *rules.window_for(now, tz, 1), site)
     except Exception as exc:
         log.error("theatres api failed: %s: %s", exc.__class__.__name__, exc)
         return jsonify({"error": "theatre figures could not be read"}), 503
     codes = snap.scopes("site")
     if site and site not in codes:
         return jsonify({"error": f"unknown site {site!r}"}), 404
-    rows = q.board(window, now, tz)
+    rows = rules.board(window, now, tz)
     sites = []
     for code in codes:
         if site and code != site:
             continue
         mine = [r for r in rows if r.theatre.site_code == code]
-        site_window = q.TheatreWindow(
+        site_window = rules.TheatreWindow(
             window.start,
             window.end,
             [r.theatre for r in mine],

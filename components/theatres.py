@@ -1,6 +1,6 @@
 """Theatres page: live board, capped-utilisation heatmap, lost-time table.
 
-Pure builders: ``callbacks/theatres.py`` feeds them rows from ``data.queries.theatres``
+Pure builders: ``callbacks/theatres.py`` feeds them rows from ``ops.theatres``
 (duck-typed) and catalogue figures from the metric snapshot.
 """
 

@@ -517,9 +517,10 @@ def read_wall(
         data.ed_areas = ed_areas(session, site)
     if "theatre_board" in panels:
         from data.queries import theatres as tq
+        from ops.theatres import board, window_for
 
-        start, end = tq.window_for(now, tz, 1)
-        data.theatres = tq.board(tq.load_window(session, start, end, site), now, tz)
+        start, end = window_for(now, tz, 1)
+        data.theatres = board(tq.load_window(session, start, end, site), now, tz)
     if "protocols" in panels:
         data.protocols = _protocols(session, now, site, data)
     data.opel = _opel(session, kind, scope_id, snap, data)

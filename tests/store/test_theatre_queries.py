@@ -18,6 +18,7 @@ from data.db import create_db_engine, make_session_factory, upgrade, write_sessi
 from data.models.capacity import Site, Theatre, TheatreCase, TheatreSession, Trust
 from data.models.system import FeedStatus
 from data.queries import theatres as q
+from ops import theatres as rules
 from tests.support.apps import FROZEN_NOW, settings_for
 
 LONDON = ZoneInfo("Europe/London")
@@ -126,16 +127,16 @@ def test_th301_board_grid_and_lost_time_equal_recount(store):
     with factory() as session:
         data = q.theatres_page_data(session, NOW, "Europe/London", None, 14, "today")
     board = {r.theatre.code: r for r in data.board}
-    assert board["T1"].state is q.TheatreState.IN_PROGRESS
+    assert board["T1"].state is rules.TheatreState.IN_PROGRESS
     assert (
         board["T1"].procedure == "Procedure am-1" and board["T1"].phase == "In theatre"
     )
     assert board["T1"].late_start_min == pytest.approx(20)
     assert (
-        board["T2"].state is q.TheatreState.CLOSED
+        board["T2"].state is rules.TheatreState.CLOSED
         and board["T2"].detail == "No session today"
     )
-    assert board["T3"].state is q.TheatreState.CLOSED
+    assert board["T3"].state is rules.TheatreState.CLOSED
     # Cases out of theatre since local midnight (23:00 UTC on the 24th, BST).
     assert board["T1"].cases_done_today == 1 and board["T3"].cases_done_today == 1
     assert board["T1"].cancellations_today == 1 and board["T3"].cancellations_today == 1
@@ -201,7 +202,7 @@ def test_th303_seeded_store_per_theatre_sums_match_catalogue(seeded_runtime):
     with seeded_runtime.factory() as session:
         window = q.load_window(session, *q.window_for(FROZEN_NOW, "Europe/London", 1))
         snap = snapshot_metrics(session, FROZEN_NOW, "Europe/London")
-    rows = q.board(window, FROZEN_NOW, "Europe/London")
+    rows = rules.board(window, FROZEN_NOW, "Europe/London")
     for code in ("RGH", "DDH"):
         mine = [r for r in rows if r.theatre.site_code == code]
         assert mine, code
@@ -210,4 +211,4 @@ def test_th303_seeded_store_per_theatre_sums_match_catalogue(seeded_runtime):
         )
     # Every theatre appears once, in a known state.
     assert len({r.theatre.id for r in rows}) == len(rows)
-    assert {r.state for r in rows} <= set(q.TheatreState)
+    assert {r.state for r in rows} <= set(rules.TheatreState)

@@ -9,7 +9,7 @@ from dash import no_update
 from callbacks.theatres import filters_changed
 from components import theatres
 from components.common import Status
-from data.queries.theatres import BoardRow, LostTimeRow, TheatreRow, TheatreState
+from ops.theatres import BoardRow, LostTimeRow, TheatreRow, TheatreState
 
 
 def _text(component) -> str:  # noqa: ANN001

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from data.queries.theatres import (
+from ops.theatres import (
     CaseRow,
     SessionRow,
     TheatreRow,
