@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Das
     With ``prepare`` the database is checked, upgraded and (in demo mode) seeded.
     """
     settings = settings or load_settings()
-    from data.alert_store import load_and_validate_config
+    from ops.alerting import load_and_validate_config
 
     load_and_validate_config()  # a bad rule/OPEL file stops start-up, naming file and entry
     engine = create_db_engine(settings.database_url)

@@ -25,11 +25,13 @@ from components import alerts as ui
 from components.common import empty_figure
 from components.shell import IDS as SHELL
 from components.surge import active_protocols_banner
-from data import alert_store as store
 from data.db import write_session
 from data.protocol_store import active_run_summaries
+from data.queries import alerts as reads
 from data.queries.common import newest_feed_write
 from data.runtime import current
+from data.writes import alerts as writes
+from ops import alert_views, alerting
 from ops.permissions import Permission, allowed
 from ops.timeutil import format_local
 
@@ -72,17 +74,17 @@ def refresh(
     tz = runtime.settings.timezone
     now = runtime.now()
     query = parse_query(_text(search))
-    filters = store.EventFilters.from_query(query)
+    filters = alert_views.EventFilters.from_query(query)
     since = now - timedelta(days=TREND_DAYS)
     try:
-        config = store.load_and_validate_config()
+        config = alerting.load_and_validate_config()
         with runtime.factory() as session:
-            alerts = store.current_alerts(session, now)
-            events = store.alert_events(session, filters, tz)
-            options = store.history_options(session)
-            opel = store.latest_opel(session)
-            trend = store.opel_trend(session, since, now)
-            evaluated = store.last_evaluation(session)
+            alerts = reads.current_alerts(session, now)
+            events = reads.alert_events(session, filters, tz)
+            options = reads.history_options(session)
+            opel = reads.latest_opel(session)
+            trend = reads.opel_trend(session, since, now)
+            evaluated = reads.last_evaluation(session)
             as_of_feed = newest_feed_write(session)
     except Exception as exc:  # the page shows ERROR; the log has the detail
         fresh = query_failed("alerts", exc)
@@ -137,7 +139,7 @@ def refresh(
                 if r.suggests_protocol
             },
         ),
-        ui.history_table(events, tz, now, store.HISTORY_LIMIT),
+        ui.history_table(events, tz, now, reads.HISTORY_LIMIT),
         ui.rule_options(options.rules),
         ui.scope_options(options.scopes),
     )
@@ -193,7 +195,7 @@ def open_action(_ack: list, _silence: list, _cancel: int | None) -> tuple:
         return (no_update,) * 9
     runtime = current()
     with runtime.factory() as session:
-        alert = store.alert_by_id(session, alert_id, runtime.now())
+        alert = reads.alert_by_id(session, alert_id, runtime.now())
     if alert is None:
         return (no_update,) * 9
     target = {"alert_id": alert.id, "version": version, "action": action}
@@ -234,12 +236,12 @@ def submit_action(
         actor = require(Permission.ACK_ALERT)
         with write_session(runtime.factory) as session:
             if target["action"] == "ack":
-                view = store.acknowledge(
+                view = writes.acknowledge(
                     session, alert_id, actor, note, runtime.now(), version, tz=tz
                 )
                 message = f"Acknowledged “{view.title}” ({view.scope_label})."
             else:
-                view = store.silence(
+                view = writes.silence(
                     session,
                     alert_id,
                     actor,
@@ -253,8 +255,8 @@ def submit_action(
                     f"Silenced “{view.title}” ({view.scope_label}) until "
                     f"{format_local(view.silenced_until, tz)}."
                 )
-    except (PermissionDenied, store.AlertStoreError) as exc:
-        bump = changed + 1 if isinstance(exc, store.AlertConflict) else no_update
+    except (PermissionDenied, writes.AlertStoreError) as exc:
+        bump = changed + 1 if isinstance(exc, writes.AlertConflict) else no_update
         return no_update, ui.error_box(str(exc)), no_update, bump
     except Exception as exc:
         log.error("alert action failed: %s: %s", exc.__class__.__name__, exc)
@@ -280,15 +282,15 @@ def banner(_n: int | None, pathname: str | None, seen_stores: list | None) -> An
     runtime = current()
     try:
         with runtime.factory() as session:
-            alerts = store.current_alerts(session, runtime.now())
+            alerts = reads.current_alerts(session, runtime.now())
             opel = next(
-                (v for v in store.latest_opel(session) if v.scope_kind == "trust"), None
+                (v for v in reads.latest_opel(session) if v.scope_kind == "trust"), None
             )
             protocols = active_run_summaries(session, runtime.now())
     except Exception as exc:
         log.error("alert banner failed: %s: %s", exc.__class__.__name__, exc)
         return no_update
-    keys = store.firing_keys(alerts)
+    keys = alert_views.firing_keys(alerts)
     previous = seen_stores[0] if isinstance(seen_stores, list) and seen_stores else None
     new: list = []
     if isinstance(previous, list):
@@ -296,7 +298,7 @@ def banner(_n: int | None, pathname: str | None, seen_stores: list | None) -> An
         new = [
             a
             for a in banner_ui.firing_sorted(alerts)
-            if store.firing_key(a) in fresh_keys
+            if alert_views.firing_key(a) in fresh_keys
         ]
     alert_part = banner_ui.alert_banner(
         alerts, opel, tz=runtime.settings.timezone, seen=keys, new_alerts=new
@@ -318,14 +320,14 @@ def api_alerts():  # noqa: ANN201
     now = runtime.now()
     try:
         with runtime.factory() as session:
-            alerts = store.current_alerts(session, now)
-            events = store.alert_events(
+            alerts = reads.current_alerts(session, now)
+            events = reads.alert_events(
                 session,
-                store.EventFilters(),
+                alert_views.EventFilters(),
                 runtime.settings.timezone,
-                store.API_EVENTS,
+                reads.API_EVENTS,
             )
-            evaluated = store.last_evaluation(session)
+            evaluated = reads.last_evaluation(session)
     except Exception as exc:
         log.error("alerts api failed: %s: %s", exc.__class__.__name__, exc)
         return jsonify({"error": "alerts could not be read"}), 503
@@ -346,8 +348,8 @@ def api_opel():  # noqa: ANN201
     runtime = current()
     try:
         with runtime.factory() as session:
-            views = store.latest_opel(session)
-            evaluated = store.last_evaluation(session)
+            views = reads.latest_opel(session)
+            evaluated = reads.last_evaluation(session)
     except Exception as exc:
         log.error("opel api failed: %s: %s", exc.__class__.__name__, exc)
         return jsonify({"error": "OPEL could not be read"}), 503

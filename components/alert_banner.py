@@ -1,7 +1,7 @@
 """The alert banner shown under the navigation on every page, and small shared pieces.
 
 Pure builders: :func:`alert_banner` takes the current alerts and the trust's OPEL
-assessment as plain values (``data.alert_store.AlertView`` / ``OpelView`` fit the
+assessment as plain values (``ops.alert_views.AlertView`` / ``OpelView`` fit the
 protocols below) and returns the banner; ``callbacks/alerts.py`` fills
 ``components.shell.IDS.banner`` with it on every poll. Severity, state,
 acknowledgement and silence are always an icon and words, never colour alone.

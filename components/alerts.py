@@ -1,6 +1,6 @@
 """Alerts and OPEL page: current alerts with acknowledge/silence, history, OPEL.
 
-Pure builders; ``callbacks/alerts.py`` feeds them values from ``data.alert_store``.
+Pure builders; ``callbacks/alerts.py`` feeds them values from ``data.queries.alerts``.
 Filters live in the URL query (``rule``, ``scope``, ``state``, ``from``, ``to`` for
 the history, ``opel`` for the breakdown's scope).
 """

@@ -544,7 +544,7 @@ def _protocols(
 def _alert_store() -> Any | None:
     """The alerts/OPEL store (another team's feature); None while it is not installed."""
     try:
-        return importlib.import_module("data.alert_store")
+        return importlib.import_module("data.queries.alerts")
     except ImportError:
         return None
 

@@ -24,7 +24,7 @@ LEASE_NAME = "background-worker"
 
 Job = Callable[[Runtime], object]
 JOBS: list[tuple[str, Job]] = []
-JOBS.append(("alerts", __import__("data.alert_store", fromlist=["_"]).evaluation_job))
+JOBS.append(("alerts", __import__("jobs.alerts", fromlist=["_"]).evaluation_job))
 
 
 def holder_id() -> str:

@@ -49,6 +49,13 @@ from typing import Any, NamedTuple
 
 from ops.config_errors import ConfigError, fmt_number, is_number, read_yaml_mapping
 from ops.metrics import CATALOGUE
+from ops.opel import (
+    DEFAULT_OPEL_CONFIG_PATH,
+    OpelConfig,
+    OpelResult,
+    level_change,
+    load_opel_config,
+)
 from ops.timeutil import ensure_utc
 
 DEFAULT_ALERT_RULES_PATH = (
@@ -743,3 +750,147 @@ def _iso(value: datetime | None) -> str | None:
 
 def _parse_dt(value: str | None) -> datetime | None:
     return None if value is None else ensure_utc(datetime.fromisoformat(value))
+
+
+# ---------------------------------------------------------------------------
+# The evaluation's configuration and the built-in OPEL alert
+# ---------------------------------------------------------------------------
+
+OPEL_RULE_ID = "opel-level-change"
+OPEL_RULE_TITLE = "OPEL level change"
+OPEL_SCOPE_KINDS = ("trust", "site")
+# An OPEL assessment is stored when the level, the configuration version or the set
+# of missing parameters changes, and otherwise at most this often.
+OPEL_HEARTBEAT = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    rules: AlertRuleSet
+    opel: OpelConfig
+
+
+def load_and_validate_config(
+    rules_path: str | Path | None = None, opel_path: str | Path | None = None
+) -> EvaluationConfig:
+    """Load and check ``config/alert_rules.yaml`` and ``config/opel.yaml``.
+
+    Raises :class:`ops.config_errors.ConfigError` whose message names the file and
+    the entry at fault; call it at start-up so a bad edit stops the app there.
+    """
+    rules_file = rules_path or DEFAULT_ALERT_RULES_PATH
+    rules = load_alert_rules(rules_file)
+    for rule in rules.rules:
+        if rule.id == OPEL_RULE_ID:
+            raise ConfigError(
+                rules_file,
+                f"rule {rule.id!r}",
+                "this id is reserved for the built-in OPEL level change alert",
+            )
+    opel = load_opel_config(opel_path or DEFAULT_OPEL_CONFIG_PATH)
+    return EvaluationConfig(rules=rules, opel=opel)
+
+
+def should_store_assessment(
+    last: Any | None, result: OpelResult, now: datetime
+) -> bool:
+    """Whether a new OPEL assessment is stored, given the scope's newest stored one
+    (anything with ``level``, ``config_version``, ``breakdown``, ``assessed_at``)."""
+    if last is None:
+        return True
+    if now <= last.assessed_at:
+        return False
+    return (
+        last.level != result.level
+        or last.config_version != result.config_version
+        or sorted(last.breakdown.get("missing", [])) != sorted(result.missing)
+        or now - last.assessed_at >= OPEL_HEARTBEAT
+    )
+
+
+def opel_severity(level: int | None) -> Severity:
+    return Severity.CRITICAL if level is not None and level >= 3 else Severity.WARNING
+
+
+def opel_step(
+    prev: AlertStatus | None,
+    previous_level: int | None,
+    result: OpelResult,
+    now: datetime,
+) -> tuple[AlertStatus, tuple[str, str] | None]:
+    """The built-in OPEL alert: the new status and (event kind, reason) if it changed.
+
+    Fires on an escalation (a new spell: an earlier acknowledgement lapses), resolves
+    on a de-escalation, is ``no_data`` while the level cannot be given.
+    """
+    prev = prev or AlertStatus.initial(now)
+    level = result.level
+    if level is None:
+        value = None
+        if prev.state is AlertState.NO_DATA:
+            return _opel_stay(prev, now, value), None
+        reason = (
+            f"OPEL level unknown: {len(result.missing)} parameters missing "
+            f"({', '.join(result.missing)})"
+        )
+        status = AlertStatus(
+            state=AlertState.NO_DATA,
+            since=now,
+            last_evaluated_at=now,
+            value=None,
+            episode_started_at=prev.episode_started_at,
+            active_since=prev.active_since or now,
+        )
+        return status, ("transition", reason)
+    detail = f"total {result.total:g} of {result.max_total:g}, config {result.config_version}"
+    change = level_change(previous_level, level)
+    if change == "escalation":
+        status = AlertStatus(
+            state=AlertState.FIRING,
+            since=now,
+            last_evaluated_at=now,
+            value=float(level),
+            episode_started_at=now,
+            active_since=now,
+        )
+        return status, (
+            "escalation",
+            f"OPEL {previous_level} → OPEL {level} ({detail})",
+        )
+    if change == "de-escalation":
+        status = AlertStatus(
+            state=AlertState.NORMAL,
+            since=now,
+            last_evaluated_at=now,
+            value=float(level),
+        )
+        return status, (
+            "de-escalation",
+            f"OPEL {previous_level} → OPEL {level} ({detail})",
+        )
+    if prev.state is AlertState.NO_DATA:
+        back = AlertState.FIRING if prev.episode_started_at else AlertState.NORMAL
+        status = AlertStatus(
+            state=back,
+            since=now,
+            last_evaluated_at=now,
+            value=float(level),
+            episode_started_at=prev.episode_started_at,
+            active_since=prev.active_since if back is AlertState.FIRING else None,
+        )
+        return status, (
+            "transition",
+            f"OPEL level known again: OPEL {level} ({detail})",
+        )
+    return _opel_stay(prev, now, float(level)), None
+
+
+def _opel_stay(prev: AlertStatus, now: datetime, value: float | None) -> AlertStatus:
+    return AlertStatus(
+        state=prev.state,
+        since=prev.since,
+        last_evaluated_at=now,
+        value=value,
+        episode_started_at=prev.episode_started_at,
+        active_since=prev.active_since,
+    )

@@ -9,12 +9,12 @@ from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
 from app import create_app
-from data import alert_store as store
 from data.db import write_session
 from data.models.alerts import Alert, AlertEvent
 from data.models.security import AuditEvent
-from feeds.seed import run_tick, scenario_by_name
 from data.writes import set_scenario
+from feeds.seed import run_tick, scenario_by_name
+from jobs import alerts as evaluation
 from tests.support.apps import FROZEN_NOW, runtime_for, settings_for, start_app
 from tests.support.auth import create_user, login
 
@@ -28,7 +28,7 @@ def _surge_and_evaluate(url: str) -> tuple[int, object]:
     runtime = runtime_for(settings_for(url, now=start))
     with write_session(runtime.factory) as s:
         set_scenario(s, scenario_by_name("surge"))
-    first = store.evaluation_job(runtime)
+    first = evaluation.evaluation_job(runtime)
     assert first is not None and first.ran
     runtime.engine.dispose()
     end = start + timedelta(minutes=20)
@@ -36,7 +36,7 @@ def _surge_and_evaluate(url: str) -> tuple[int, object]:
         at = start + timedelta(minutes=minute)
         later = runtime_for(settings_for(url, now=at))
         run_tick(later.factory, now=at, tz="Europe/London")
-        assert store.evaluation_job(later).ran
+        assert evaluation.evaluation_job(later).ran
         later.engine.dispose()
     check = runtime_for(settings_for(url, now=end))
     with check.factory() as s:

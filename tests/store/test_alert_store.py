@@ -11,11 +11,14 @@ import pytest
 from sqlalchemy import func, select
 
 from callbacks.identity import Actor
-from data import alert_store as store
 from data.db import write_session
 from data.models.alerts import Alert, AlertEvaluation, AlertEvent, OpelAssessment
 from data.models.security import AuditEvent
+from data.queries import alerts as reads
 from data.queries.metrics import MetricSnapshot, snapshot_metrics
+from data.writes import alerts as writes
+from jobs import alerts as evaluation
+from ops import alert_views, alerting
 from ops.opel import score_opel
 from tests.support.apps import FROZEN_NOW
 
@@ -48,8 +51,8 @@ SURGE = {  # every OPEL parameter in band 4 -> OPEL 4
 
 
 @pytest.fixture(scope="module")
-def config() -> store.EvaluationConfig:
-    return store.load_and_validate_config()
+def config() -> alerting.EvaluationConfig:
+    return alerting.load_and_validate_config()
 
 
 def snapshot(
@@ -66,9 +69,9 @@ def snapshot(
     return snap
 
 
-def run(runtime, config, snap, now, **kw) -> store.EvaluationResult:
+def run(runtime, config, snap, now, **kw) -> writes.EvaluationResult:
     with write_session(runtime.factory) as s:
-        return store.evaluate(s, snap, config.rules, config.opel, now, **kw)
+        return writes.evaluate(s, snap, config.rules, config.opel, now, **kw)
 
 
 def alert_row(runtime, rule_id: str, kind: str, scope_id: str) -> Alert:
@@ -127,7 +130,7 @@ def test_pending_then_firing_after_for_then_recovering_then_resolved(
         n = s.scalar(
             select(func.count()).select_from(Alert).where(Alert.rule_id == rule)
         )
-        evaluation = s.get(AlertEvaluation, store.EVALUATOR_NAME)
+        evaluation = s.get(AlertEvaluation, reads.EVALUATOR_NAME)
     assert n == 1
     assert evaluation.last_run_at == T0 + timedelta(minutes=55)
     assert evaluation.rules_version == config.rules.version
@@ -148,7 +151,7 @@ def test_no_data_when_metric_missing_is_its_own_state(seeded_runtime, config):
         "no data",
     )
     with seeded_runtime.factory() as s:
-        listed = {a.key: a for a in store.current_alerts(s, later)}
+        listed = {a.key: a for a in reads.current_alerts(s, later)}
     assert listed["ga-occupancy-red-site/site/RGH"].state == "no_data"
 
 
@@ -166,9 +169,9 @@ def test_interval_guard_skips_evaluations_closer_than_min_interval(
     row = alert_row(seeded_runtime, "ga-occupancy-red-site", "site", "RGH")
     assert row.state == "pending" and row.last_evaluated_at == T0
     with seeded_runtime.factory() as s:
-        assert not store.evaluation_due(s, soon)
-        assert store.evaluation_due(s, T0 + store.MIN_INTERVAL)
-    later = T0 + store.MIN_INTERVAL
+        assert not reads.evaluation_due(s, soon)
+        assert reads.evaluation_due(s, T0 + reads.MIN_INTERVAL)
+    later = T0 + reads.MIN_INTERVAL
     assert run(
         seeded_runtime, config, snapshot(later, site={"ga_occupancy_pct": 80}), later
     ).ran
@@ -204,7 +207,7 @@ def test_opel_stored_with_breakdown_and_version_from_a_real_snapshot(
         assert result.opel_levels[(kind, sid)] == expected.level
     # Unchanged level within the heartbeat: not stored again; after it: stored.
     run(seeded_runtime, config, snap, T0 + timedelta(minutes=5))
-    run(seeded_runtime, config, snap, T0 + store.OPEL_HEARTBEAT)
+    run(seeded_runtime, config, snap, T0 + alerting.OPEL_HEARTBEAT)
     with seeded_runtime.factory() as s:
         times = sorted(
             s.scalars(
@@ -213,11 +216,11 @@ def test_opel_stored_with_breakdown_and_version_from_a_real_snapshot(
                 )
             )
         )
-        latest = store.latest_opel(s)
-    assert times == [T0, T0 + store.OPEL_HEARTBEAT]
+        latest = reads.latest_opel(s)
+    assert times == [T0, T0 + alerting.OPEL_HEARTBEAT]
     assert (
         latest[0].scope_kind == "trust"
-        and latest[0].assessed_at == T0 + store.OPEL_HEARTBEAT
+        and latest[0].assessed_at == T0 + alerting.OPEL_HEARTBEAT
     )
 
 
@@ -227,10 +230,10 @@ def test_opel_level_change_raises_escalation_and_de_escalation_events(
     t1, t2, t3 = T0, T0 + timedelta(minutes=2), T0 + timedelta(minutes=4)
     run(seeded_runtime, config, snapshot(t1, trust=QUIET), t1)
     run(seeded_runtime, config, snapshot(t2, trust=SURGE), t2)
-    row = alert_row(seeded_runtime, store.OPEL_RULE_ID, "trust", "RDT")
+    row = alert_row(seeded_runtime, alerting.OPEL_RULE_ID, "trust", "RDT")
     assert row.state == "firing" and row.value == 4 and row.severity == "critical"
     run(seeded_runtime, config, snapshot(t3, trust=QUIET), t3)
-    row = alert_row(seeded_runtime, store.OPEL_RULE_ID, "trust", "RDT")
+    row = alert_row(seeded_runtime, alerting.OPEL_RULE_ID, "trust", "RDT")
     assert row.state == "normal" and row.value == 1
     got = [
         (e.kind, e.from_state, e.to_state, e.value, e.at)
@@ -252,7 +255,7 @@ def test_opel_level_change_raises_escalation_and_de_escalation_events(
                 .order_by(OpelAssessment.assessed_at)
             )
         )
-        trend = store.opel_trend(s, t1 - timedelta(days=7), t3)
+        trend = reads.opel_trend(s, t1 - timedelta(days=7), t3)
     assert [tuple(r) for r in levels] == [
         (t1, 1),
         (t2, 4),
@@ -304,7 +307,7 @@ def test_acknowledge_records_who_when_event_and_audit(seeded_runtime, config):
     row = _fire(seeded_runtime, config)
     at = T0 + timedelta(minutes=16)
     with write_session(seeded_runtime.factory) as s:
-        view = store.acknowledge(
+        view = writes.acknowledge(
             s, row.id, BEA, "Bed meeting at 11", at, row.version, tz=TZ
         )
     assert (
@@ -333,10 +336,10 @@ def test_acknowledge_records_who_when_event_and_audit(seeded_runtime, config):
     # A second person with the form opened before: told who got there first.
     other = Actor(8, "sam", "Sam Site", "site_lead")
     conflict = pytest.raises(
-        store.AlertConflict, match=r"Already acknowledged by Bea Beds at 11:46"
+        writes.AlertConflict, match=r"Already acknowledged by Bea Beds at 11:46"
     )
     with conflict, write_session(seeded_runtime.factory) as s:
-        store.acknowledge(s, row.id, other, None, at, row.version, tz=TZ)
+        writes.acknowledge(s, row.id, other, None, at, row.version, tz=TZ)
     # The evaluator does not bump the version: an open form stays valid.
     later = T0 + timedelta(minutes=20)
     run(seeded_runtime, config, snapshot(later, site={"ga_occupancy_pct": 97}), later)
@@ -350,12 +353,12 @@ def test_acknowledge_refuses_an_alert_that_is_not_active(seeded_runtime, config)
     run(seeded_runtime, config, snapshot(T0, site={"ga_occupancy_pct": 80}), T0)
     row = alert_row(seeded_runtime, "ga-occupancy-red-site", "site", "RGH")
     with (
-        pytest.raises(store.AlertRefused, match="nothing to acknowledge"),
+        pytest.raises(writes.AlertRefused, match="nothing to acknowledge"),
         write_session(seeded_runtime.factory) as s,
     ):
-        store.acknowledge(s, row.id, BEA, None, T0, row.version, tz=TZ)
-    with pytest.raises(store.AlertNotFound), write_session(seeded_runtime.factory) as s:
-        store.acknowledge(s, 999999, BEA, None, T0, 1, tz=TZ)
+        writes.acknowledge(s, row.id, BEA, None, T0, row.version, tz=TZ)
+    with pytest.raises(writes.AlertNotFound), write_session(seeded_runtime.factory) as s:
+        writes.acknowledge(s, 999999, BEA, None, T0, 1, tz=TZ)
     assert _audit(seeded_runtime) == []
 
 
@@ -368,12 +371,12 @@ def test_silence_needs_reason_at_most_24h_and_is_recorded(seeded_runtime, config
         ("0s", "planned", "positive duration"),
     ):
         with (
-            pytest.raises(store.AlertRefused, match=message),
+            pytest.raises(writes.AlertRefused, match=message),
             write_session(seeded_runtime.factory) as s,
         ):
-            store.silence(s, row.id, BEA, duration, reason, at, tz=TZ)
+            writes.silence(s, row.id, BEA, duration, reason, at, tz=TZ)
     with write_session(seeded_runtime.factory) as s:
-        view = store.silence(
+        view = writes.silence(
             s, row.id, BEA, "2h", "Escalation beds opening", at, row.version, tz=TZ
         )
     assert view.silenced and view.silenced_until == at + timedelta(hours=2)
@@ -385,27 +388,27 @@ def test_silence_needs_reason_at_most_24h_and_is_recorded(seeded_runtime, config
     assert audit.action == "silence_alert" and audit.actor_username == "bea.beds"
     assert audit.after["silenced_until"] == (at + timedelta(hours=2)).isoformat()
     with seeded_runtime.factory() as s:
-        after = store.alert_by_id(s, row.id, at + timedelta(hours=2))
+        after = reads.alert_by_id(s, row.id, at + timedelta(hours=2))
     assert not after.silenced  # expires exactly at the end
 
 
 def test_history_filters_by_rule_scope_state_and_local_dates(seeded_runtime, config):
     _fire(seeded_runtime, config)
     with seeded_runtime.factory() as s:
-        all_events = store.alert_events(s, store.EventFilters(), TZ)
-        firing = store.alert_events(s, store.EventFilters(state="firing"), TZ)
-        rule = store.alert_events(
-            s, store.EventFilters(rule="ga-occupancy-red-site"), TZ
+        all_events = reads.alert_events(s, alert_views.EventFilters(), TZ)
+        firing = reads.alert_events(s, alert_views.EventFilters(state="firing"), TZ)
+        rule = reads.alert_events(
+            s, alert_views.EventFilters(rule="ga-occupancy-red-site"), TZ
         )
-        scoped = store.alert_events(s, store.EventFilters(scope="site:RGH"), TZ)
+        scoped = reads.alert_events(s, alert_views.EventFilters(scope="site:RGH"), TZ)
         today = T0.date()
-        same_day = store.alert_events(
-            s, store.EventFilters(date_from=today, date_to=today), TZ
+        same_day = reads.alert_events(
+            s, alert_views.EventFilters(date_from=today, date_to=today), TZ
         )
-        next_day = store.alert_events(
-            s, store.EventFilters(date_from=today + timedelta(days=1)), TZ
+        next_day = reads.alert_events(
+            s, alert_views.EventFilters(date_from=today + timedelta(days=1)), TZ
         )
-        options = store.history_options(s)
+        options = reads.history_options(s)
     assert all_events and all(e.at >= T0 for e in all_events)
     assert {e.to_state for e in firing} == {"firing"}
     assert {e.rule_id for e in rule} == {"ga-occupancy-red-site"}
@@ -420,10 +423,10 @@ def test_history_filters_by_rule_scope_state_and_local_dates(seeded_runtime, con
 
 
 def test_evaluation_job_runs_once_per_interval_on_the_seeded_trust(seeded_runtime):
-    first = store.evaluation_job(seeded_runtime)
+    first = evaluation.evaluation_job(seeded_runtime)
     assert first is not None and first.ran and first.created > 0
     assert (
-        store.evaluation_job(seeded_runtime) is None
+        evaluation.evaluation_job(seeded_runtime) is None
     )  # same clock: inside the interval
     with seeded_runtime.factory() as s:
         keys = s.execute(select(Alert.rule_id, Alert.scope_kind, Alert.scope_id)).all()

@@ -13,18 +13,19 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from data import alert_store as store
 from data.db import write_session
 from data.models.alerts import Alert, AlertEvent, OpelAssessment
 from data.queries.metrics import snapshot_metrics
+from data.writes import alerts as writes
+from ops import alerting
 from tests.support.apps import FROZEN_NOW, runtime_for, settings_for
 
 TZ = "Europe/London"
 
 
 @pytest.fixture(scope="module")
-def config() -> store.EvaluationConfig:
-    return store.load_and_validate_config()
+def config() -> alerting.EvaluationConfig:
+    return alerting.load_and_validate_config()
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_two_evaluators_same_snapshot_same_time_write_once(two_runtimes, config)
 
         def evaluate(runtime, snap=snap, now=now):  # noqa: ANN001, ANN202
             with write_session(runtime.factory) as s:
-                return store.evaluate(
+                return writes.evaluate(
                     s, snap, config.rules, config.opel, now, min_interval=timedelta(0)
                 )
 
@@ -137,13 +138,13 @@ def test_interleaved_insert_and_update_races_are_lost_not_duplicated(
         snap = _snapshot(first, now)
         box: dict[str, object] = {}
         with write_session(first.factory) as a_session:
-            a = store.evaluate_rules(a_session, snap, config.rules, now)
+            a = writes.evaluate_rules(a_session, snap, config.rules, now)
             assert a.created + a.updated > 0
 
             def b_evaluates(snap=snap, now=now, box=box) -> None:  # noqa: ANN001
                 try:
                     with write_session(second.factory) as b_session:
-                        box["b"] = store.evaluate_rules(
+                        box["b"] = writes.evaluate_rules(
                             b_session, snap, config.rules, now
                         )
                 except BaseException as exc:
@@ -172,7 +173,7 @@ def test_interval_guard_lets_only_one_of_two_concurrent_jobs_run(two_runtimes, c
 
     def evaluate(runtime):  # noqa: ANN001, ANN202
         with write_session(runtime.factory) as s:
-            return store.evaluate(s, snap, config.rules, config.opel, now)
+            return writes.evaluate(s, snap, config.rules, config.opel, now)
 
     results = _race(two_runtimes, evaluate)
     assert sorted(r.ran for r in results) == [False, True]

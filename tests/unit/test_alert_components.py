@@ -11,8 +11,8 @@ from dash import html
 from callbacks.alerts import filters_changed
 from components import alert_banner as banner
 from components import alerts as page
-from data.alert_store import AlertView, TrendPoint, opel_step
-from ops.alerting import AlertState, AlertStatus
+from ops.alert_views import AlertView, TrendPoint
+from ops.alerting import AlertState, AlertStatus, opel_step
 from ops.opel import load_opel_config, score_opel
 
 TZ = "Europe/London"

@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from data.alert_store import OPEL_RULE_ID, load_and_validate_config
-from ops.alerting import DEFAULT_ALERT_RULES_PATH
+from ops.alerting import (
+    DEFAULT_ALERT_RULES_PATH,
+    OPEL_RULE_ID,
+    load_and_validate_config,
+)
 from ops.config_errors import ConfigError
 from ops.opel import DEFAULT_OPEL_CONFIG_PATH
 

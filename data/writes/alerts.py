@@ -1,9 +1,9 @@
-"""Surge alerts and OPEL in the store: the evaluation pass, reads, acknowledge, silence.
+"""Surge alerts and OPEL in the store: the evaluation pass, acknowledge, silence.
 
-Evaluation (:func:`evaluate`, run by :func:`evaluation_job` from ``jobs.worker.JOBS``
-under the leader lease) steps the pure state machine of :mod:`ops.alerting` for every
-rule and scope, scores OPEL (:mod:`ops.opel`) per site and per trust, and writes the
-results in the caller's single write transaction.
+Evaluation (:func:`evaluate`, run by ``jobs.alerts.evaluation_job`` from
+``jobs.worker.JOBS`` under the leader lease) steps the pure state machine of
+:mod:`ops.alerting` for every rule and scope, scores OPEL (:mod:`ops.opel`) per site
+and per trust, and writes the results in the caller's single write transaction.
 
 Safe when two evaluators run at once by mistake (SQLite and PostgreSQL):
 
@@ -19,90 +19,61 @@ Safe when two evaluators run at once by mistake (SQLite and PostgreSQL):
 
 OPEL storage: an assessment is stored when the level, the configuration version or the
 set of missing parameters changes, and otherwise at most every ``OPEL_HEARTBEAT``
-(15 min), which keeps a 7-day trend and the audit trail without a row a minute. A
-level change is also recorded as an event of the built-in alert
-``opel-level-change`` of that scope: it **fires on an escalation** (a new spell, so an
+(15 min, :func:`ops.alerting.should_store_assessment`). A level change is also
+recorded as an event of the built-in alert ``opel-level-change`` of that scope
+(:func:`ops.alerting.opel_step`): it **fires on an escalation** (a new spell, so an
 earlier acknowledgement lapses) and **resolves on a de-escalation**.
 
 Writes by people (:func:`acknowledge`, :func:`silence`) are conditional on the alert's
 ``version`` (which only people's writes bump, so a background evaluation never makes
 an open form stale), append an ``alert_event`` and an ``audit_event`` row.
 Errors are :class:`AlertStoreError` subclasses whose message is fit to show.
+The reads are in :mod:`data.queries.alerts`.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from data.audit import ActorLike, record_audit
-from data.db import read_session, write_session
-from data.models.alerts import (
-    ALERT_STATES,
-    EVENT_KINDS,
-    Alert,
-    AlertEvaluation,
-    AlertEvent,
-    OpelAssessment,
-)
+from data.models.alerts import Alert, AlertEvaluation, AlertEvent, OpelAssessment
 from data.models.capacity import Ward
-from data.queries.metrics import GA_WARD_TYPES, MetricSnapshot, snapshot_metrics
+from data.queries.alerts import (
+    EVALUATOR_NAME,
+    MIN_INTERVAL,
+    alert_view,
+    latest_assessments,
+)
+from data.queries.metrics import GA_WARD_TYPES, MetricSnapshot
+from ops.alert_views import AlertView
 from ops.alerting import (
-    DEFAULT_ALERT_RULES_PATH,
+    OPEL_RULE_ID,
+    OPEL_RULE_TITLE,
+    OPEL_SCOPE_KINDS,
     AlertRule,
     AlertRuleSet,
     AlertState,
     AlertStatus,
     EvaluationError,
-    Severity,
     acknowledgement_current,
     can_acknowledge,
     is_silenced,
-    load_alert_rules,
-    needs_attention,
+    opel_severity,
+    opel_step,
+    should_store_assessment,
     silence_until,
     step,
 )
-from ops.config_errors import ConfigError
-from ops.metrics import CATALOGUE
-from ops.opel import (
-    DEFAULT_OPEL_CONFIG_PATH,
-    OpelConfig,
-    OpelResult,
-    level_change,
-    load_opel_config,
-    score_opel,
-)
-from ops.timeutil import ensure_utc, format_local, local_day_bounds_utc
+from ops.opel import OpelConfig, score_opel
+from ops.timeutil import ensure_utc, format_local
 
-log = logging.getLogger(__name__)
-
-EVALUATOR_NAME = "default"
-MIN_INTERVAL = timedelta(seconds=60)
-OPEL_HEARTBEAT = timedelta(minutes=15)
-OPEL_SCOPE_KINDS = ("trust", "site")
-OPEL_RULE_ID = "opel-level-change"
-OPEL_RULE_TITLE = "OPEL level change"
 MAX_NOTE = 500
-HISTORY_LIMIT = 200
-API_EVENTS = 100
-
-# Display order of states in the current-alerts list (most urgent first).
-STATE_ORDER = {
-    "firing": 0,
-    "error": 1,
-    "no_data": 2,
-    "pending": 3,
-    "recovering": 4,
-    "normal": 5,
-}
 
 
 # ---------------------------------------------------------------------------
@@ -124,38 +95,6 @@ class AlertRefused(AlertStoreError):
 
 class AlertConflict(AlertStoreError):
     """Someone else changed the alert first; nothing was overwritten."""
-
-
-# ---------------------------------------------------------------------------
-# Configuration
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EvaluationConfig:
-    rules: AlertRuleSet
-    opel: OpelConfig
-
-
-def load_and_validate_config(
-    rules_path: str | Path | None = None, opel_path: str | Path | None = None
-) -> EvaluationConfig:
-    """Load and check ``config/alert_rules.yaml`` and ``config/opel.yaml``.
-
-    Raises :class:`ops.config_errors.ConfigError` whose message names the file and
-    the entry at fault; call it at start-up so a bad edit stops the app there.
-    """
-    rules_file = rules_path or DEFAULT_ALERT_RULES_PATH
-    rules = load_alert_rules(rules_file)
-    for rule in rules.rules:
-        if rule.id == OPEL_RULE_ID:
-            raise ConfigError(
-                rules_file,
-                f"rule {rule.id!r}",
-                "this id is reserved for the built-in OPEL level change alert",
-            )
-    opel = load_opel_config(opel_path or DEFAULT_OPEL_CONFIG_PATH)
-    return EvaluationConfig(rules=rules, opel=opel)
 
 
 # ---------------------------------------------------------------------------
@@ -191,18 +130,6 @@ class EvaluationResult:
     @property
     def fired(self) -> list[Transition]:
         return [t for t in self.transitions if t.to_state == "firing"]
-
-
-def evaluation_due(
-    session: Session, now: datetime, min_interval: timedelta = MIN_INTERVAL
-) -> bool:
-    """Cheap read-only check before taking a snapshot; :func:`evaluate` decides."""
-    last = session.scalar(
-        select(AlertEvaluation.last_run_at).where(
-            AlertEvaluation.name == EVALUATOR_NAME
-        )
-    )
-    return last is None or last <= ensure_utc(now) - min_interval
 
 
 def evaluate(
@@ -252,39 +179,6 @@ def evaluate_rules(
         for a in session.execute(select(Alert)).scalars()
     }
     _evaluate_rules(session, snapshot, rules, now, stored, result, None)
-    return result
-
-
-def evaluation_job(runtime: Any) -> EvaluationResult | None:
-    """The background job (``jobs.worker.JOBS``): config, snapshot, one write pass."""
-    now = runtime.now()
-    tz = runtime.settings.timezone
-    with read_session(runtime.factory) as session:
-        if not evaluation_due(session, now):
-            return None
-    config = load_and_validate_config()
-    with read_session(runtime.factory) as session:
-        snapshot: MetricSnapshot | None
-        error = None
-        try:
-            snapshot = snapshot_metrics(session, now, tz)
-        except Exception as exc:  # the alerts go to the error state; log the detail
-            log.error("metrics snapshot failed: %s: %s", exc.__class__.__name__, exc)
-            snapshot, error = None, "metrics could not be read"
-    with write_session(runtime.factory) as session:
-        result = evaluate(
-            session, snapshot, config.rules, config.opel, now, error=error
-        )
-    if result.ran:
-        log.info(
-            "alert evaluation at %s: %d transitions (%d firing), %d OPEL stored, "
-            "levels %s",
-            now.isoformat(),
-            len(result.transitions),
-            len(result.fired),
-            result.opel_stored,
-            {f"{k}:{i}": v for (k, i), v in result.opel_levels.items()},
-        )
     return result
 
 
@@ -600,131 +494,6 @@ def _retire_unconfigured(
 # -- OPEL --------------------------------------------------------------------
 
 
-def _latest_assessments(
-    session: Session, *, known_level: bool = False
-) -> dict[tuple[str, str], OpelAssessment]:
-    """The newest assessment per scope (with a level, if ``known_level``)."""
-    A = OpelAssessment
-    newest = select(A.scope_kind, A.scope_id, func.max(A.assessed_at).label("at"))
-    if known_level:
-        newest = newest.where(A.level.is_not(None))
-    sub = newest.group_by(A.scope_kind, A.scope_id).subquery()
-    rows = session.execute(
-        select(A).join(
-            sub,
-            and_(
-                A.scope_kind == sub.c.scope_kind,
-                A.scope_id == sub.c.scope_id,
-                A.assessed_at == sub.c.at,
-            ),
-        )
-    ).scalars()
-    return {(a.scope_kind, a.scope_id): a for a in rows}
-
-
-def _should_store(
-    last: OpelAssessment | None, result: OpelResult, now: datetime
-) -> bool:
-    if last is None:
-        return True
-    if now <= last.assessed_at:
-        return False
-    return (
-        last.level != result.level
-        or last.config_version != result.config_version
-        or sorted(last.breakdown.get("missing", [])) != sorted(result.missing)
-        or now - last.assessed_at >= OPEL_HEARTBEAT
-    )
-
-
-def opel_severity(level: int | None) -> Severity:
-    return Severity.CRITICAL if level is not None and level >= 3 else Severity.WARNING
-
-
-def opel_step(
-    prev: AlertStatus | None,
-    previous_level: int | None,
-    result: OpelResult,
-    now: datetime,
-) -> tuple[AlertStatus, tuple[str, str] | None]:
-    """The built-in OPEL alert: the new status and (event kind, reason) if it changed.
-
-    Fires on an escalation (a new spell: an earlier acknowledgement lapses), resolves
-    on a de-escalation, is ``no_data`` while the level cannot be given.
-    """
-    prev = prev or AlertStatus.initial(now)
-    level = result.level
-    if level is None:
-        value = None
-        if prev.state is AlertState.NO_DATA:
-            return _opel_stay(prev, now, value), None
-        reason = (
-            f"OPEL level unknown: {len(result.missing)} parameters missing "
-            f"({', '.join(result.missing)})"
-        )
-        status = AlertStatus(
-            state=AlertState.NO_DATA,
-            since=now,
-            last_evaluated_at=now,
-            value=None,
-            episode_started_at=prev.episode_started_at,
-            active_since=prev.active_since or now,
-        )
-        return status, ("transition", reason)
-    detail = f"total {result.total:g} of {result.max_total:g}, config {result.config_version}"
-    change = level_change(previous_level, level)
-    if change == "escalation":
-        status = AlertStatus(
-            state=AlertState.FIRING,
-            since=now,
-            last_evaluated_at=now,
-            value=float(level),
-            episode_started_at=now,
-            active_since=now,
-        )
-        return status, (
-            "escalation",
-            f"OPEL {previous_level} → OPEL {level} ({detail})",
-        )
-    if change == "de-escalation":
-        status = AlertStatus(
-            state=AlertState.NORMAL,
-            since=now,
-            last_evaluated_at=now,
-            value=float(level),
-        )
-        return status, (
-            "de-escalation",
-            f"OPEL {previous_level} → OPEL {level} ({detail})",
-        )
-    if prev.state is AlertState.NO_DATA:
-        back = AlertState.FIRING if prev.episode_started_at else AlertState.NORMAL
-        status = AlertStatus(
-            state=back,
-            since=now,
-            last_evaluated_at=now,
-            value=float(level),
-            episode_started_at=prev.episode_started_at,
-            active_since=prev.active_since if back is AlertState.FIRING else None,
-        )
-        return status, (
-            "transition",
-            f"OPEL level known again: OPEL {level} ({detail})",
-        )
-    return _opel_stay(prev, now, float(level)), None
-
-
-def _opel_stay(prev: AlertStatus, now: datetime, value: float | None) -> AlertStatus:
-    return AlertStatus(
-        state=prev.state,
-        since=prev.since,
-        last_evaluated_at=now,
-        value=value,
-        episode_started_at=prev.episode_started_at,
-        active_since=prev.active_since,
-    )
-
-
 def _evaluate_opel(
     session: Session,
     snapshot: MetricSnapshot,
@@ -734,8 +503,8 @@ def _evaluate_opel(
     stored: Mapping[tuple[str, str, str], Alert],
     result: EvaluationResult,
 ) -> None:
-    latest = _latest_assessments(session)
-    known = _latest_assessments(session, known_level=True)
+    latest = latest_assessments(session)
+    known = latest_assessments(session, known_level=True)
     for kind in OPEL_SCOPE_KINDS:
         for scope_id in snapshot.scopes(kind):
             scope = (kind, scope_id)
@@ -746,7 +515,7 @@ def _evaluate_opel(
             }
             opel = score_opel(config, values)
             result.opel_levels[scope] = opel.level
-            if _should_store(latest.get(scope), opel, now):
+            if should_store_assessment(latest.get(scope), opel, now):
                 stored_id = _insert_ignore(
                     session,
                     OpelAssessment,
@@ -810,391 +579,6 @@ def _evaluate_opel(
                     reason,
                 )
             )
-
-
-# ---------------------------------------------------------------------------
-# Reads
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AlertView:
-    id: int
-    rule_id: str
-    scope_kind: str
-    scope_id: str
-    scope_label: str
-    title: str
-    metric: str | None
-    unit: str
-    severity: str
-    state: str
-    since: datetime
-    value: float | None
-    last_evaluated_at: datetime
-    active_since: datetime | None
-    episode_started_at: datetime | None
-    acknowledged: bool  # an acknowledgement covers the current spell
-    acknowledged_by: str | None
-    acknowledged_at: datetime | None
-    ack_note: str | None
-    silenced: bool  # a silence is running now
-    silenced_until: datetime | None
-    silenced_by: str | None
-    silence_reason: str | None
-    needs_attention: bool
-    version: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.rule_id}/{self.scope_kind}/{self.scope_id}"
-
-    @property
-    def is_active(self) -> bool:
-        return self.state != "normal"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "rule_id": self.rule_id,
-            "title": self.title,
-            "scope_kind": self.scope_kind,
-            "scope_id": self.scope_id,
-            "scope_label": self.scope_label,
-            "metric": self.metric,
-            "unit": self.unit,
-            "severity": self.severity,
-            "state": self.state,
-            "since": self.since.isoformat(),
-            "value": self.value,
-            "last_evaluated_at": self.last_evaluated_at.isoformat(),
-            "acknowledged": self.acknowledged,
-            "acknowledged_by": self.acknowledged_by if self.acknowledged else None,
-            "acknowledged_at": _iso(self.acknowledged_at)
-            if self.acknowledged
-            else None,
-            "ack_note": self.ack_note if self.acknowledged else None,
-            "silenced": self.silenced,
-            "silenced_until": _iso(self.silenced_until) if self.silenced else None,
-            "silenced_by": self.silenced_by if self.silenced else None,
-            "silence_reason": self.silence_reason if self.silenced else None,
-            "needs_attention": self.needs_attention,
-            "version": self.version,
-        }
-
-
-def _view(row: Alert, now: datetime) -> AlertView:
-    status = AlertStatus.from_dict(row.status)
-    acked = acknowledgement_current(row.acknowledged_at, status)
-    silenced = is_silenced(row.silenced_until, now)
-    unit = CATALOGUE[row.metric].unit if row.metric in CATALOGUE else "level"
-    return AlertView(
-        id=row.id,
-        rule_id=row.rule_id,
-        scope_kind=row.scope_kind,
-        scope_id=row.scope_id,
-        scope_label=row.scope_label,
-        title=row.title,
-        metric=row.metric,
-        unit=unit,
-        severity=row.severity,
-        state=row.state,
-        since=row.since,
-        value=row.value,
-        last_evaluated_at=row.last_evaluated_at,
-        active_since=row.active_since,
-        episode_started_at=row.episode_started_at,
-        acknowledged=acked,
-        acknowledged_by=row.acknowledged_by,
-        acknowledged_at=row.acknowledged_at,
-        ack_note=row.ack_note,
-        silenced=silenced,
-        silenced_until=row.silenced_until,
-        silenced_by=row.silenced_by,
-        silence_reason=row.silence_reason,
-        needs_attention=needs_attention(
-            status, acknowledged=acked, silence_ends=row.silenced_until, now=now
-        ),
-        version=row.version,
-    )
-
-
-def _sort_key(a: AlertView) -> tuple:
-    return (
-        STATE_ORDER.get(a.state, 9),
-        -Severity(a.severity).rank if a.severity in Severity._value2member_map_ else 0,
-        a.since,
-        a.rule_id,
-        a.scope_id,
-    )
-
-
-def current_alerts(
-    session: Session, now: datetime, *, include_normal: bool = False
-) -> list[AlertView]:
-    """Alerts not in ``normal`` (all with ``include_normal``), most urgent first."""
-    q = select(Alert)
-    if not include_normal:
-        q = q.where(Alert.state != "normal")
-    views = [_view(a, now) for a in session.execute(q).scalars()]
-    return sorted(views, key=_sort_key)
-
-
-def alert_by_id(session: Session, alert_id: int, now: datetime) -> AlertView | None:
-    row = session.get(Alert, alert_id, populate_existing=True)
-    return None if row is None else _view(row, now)
-
-
-@dataclass(frozen=True)
-class EventFilters:
-    rule: str | None = None
-    scope: str | None = None  # "<kind>:<id>"
-    state: str | None = None  # an alert state (to_state) or an event kind
-    date_from: date | None = None  # local calendar dates, inclusive
-    date_to: date | None = None
-
-    @classmethod
-    def from_query(cls, query: Mapping[str, str]) -> EventFilters:
-        return cls(
-            rule=query.get("rule") or None,
-            scope=query.get("scope") or None,
-            state=query.get("state") or None,
-            date_from=_parse_date(query.get("from")),
-            date_to=_parse_date(query.get("to")),
-        )
-
-
-STATE_FILTERS: tuple[str, ...] = (*ALERT_STATES, *EVENT_KINDS[1:])
-
-
-@dataclass(frozen=True)
-class EventView:
-    id: int
-    alert_id: int
-    rule_id: str
-    title: str
-    scope_kind: str
-    scope_id: str
-    scope_label: str
-    kind: str
-    at: datetime
-    from_state: str | None
-    to_state: str | None
-    value: float | None
-    unit: str
-    reason: str | None
-    actor: str | None
-    actor_username: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "alert_id": self.alert_id,
-            "rule_id": self.rule_id,
-            "title": self.title,
-            "scope_kind": self.scope_kind,
-            "scope_id": self.scope_id,
-            "scope_label": self.scope_label,
-            "kind": self.kind,
-            "at": self.at.isoformat(),
-            "from_state": self.from_state,
-            "to_state": self.to_state,
-            "value": self.value,
-            "unit": self.unit,
-            "reason": self.reason,
-            "actor": self.actor,
-            "actor_username": self.actor_username,
-        }
-
-
-def alert_events(
-    session: Session,
-    filters: EventFilters = EventFilters(),
-    tz: str = "Europe/London",
-    limit: int = HISTORY_LIMIT,
-) -> list[EventView]:
-    """History, newest first, filtered by rule, scope, state/kind and local dates."""
-    E = AlertEvent
-    q = (
-        select(E, Alert.title, Alert.scope_label, Alert.metric)
-        .join(Alert, Alert.id == E.alert_id)
-        .order_by(E.at.desc(), E.id.desc())
-        .limit(limit)
-    )
-    if filters.rule:
-        q = q.where(E.rule_id == filters.rule)
-    if filters.scope and ":" in filters.scope:
-        kind, sid = filters.scope.split(":", 1)
-        q = q.where(E.scope_kind == kind, E.scope_id == sid)
-    if filters.state in ALERT_STATES:
-        q = q.where(E.to_state == filters.state)
-    elif filters.state in EVENT_KINDS:
-        q = q.where(E.kind == filters.state)
-    if filters.date_from:
-        q = q.where(E.at >= local_day_bounds_utc(filters.date_from, tz)[0])
-    if filters.date_to:
-        q = q.where(E.at < local_day_bounds_utc(filters.date_to, tz)[1])
-    out = []
-    for e, title, label, metric in session.execute(q):
-        out.append(
-            EventView(
-                id=e.id,
-                alert_id=e.alert_id,
-                rule_id=e.rule_id,
-                title=title,
-                scope_kind=e.scope_kind,
-                scope_id=e.scope_id,
-                scope_label=label,
-                kind=e.kind,
-                at=e.at,
-                from_state=e.from_state,
-                to_state=e.to_state,
-                value=e.value,
-                unit=CATALOGUE[metric].unit if metric in CATALOGUE else "level",
-                reason=e.reason,
-                actor=e.actor,
-                actor_username=e.actor_username,
-            )
-        )
-    return out
-
-
-@dataclass(frozen=True)
-class HistoryOptions:
-    rules: list[tuple[str, str]]  # (rule id, title)
-    scopes: list[tuple[str, str]]  # ("kind:id", label)
-
-
-def history_options(session: Session) -> HistoryOptions:
-    rows = session.execute(
-        select(
-            Alert.rule_id,
-            Alert.title,
-            Alert.scope_kind,
-            Alert.scope_id,
-            Alert.scope_label,
-        )
-    ).all()
-    rules = sorted({(r.rule_id, r.title) for r in rows}, key=lambda r: r[1])
-    kinds = {
-        "trust": 0,
-        "site": 1,
-        "ward": 2,
-        "ed_area": 3,
-        "theatre_suite": 4,
-        "feed": 5,
-    }
-    scopes = sorted(
-        {(f"{r.scope_kind}:{r.scope_id}", r.scope_label, r.scope_kind) for r in rows},
-        key=lambda s: (kinds.get(s[2], 9), s[1]),
-    )
-    return HistoryOptions(rules, [(v, label) for v, label, _ in scopes])
-
-
-@dataclass(frozen=True)
-class OpelView:
-    scope_kind: str
-    scope_id: str
-    scope_label: str
-    assessed_at: datetime
-    level: int | None
-    total: float
-    config_version: str
-    incomplete: bool
-    result: OpelResult
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "scope_kind": self.scope_kind,
-            "scope_id": self.scope_id,
-            "scope_label": self.scope_label,
-            "assessed_at": self.assessed_at.isoformat(),
-            "level": self.level,
-            "total": self.total,
-            "config_version": self.config_version,
-            "incomplete": self.incomplete,
-            "breakdown": self.result.to_dict(),
-        }
-
-
-def latest_opel(session: Session) -> list[OpelView]:
-    """The newest assessment per scope: the trust first, then sites by name."""
-    rows = _latest_assessments(session).values()
-    views = [
-        OpelView(
-            scope_kind=a.scope_kind,
-            scope_id=a.scope_id,
-            scope_label=a.scope_label,
-            assessed_at=a.assessed_at,
-            level=a.level,
-            total=a.total,
-            config_version=a.config_version,
-            incomplete=a.incomplete,
-            result=OpelResult.from_dict(a.breakdown),
-        )
-        for a in rows
-    ]
-    order = {k: i for i, k in enumerate(OPEL_SCOPE_KINDS)}
-    return sorted(views, key=lambda v: (order.get(v.scope_kind, 9), v.scope_label))
-
-
-@dataclass(frozen=True)
-class TrendPoint:
-    scope_kind: str
-    scope_id: str
-    scope_label: str
-    at: datetime
-    level: int | None
-
-
-def opel_trend(session: Session, since: datetime, until: datetime) -> list[TrendPoint]:
-    """Stored levels per scope in [since, until], oldest first, plus the last one
-    before ``since`` so the step line starts at the window's left edge."""
-    A = OpelAssessment
-    cols = (A.scope_kind, A.scope_id, A.scope_label, A.assessed_at, A.level)
-    rows = list(
-        session.execute(
-            select(*cols)
-            .where(A.assessed_at >= since, A.assessed_at <= until)
-            .order_by(A.assessed_at)
-        )
-    )
-    before = (
-        select(A.scope_kind, A.scope_id, func.max(A.assessed_at).label("at"))
-        .where(A.assessed_at < since)
-        .group_by(A.scope_kind, A.scope_id)
-        .subquery()
-    )
-    earlier = session.execute(
-        select(*cols).join(
-            before,
-            and_(
-                A.scope_kind == before.c.scope_kind,
-                A.scope_id == before.c.scope_id,
-                A.assessed_at == before.c.at,
-            ),
-        )
-    )
-    points = [TrendPoint(k, i, lbl, since, lvl) for k, i, lbl, _at, lvl in earlier]
-    points += [TrendPoint(k, i, lbl, at, lvl) for k, i, lbl, at, lvl in rows]
-    return points
-
-
-@dataclass(frozen=True)
-class EvaluationInfo:
-    last_run_at: datetime
-    rules_version: str
-    opel_config_version: str
-    runs: int
-
-
-def last_evaluation(session: Session) -> EvaluationInfo | None:
-    row = session.get(AlertEvaluation, EVALUATOR_NAME, populate_existing=True)
-    if row is None:
-        return None
-    return EvaluationInfo(
-        row.last_run_at, row.rules_version, row.opel_config_version, row.runs
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -1321,7 +705,7 @@ def acknowledge(
     _operator_event(session, row, "acknowledged", now, note, actor)
     row = _load(session, alert_id)
     _audit(session, actor, now, "acknowledge_alert", row.id, before, _snapshot(row))
-    return _view(row, now)
+    return alert_view(row, now)
 
 
 def silence(
@@ -1376,7 +760,7 @@ def silence(
     )
     row = _load(session, alert_id)
     _audit(session, actor, now, "silence_alert", row.id, before, _snapshot(row))
-    return _view(row, now)
+    return alert_view(row, now)
 
 
 # ---------------------------------------------------------------------------
@@ -1394,22 +778,3 @@ def _sentence(text: str) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
-
-
-def _parse_date(text: str | None) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def firing_key(alert: AlertView) -> str:
-    """One key per alert and episode, for "new since the last poll" checks: a return
-    to firing within the same episode is not new; an OPEL escalation is."""
-    return f"{alert.id}@{_iso(alert.episode_started_at)}"
-
-
-def firing_keys(alerts: Iterable[AlertView]) -> list[str]:
-    return sorted(firing_key(a) for a in alerts if a.state == "firing")
