@@ -26,9 +26,9 @@ from components.common import empty_figure
 from components.shell import IDS as SHELL
 from components.surge import active_protocols_banner
 from data.db import write_session
-from data.protocol_store import active_run_summaries
 from data.queries import alerts as reads
 from data.queries.common import newest_feed_write
+from data.queries.protocols import active_run_summaries
 from data.runtime import current
 from data.writes import alerts as writes
 from ops import alert_views, alerting

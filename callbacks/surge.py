@@ -22,10 +22,12 @@ from callbacks.router import parse_query
 from components import surge as ui
 from components.protocol_report import report_filename, timeline_csv, timeline_pdf
 from components.shell import IDS as SHELL
-from data import protocol_store as store
 from data.db import write_session
+from data.queries import protocols as reads
 from data.queries.common import sites
 from data.runtime import current
+from data.writes import protocols as writes
+from ops import protocol_runs as runs
 from ops import protocols as rules
 from ops.permissions import Permission
 from ops.protocols import TemplateError
@@ -44,9 +46,9 @@ def run_id_from(search: str | None) -> int | None:
         return None
 
 
-def _templates() -> tuple[dict[str, store.TemplateFile], str | None]:
+def _templates() -> tuple[dict[str, runs.TemplateFile], str | None]:
     try:
-        return store.available_templates(), None
+        return runs.available_templates(), None
     except TemplateError as exc:
         log.error("protocol templates cannot be loaded: %s", exc)
         return {}, f"Protocol templates cannot be loaded: {exc}"
@@ -111,8 +113,8 @@ def refresh(
                 if template_error:
                     out["active"] = ui.message("error", template_error)
             if run_id is None:
-                active = store.list_active_runs(session, now)
-                stood = store.list_runs(session, now, active=False, limit=20)
+                active = reads.list_active_runs(session, now)
+                stood = reads.list_runs(session, now, active=False, limit=20)
                 sig = _signature(
                     format_local(now, tz, "%Y-%m-%d %H:%M"),
                     [
@@ -136,8 +138,8 @@ def refresh(
                     active=active_list, stood_down=ui.stood_down_list(stood, now, tz)
                 )
                 return tuple(out[k] for k in REFRESH_OUTPUTS)
-            detail = store.run_detail(session, run_id)
-    except store.RunNotFound as exc:
+            detail = reads.run_detail(session, run_id)
+    except runs.RunNotFound as exc:
         out.update(dict.fromkeys(DETAIL_PARTS, None))
         out.update(
             list_view_style=HIDDEN,
@@ -176,7 +178,7 @@ def refresh(
     return tuple(out[k] for k in REFRESH_OUTPUTS)
 
 
-def _part_signatures(detail: store.RunDetail, now: datetime, tz: str) -> dict[str, str]:
+def _part_signatures(detail: runs.RunDetail, now: datetime, tz: str) -> dict[str, str]:
     """A signature per refreshed part of the run view: a part is sent to the browser
     only when what it shows changed (re-rendering a big checklist on every poll
     costs the browser seconds and replaces the element under the user's pointer)."""
@@ -250,9 +252,9 @@ def _write(
     try:
         with write_session(runtime.factory) as session:
             result = fn(session, actor, runtime.now(), runtime.settings.timezone)
-    except store.ActionConflict as exc:
+    except runs.ActionConflict as exc:
         return ui.message("conflict", str(exc)), False, exc
-    except store.ProtocolStoreError as exc:
+    except runs.ProtocolStoreError as exc:
         return ui.message("error", str(exc)), False, exc
     except Exception:
         log.exception("surge: %s failed", what)
@@ -291,12 +293,12 @@ def declare(
         needs_methane = found.template.requires_methane
 
         def do(session, actor, now, tz):  # noqa: ANN001, ANN202
-            return store.declare_run(
+            return writes.declare_run(
                 session,
                 found.template,
                 actor,
                 now,
-                store.RunTrigger(trigger_kind or "manual", trigger_detail),
+                runs.RunTrigger(trigger_kind or "manual", trigger_detail),
                 reason,
                 site_id,
                 methane if needs_methane else None,
@@ -309,7 +311,7 @@ def declare(
         )
         if ok:
             run_id = result
-        elif isinstance(result, store.Refused):
+        elif isinstance(result, runs.Refused):
             errors.update(result.field_errors)
     else:
         message = ui.message("error", "Choose a protocol to declare.")
@@ -364,7 +366,7 @@ def tick(
     done = bool(button["done"])
 
     def do(session, actor, now, tz):  # noqa: ANN001, ANN202
-        return store.set_action(
+        return writes.set_action(
             session,
             run_id,
             button["key"],
@@ -391,7 +393,7 @@ def open_note(
     runtime = current()
     try:
         with runtime.factory() as session:
-            template = store.run_detail(session, run_id).template
+            template = reads.run_detail(session, run_id).template
     except Exception as exc:
         query_failed("surge note", exc)
         raise PreventUpdate from None
@@ -414,7 +416,7 @@ def confirm_note(
         raise PreventUpdate
 
     def do(session, actor, now, tz):  # noqa: ANN001, ANN202
-        return store.set_action(
+        return writes.set_action(
             session,
             run_id,
             target["key"],
@@ -433,7 +435,7 @@ def confirm_note(
             False,
             (changed or 0) + 1,
         )
-    keep_open = isinstance(result, store.Refused) and "note" in str(result).lower()
+    keep_open = isinstance(result, runs.Refused) and "note" in str(result).lower()
     return message, keep_open, no_update
 
 
@@ -457,7 +459,7 @@ def assign(
         return ui.message("error", "Choose the role to assign."), no_update, no_update
 
     def do(session, actor, now, tz):  # noqa: ANN001, ANN202
-        return store.assign_role(session, run_id, role_key, person or "", actor, now)
+        return writes.assign_role(session, run_id, role_key, person or "", actor, now)
 
     message, ok, result = _write(Permission.WORK_PROTOCOL, "assign the role", do)
     if ok:
@@ -481,7 +483,7 @@ def add_log(
         raise PreventUpdate
 
     def do(session, actor, now, tz):  # noqa: ANN001, ANN202
-        return store.add_log_entry(
+        return writes.add_log_entry(
             session,
             run_id,
             text or "",
@@ -517,7 +519,7 @@ def confirm_stand_down(
     )
 
     def do(session, actor, now, tz):  # noqa: ANN001, ANN202
-        return store.stand_down(
+        return writes.stand_down(
             session, run_id, actor, now, expected_version=expected, note=note
         )
 
@@ -539,8 +541,8 @@ def report_csv(run_id: int) -> dict[str, Any]:
     """The after-action CSV for ``run_id`` as a ``dcc.Download`` payload."""
     runtime = current()
     with runtime.factory() as session:
-        events = store.timeline(session, run_id)
-        detail = store.run_detail(session, run_id)
+        events = reads.timeline(session, run_id)
+        detail = reads.run_detail(session, run_id)
     return {
         "content": timeline_csv(events, runtime.settings.timezone),
         "filename": report_filename(detail, "csv"),
@@ -551,8 +553,8 @@ def report_csv(run_id: int) -> dict[str, Any]:
 def report_pdf(run_id: int) -> dict[str, Any]:
     runtime = current()
     with runtime.factory() as session:
-        events = store.timeline(session, run_id)
-        detail = store.run_detail(session, run_id)
+        events = reads.timeline(session, run_id)
+        detail = reads.run_detail(session, run_id)
     pdf = timeline_pdf(
         events, detail, runtime.settings.timezone, generated_at=runtime.now()
     )
@@ -569,7 +571,7 @@ def download(
         payload = (
             report_csv(run_id) if ctx.triggered_id == ui.IDS.csv else report_pdf(run_id)
         )
-    except store.RunNotFound as exc:
+    except runs.RunNotFound as exc:
         return no_update, ui.message("error", str(exc))
     except Exception:
         log.exception("surge: report for run %s failed", run_id)

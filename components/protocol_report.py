@@ -1,7 +1,7 @@
 """After-action report of a protocol run: CSV timeline and a PDF for the board.
 
 Pure builders: they take the timeline and run detail read by
-``data.protocol_store`` and return text or bytes. Times are shown in the trust's
+``data.queries.protocols`` and return text or bytes. Times are shown in the trust's
 local time with the UTC offset, so a reader can tell 01:30 BST from 01:30 GMT.
 
 The PDF uses DejaVu Sans when the machine has it (every character we write,
@@ -11,8 +11,6 @@ which are Latin-1 only, and replaces the few characters they cannot show.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -21,8 +19,9 @@ from typing import Any
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from data.protocol_store import SNAPSHOT_FIELDS, EventType, RunDetail, TimelineEvent
 from ops import protocols as rules
+from ops.csv_export import csv_text
+from ops.protocol_runs import SNAPSHOT_FIELDS, EventType, RunDetail, TimelineEvent
 from ops.timeutil import ensure_utc, format_age, to_local
 
 CSV_HEADER = ("time", "event", "block", "action", "person", "role", "detail")
@@ -52,22 +51,20 @@ def local_time_text(at: datetime, tz: str) -> str:
 
 def timeline_csv(timeline: Sequence[TimelineEvent], tz: str) -> str:
     """One row per event in time order (the timeline is sorted again to be sure)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    for _i, e in sorted(enumerate(timeline), key=lambda p: (ensure_utc(p[1].at), p[0])):
-        writer.writerow(
-            (
-                local_time_text(e.at, tz),
-                e.event,
-                e.block,
-                e.action,
-                e.person,
-                e.role,
-                e.detail,
-            )
+    ordered = sorted(enumerate(timeline), key=lambda p: (ensure_utc(p[1].at), p[0]))
+    rows = (
+        (
+            local_time_text(e.at, tz),
+            e.event,
+            e.block,
+            e.action,
+            e.person,
+            e.role,
+            e.detail,
         )
-    return out.getvalue()
+        for _i, e in ordered
+    )
+    return csv_text([CSV_HEADER, *rows], lineterminator="\n")
 
 
 def report_filename(run: RunDetail, extension: str) -> str:

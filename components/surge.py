@@ -16,7 +16,8 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from components.common import Status, page_header, status_badge
-from data.protocol_store import (
+from ops import protocols as rules
+from ops.protocol_runs import (
     SNAPSHOT_FIELDS,
     AssignmentRow,
     BannerRun,
@@ -24,7 +25,6 @@ from data.protocol_store import (
     RunDetail,
     RunSummary,
 )
-from ops import protocols as rules
 from ops.timeutil import format_age, format_local, to_local
 
 TRIGGER_OPTIONS = (

@@ -531,7 +531,7 @@ def read_wall(
 def _protocols(
     session: Session, now: datetime, site: str | None, data: WallData
 ) -> list[Any]:
-    from data.protocol_store import active_run_summaries
+    from data.queries.protocols import active_run_summaries
 
     runs = active_run_summaries(session, now)
     if site is None:

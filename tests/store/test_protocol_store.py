@@ -12,11 +12,13 @@ import pytest
 from sqlalchemy import select, text
 
 from callbacks.identity import Actor
-from data import protocol_store as store
 from data.db import write_session
 from data.models.protocols import ProtocolRun
 from data.models.security import AuditEvent
+from data.queries import protocols as reads
 from data.queries.metrics import snapshot_metrics
+from data.writes import protocols as writes
+from ops import protocol_runs as runs
 from ops import protocols as rules
 from tests.support.apps import FROZEN_NOW
 
@@ -27,20 +29,20 @@ VERA = Actor(3, "vera", "Vera Viewer", "viewer")
 
 
 @pytest.fixture(scope="module")
-def templates() -> dict[str, store.TemplateFile]:
-    return store.available_templates()
+def templates() -> dict[str, runs.TemplateFile]:
+    return runs.available_templates()
 
 
 def _declare(
     runtime, templates, key="opel3-escalation", actor=ALICE, at=FROZEN_NOW, **kw
 ) -> int:
     with write_session(runtime.factory) as s:
-        return store.declare_run(
+        return writes.declare_run(
             s,
             templates[key].template,
             actor,
             at,
-            kw.pop("trigger", store.RunTrigger("opel", "OPEL 3 at 10:15")),
+            kw.pop("trigger", runs.RunTrigger("opel", "OPEL 3 at 10:15")),
             kw.pop("reason", "G&A occupancy 96% and 14 ambulances waiting"),
             kw.pop("site_id", None),
             kw.pop("methane", None),
@@ -62,7 +64,7 @@ def test_declare_stores_version_snapshot_and_audit(seeded_runtime, templates):
     run_id = _declare(seeded_runtime, templates)
     template = templates["opel3-escalation"].template
     with seeded_runtime.factory() as s:
-        detail = store.run_detail(s, run_id)
+        detail = reads.run_detail(s, run_id)
         beds = dict(
             s.execute(text("SELECT state, count(*) FROM bed GROUP BY state")).all()
         )
@@ -106,18 +108,18 @@ def test_declare_stores_version_snapshot_and_audit(seeded_runtime, templates):
 
 
 def test_declaration_refusals_name_the_fields(seeded_runtime, templates):
-    with pytest.raises(store.Refused) as refused:
+    with pytest.raises(runs.Refused) as refused:
         _declare(seeded_runtime, templates, reason="   ")
     assert "reason" in refused.value.field_errors
-    with pytest.raises(store.Refused) as refused:
+    with pytest.raises(runs.Refused) as refused:
         _declare(
             seeded_runtime, templates, key="major-incident", methane={"hazards": "fire"}
         )
     assert "methane.exact_location" in refused.value.field_errors
     assert "methane.hazards" not in refused.value.field_errors
-    with pytest.raises(store.Refused, match="may not declare protocol"):
+    with pytest.raises(runs.Refused, match="may not declare protocol"):
         _declare(seeded_runtime, templates, actor=BOB)
-    with pytest.raises(store.Refused, match="Unknown site"):
+    with pytest.raises(runs.Refused, match="Unknown site"):
         _declare(seeded_runtime, templates, site_id=999)
     with seeded_runtime.factory() as s:
         assert s.scalar(select(ProtocolRun.id)) is None
@@ -133,13 +135,13 @@ def test_declaration_refusals_name_the_fields(seeded_runtime, templates):
     run_id = _declare(seeded_runtime, templates, key="major-incident", methane=methane)
     with seeded_runtime.factory() as s:
         assert (
-            store.run_detail(s, run_id).run.methane["major_incident_declared"] == "yes"
+            reads.run_detail(s, run_id).run.methane["major_incident_declared"] == "yes"
         )
 
 
 def test_one_active_run_per_template_and_scope(seeded_runtime, templates):
     _declare(seeded_runtime, templates)
-    with pytest.raises(store.Refused, match="already active for the trust"):
+    with pytest.raises(runs.Refused, match="already active for the trust"):
         _declare(
             seeded_runtime, templates, actor=ALICE, at=FROZEN_NOW + timedelta(minutes=5)
         )
@@ -147,7 +149,7 @@ def test_one_active_run_per_template_and_scope(seeded_runtime, templates):
         site_id = s.execute(text("SELECT min(id) FROM site")).scalar()
     other = _declare(seeded_runtime, templates, site_id=site_id)
     with seeded_runtime.factory() as s:
-        detail = store.run_detail(s, other)
+        detail = reads.run_detail(s, other)
     assert detail.run.site_id == site_id
     assert [x["code"] for x in detail.run.facility_snapshot["sites"]] == [
         detail.run.site_code
@@ -160,70 +162,70 @@ def test_changed_template_under_same_version_is_refused(seeded_runtime, template
     edited = dataclasses.replace(original.template, title="OPEL 3 — edited in place")
     with (
         write_session(seeded_runtime.factory) as s,
-        pytest.raises(store.TemplateVersionConflict) as err,
+        pytest.raises(runs.TemplateVersionConflict) as err,
     ):
-        store.ensure_template_version(s, edited, FROZEN_NOW, original.path)
+        writes.ensure_template_version(s, edited, FROZEN_NOW, original.path)
     assert "opel3-escalation.yaml" in str(err.value) and "raise 'version'" in str(
         err.value
     )
     bumped = dataclasses.replace(edited, version=2)
     with write_session(seeded_runtime.factory) as s:
-        store.stand_down(s, run_id, ALICE, FROZEN_NOW + timedelta(minutes=1))
-        new_run = store.declare_run(
+        writes.stand_down(s, run_id, ALICE, FROZEN_NOW + timedelta(minutes=1))
+        new_run = writes.declare_run(
             s, bumped, ALICE, FROZEN_NOW + timedelta(minutes=2), reason="again", tz=TZ
         )
     with seeded_runtime.factory() as s:
-        assert store.run_detail(s, run_id).run.title == "OPEL 3 acute escalation"
-        assert store.run_detail(s, new_run).run.title == "OPEL 3 — edited in place"
-        assert store.run_detail(s, new_run).run.template_version == 2
+        assert reads.run_detail(s, run_id).run.title == "OPEL 3 acute escalation"
+        assert reads.run_detail(s, new_run).run.title == "OPEL 3 — edited in place"
+        assert reads.run_detail(s, new_run).run.template_version == 2
 
 
 def test_ticks_conflicts_and_unticks(seeded_runtime, templates):
     run_id = _declare(seeded_runtime, templates)
     t1 = FROZEN_NOW + timedelta(minutes=2)
     with write_session(seeded_runtime.factory) as s:
-        st = store.set_action(s, run_id, "notify-icb-scc", True, ALICE, t1, tz=TZ)
+        st = writes.set_action(s, run_id, "notify-icb-scc", True, ALICE, t1, tz=TZ)
     assert (st.done, st.done_by, st.version) == (True, "Alice Commander", 1)
     # A different action by someone else at the same time is fine.
     with write_session(seeded_runtime.factory) as s:
-        store.set_action(
+        writes.set_action(
             s, run_id, "hourly-pull", True, BOB, t1, note="pull started", tz=TZ
         )
     # The same action: the second person is told who did it and when; nothing changes.
     with (
         write_session(seeded_runtime.factory) as s,
-        pytest.raises(store.ActionConflict) as c,
+        pytest.raises(runs.ActionConflict) as c,
     ):
-        store.set_action(
+        writes.set_action(
             s, run_id, "notify-icb-scc", True, BOB, t1 + timedelta(minutes=1), tz=TZ
         )
     assert str(c.value) == "Already done by Alice Commander at 10:32."
     # A stale expected version is a conflict too.
     with (
         write_session(seeded_runtime.factory) as s,
-        pytest.raises(store.ActionConflict),
+        pytest.raises(runs.ActionConflict),
     ):
-        store.set_action(
+        writes.set_action(
             s, run_id, "notify-icb-scc", False, BOB, t1, expected_version=0, tz=TZ
         )
     # note_required actions need a note; viewers cannot tick; unknown actions refused.
     with (
         write_session(seeded_runtime.factory) as s,
-        pytest.raises(store.Refused, match="note"),
+        pytest.raises(runs.Refused, match="note"),
     ):
-        store.set_action(s, run_id, "confirm-opel3", True, ALICE, t1, tz=TZ)
+        writes.set_action(s, run_id, "confirm-opel3", True, ALICE, t1, tz=TZ)
     with (
         write_session(seeded_runtime.factory) as s,
-        pytest.raises(store.Refused, match="may not"),
+        pytest.raises(runs.Refused, match="may not"),
     ):
-        store.set_action(s, run_id, "site-huddle", True, VERA, t1, tz=TZ)
+        writes.set_action(s, run_id, "site-huddle", True, VERA, t1, tz=TZ)
     with (
         write_session(seeded_runtime.factory) as s,
-        pytest.raises(store.Refused, match="Unknown"),
+        pytest.raises(runs.Refused, match="Unknown"),
     ):
-        store.set_action(s, run_id, "no-such-action", True, ALICE, t1, tz=TZ)
+        writes.set_action(s, run_id, "no-such-action", True, ALICE, t1, tz=TZ)
     with write_session(seeded_runtime.factory) as s:
-        st = store.set_action(
+        st = writes.set_action(
             s,
             run_id,
             "notify-icb-scc",
@@ -235,8 +237,8 @@ def test_ticks_conflicts_and_unticks(seeded_runtime, templates):
         )
     assert (st.done, st.done_by, st.version) == (False, None, 2)
     with seeded_runtime.factory() as s:
-        states = store.run_detail(s, run_id).states
-        summaries = store.active_run_summaries(s, t1)
+        states = reads.run_detail(s, run_id).states
+        summaries = reads.active_run_summaries(s, t1)
     assert (
         states["notify-icb-scc"].done is False and states["notify-icb-scc"].version == 2
     )
@@ -256,10 +258,10 @@ def test_ticks_conflicts_and_unticks(seeded_runtime, templates):
 def test_overdue_counts_after_the_block_ends(seeded_runtime, templates):
     run_id = _declare(seeded_runtime, templates)
     with write_session(seeded_runtime.factory) as s:
-        store.set_action(s, run_id, "site-huddle", True, ALICE, FROZEN_NOW, tz=TZ)
+        writes.set_action(s, run_id, "site-huddle", True, ALICE, FROZEN_NOW, tz=TZ)
     with seeded_runtime.factory() as s:
-        (early,) = store.list_active_runs(s, FROZEN_NOW + timedelta(hours=1))
-        (late,) = store.list_active_runs(s, FROZEN_NOW + timedelta(hours=2, minutes=1))
+        (early,) = reads.list_active_runs(s, FROZEN_NOW + timedelta(hours=1))
+        (late,) = reads.list_active_runs(s, FROZEN_NOW + timedelta(hours=2, minutes=1))
     assert early.overdue == 0
     assert late.overdue == 7  # 8 immediate actions, one done
     assert [(b.key, b.done, b.total) for b in late.blocks][0] == ("immediate", 1, 8)
@@ -269,37 +271,37 @@ def test_roles_handover_and_log(seeded_runtime, templates):
     run_id = _declare(seeded_runtime, templates)
     t = [FROZEN_NOW + timedelta(minutes=m) for m in range(10)]
     with write_session(seeded_runtime.factory) as s:
-        store.assign_role(s, run_id, "bed-manager", "Bob Beds", ALICE, t[1])
+        writes.assign_role(s, run_id, "bed-manager", "Bob Beds", ALICE, t[1])
     with write_session(seeded_runtime.factory) as s:
-        store.add_log_entry(s, run_id, "Bed meeting at 11:00", BOB, t[2])
-        store.add_log_entry(s, run_id, "Called ICB", ALICE, t[3])
-        store.add_log_entry(
+        writes.add_log_entry(s, run_id, "Bed meeting at 11:00", BOB, t[2])
+        writes.add_log_entry(s, run_id, "Called ICB", ALICE, t[3])
+        writes.add_log_entry(
             s, run_id, "Taking over comms", ALICE, t[3], as_role="comms"
         )
     with write_session(seeded_runtime.factory) as s:
-        store.assign_role(s, run_id, "bed-manager", "Sam Night", ALICE, t[4])
+        writes.assign_role(s, run_id, "bed-manager", "Sam Night", ALICE, t[4])
     with (
         write_session(seeded_runtime.factory) as s,
-        pytest.raises(store.Refused, match="already holds"),
+        pytest.raises(runs.Refused, match="already holds"),
     ):
-        store.assign_role(s, run_id, "bed-manager", "sam  night", ALICE, t[5])
+        writes.assign_role(s, run_id, "bed-manager", "sam  night", ALICE, t[5])
     with (
         write_session(seeded_runtime.factory) as s,
-        pytest.raises(store.Refused, match="Unknown role"),
+        pytest.raises(runs.Refused, match="Unknown role"),
     ):
-        store.assign_role(s, run_id, "chief-wizard", "Merlin", ALICE, t[5])
+        writes.assign_role(s, run_id, "chief-wizard", "Merlin", ALICE, t[5])
     with (
         write_session(seeded_runtime.factory) as s,
-        pytest.raises(store.Refused, match="Write"),
+        pytest.raises(runs.Refused, match="Write"),
     ):
-        store.add_log_entry(s, run_id, "  \n ", ALICE, t[5])
+        writes.add_log_entry(s, run_id, "  \n ", ALICE, t[5])
     with (
         write_session(seeded_runtime.factory) as s,
-        pytest.raises(store.Refused, match="may not"),
+        pytest.raises(runs.Refused, match="may not"),
     ):
-        store.add_log_entry(s, run_id, "hello", VERA, t[5])
+        writes.add_log_entry(s, run_id, "hello", VERA, t[5])
     with seeded_runtime.factory() as s:
-        detail = store.run_detail(s, run_id)
+        detail = reads.run_detail(s, run_id)
     assert [(a.person, a.held_from, a.held_to) for a in detail.assignments] == [
         ("Bob Beds", t[1], t[4]),
         ("Sam Night", t[4], None),
@@ -325,43 +327,43 @@ def test_stand_down_closes_the_run(seeded_runtime, templates):
     run_id = _declare(seeded_runtime, templates)
     t = [FROZEN_NOW + timedelta(minutes=m) for m in range(10)]
     with write_session(seeded_runtime.factory) as s:
-        store.assign_role(
+        writes.assign_role(
             s, run_id, "tactical-commander", "Alice Commander", ALICE, t[1]
         )
-        store.set_action(s, run_id, "site-huddle", True, ALICE, t[2], tz=TZ)
+        writes.set_action(s, run_id, "site-huddle", True, ALICE, t[2], tz=TZ)
     with (
         write_session(seeded_runtime.factory) as s,
-        pytest.raises(store.Refused, match="may not"),
+        pytest.raises(runs.Refused, match="may not"),
     ):
-        store.stand_down(s, run_id, BOB, t[3])
+        writes.stand_down(s, run_id, BOB, t[3])
     with (
         write_session(seeded_runtime.factory) as s,
-        pytest.raises(store.ActionConflict),
+        pytest.raises(runs.ActionConflict),
     ):
-        store.stand_down(s, run_id, ALICE, t[3], expected_version=7)
+        writes.stand_down(s, run_id, ALICE, t[3], expected_version=7)
     with write_session(seeded_runtime.factory) as s:
-        store.stand_down(
+        writes.stand_down(
             s, run_id, ALICE, t[4], expected_version=1, note="OPEL 2 twice"
         )
     with (
         write_session(seeded_runtime.factory) as s,
-        pytest.raises(store.ActionConflict, match="Already stood down by Alice"),
+        pytest.raises(runs.ActionConflict, match="Already stood down by Alice"),
     ):
-        store.stand_down(s, run_id, ALICE, t[5])
+        writes.stand_down(s, run_id, ALICE, t[5])
     with (
         write_session(seeded_runtime.factory) as s,
-        pytest.raises(store.Refused, match="stood down"),
+        pytest.raises(runs.Refused, match="stood down"),
     ):
-        store.set_action(s, run_id, "hourly-pull", True, ALICE, t[5], tz=TZ)
+        writes.set_action(s, run_id, "hourly-pull", True, ALICE, t[5], tz=TZ)
     with (
         write_session(seeded_runtime.factory) as s,
-        pytest.raises(store.Refused, match="stood down"),
+        pytest.raises(runs.Refused, match="stood down"),
     ):
-        store.add_log_entry(s, run_id, "late note", ALICE, t[5])
+        writes.add_log_entry(s, run_id, "late note", ALICE, t[5])
     with seeded_runtime.factory() as s:
-        detail = store.run_detail(s, run_id)
-        assert store.list_active_runs(s, t[5]) == []
-        (old,) = store.list_runs(s, t[5], active=False)
+        detail = reads.run_detail(s, run_id)
+        assert reads.list_active_runs(s, t[5]) == []
+        (old,) = reads.list_runs(s, t[5], active=False)
     assert (detail.run.status, detail.run.stood_down_by, detail.run.stood_down_at) == (
         "stood_down",
         "Alice Commander",
@@ -377,19 +379,19 @@ def test_timeline_orders_every_event(seeded_runtime, templates):
     run_id = _declare(seeded_runtime, templates)
     t = [FROZEN_NOW + timedelta(minutes=m) for m in range(10)]
     with write_session(seeded_runtime.factory) as s:
-        store.assign_role(s, run_id, "site-manager", "Carol Site", ALICE, t[1])
+        writes.assign_role(s, run_id, "site-manager", "Carol Site", ALICE, t[1])
     with write_session(seeded_runtime.factory) as s:
-        store.set_action(
+        writes.set_action(
             s, run_id, "site-huddle", True, BOB, t[2], note="huddle 10:45", tz=TZ
         )
     with write_session(seeded_runtime.factory) as s:
-        store.add_log_entry(s, run_id, "ICB informed", ALICE, t[3])
+        writes.add_log_entry(s, run_id, "ICB informed", ALICE, t[3])
     with write_session(seeded_runtime.factory) as s:
-        store.set_action(s, run_id, "site-huddle", False, ALICE, t[4], tz=TZ)
-        store.assign_role(s, run_id, "site-manager", "Dan Night", ALICE, t[5])
-        store.stand_down(s, run_id, ALICE, t[6], note="de-escalated")
+        writes.set_action(s, run_id, "site-huddle", False, ALICE, t[4], tz=TZ)
+        writes.assign_role(s, run_id, "site-manager", "Dan Night", ALICE, t[5])
+        writes.stand_down(s, run_id, ALICE, t[6], note="de-escalated")
     with seeded_runtime.factory() as s:
-        events = store.timeline(s, run_id)
+        events = reads.timeline(s, run_id)
     assert [(e.at, e.event, e.person) for e in events] == [
         (t[0], "declared", "Alice Commander"),
         (t[0], "facility snapshot", ""),

@@ -18,10 +18,11 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from callbacks.identity import Actor
-from data import protocol_store as store
 from data.db import create_db_engine, make_session_factory, upgrade, write_session
 from data.models.protocols import ProtocolActionEvent, ProtocolActionState
 from data.models.security import AuditEvent
+from data.writes import protocols as writes
+from ops import protocol_runs as runs
 from tests.support.apps import FROZEN_NOW
 
 TZ = "Europe/London"
@@ -50,7 +51,7 @@ def _toggle_many(
             ).one()
         try:
             with write_session(factory) as s:
-                store.set_action(
+                writes.set_action(
                     s,
                     run_id,
                     key,
@@ -61,7 +62,7 @@ def _toggle_many(
                     tz=TZ,
                 )
             result[("ok", key)] += 1
-        except store.ActionConflict:
+        except runs.ActionConflict:
             result[("conflict", key)] += 1
     return result
 
@@ -80,9 +81,9 @@ def _stress(url: str, threads: int, processes: int) -> None:
     engine = create_db_engine(url)
     upgrade(engine)
     factory = make_session_factory(engine)
-    template = store.available_templates()["opel3-escalation"].template
+    template = runs.available_templates()["opel3-escalation"].template
     with write_session(factory) as s:
-        run_id = store.declare_run(
+        run_id = writes.declare_run(
             s, template, COMMANDER, FROZEN_NOW, reason="stress", tz=TZ
         )
 

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from components import protocol_report as report
-from data.protocol_store import (
+from ops import protocols as rules
+from ops.protocol_runs import (
     AssignmentRow,
     EventType,
     LogEntry,
@@ -20,7 +21,6 @@ from data.protocol_store import (
     RunInfo,
     TimelineEvent,
 )
-from ops import protocols as rules
 from ops.settings import PROJECT_ROOT
 
 TZ = "Europe/London"
@@ -221,7 +221,7 @@ def test_report_filename_names_template_run_and_day():
 
 def test_banner_lists_each_active_protocol_with_progress_and_link():
     from components.surge import active_protocols_banner
-    from data.protocol_store import BannerRun
+    from ops.protocol_runs import BannerRun
 
     assert active_protocols_banner([]) is None
     banner = active_protocols_banner(
