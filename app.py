@@ -110,6 +110,16 @@ def prepare_database(runtime: Runtime) -> None:
             )
             log.info("demo trust seeded in %.1f s", time.monotonic() - started)
         create_demo_users(runtime)
+        return
+    from data.queries.feeds import organisation_loaded
+
+    with runtime.factory() as session:
+        loaded = organisation_loaded(session)
+    if not loaded:
+        log.warning(
+            "no organisation is loaded: every page says so until an administrator "
+            "runs 'flask --app app organisation load FILE' (docs/organisation.md)"
+        )
 
 
 def credentials_path(database_url: str):  # noqa: ANN201
@@ -203,15 +213,35 @@ def create_demo_users(runtime: Runtime) -> None:
 
 
 def healthz():  # noqa: ANN201
-    """Database reachable, age of the newest data, app version; 503 when unreachable."""
+    """Database reachable, age of the newest data, app version; 503 when unreachable.
+
+    Also whether an organisation is loaded, each feed with its last write and the
+    domains it reports, and the domains no feed has ever reported ("never_reported").
+    """
     runtime = current()
     body: dict[str, object] = {"version": __version__}
     try:
         from data.queries.common import newest_feed_write
+        from data.queries.feeds import feed_report, organisation_loaded
 
         with runtime.factory() as session:
             newest = newest_feed_write(session)
+            loaded = organisation_loaded(session)
+            report = feed_report(session)
         body["database"] = "ok"
+        body["organisation"] = "loaded" if loaded else "not loaded"
+        body["feeds"] = [
+            {
+                "feed": f.feed,
+                "domains": list(f.domains),
+                "last_write_at": f.last_write_at.isoformat(),
+                "age_seconds": round(
+                    (runtime.now() - f.last_write_at).total_seconds(), 1
+                ),
+            }
+            for f in report.feeds
+        ]
+        body["never_reported"] = report.never_reported
         body["newest_data_at"] = newest.isoformat() if newest else None
         body["newest_data_age_seconds"] = (
             round((runtime.now() - newest).total_seconds(), 1) if newest else None

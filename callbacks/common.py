@@ -27,16 +27,15 @@ class Freshness:
 def freshness(
     runtime: Runtime, as_of: datetime | None, error: str | None = None
 ) -> Freshness:
-    """'as of' text and STALE/ERROR state for figures last written at ``as_of``."""
+    """'as of' text and STALE/ERROR state for figures last written at ``as_of``;
+    MISSING ("no data yet", not an error) while no feed has ever written."""
     now = runtime.now()
     tz = runtime.settings.timezone
-    if as_of is None and error is None:
-        error = "no data has been received yet"
     as_of_text = format_local(as_of, tz, "%H:%M %a %d %b") if as_of else None
     age = (now - as_of).total_seconds() if as_of else None
     status, line = freshness_line(
         as_of_text,
-        age if age is not None else 0.0,
+        age,
         runtime.settings.stale_after_seconds,
         error,
     )

@@ -16,17 +16,23 @@ from data.runtime import current
 def scope_values(
     snap: MetricSnapshot, extras: OverviewExtras, kind: str, scope_id: str, key: str
 ) -> overview.ScopeValues:
-    """The section's values: catalogue metrics of one scope plus the breakdowns."""
+    """The section's values: catalogue metrics of one scope plus the breakdowns.
+
+    Breakdowns of a domain no feed has reported are missing, not zero."""
+    beds = "beds" not in snap.unreported
+    theatres = "theatres" not in snap.unreported
     return overview.ScopeValues(
         metrics={
             m: v
             for (m, k, sid), v in snap.values.items()
             if k == kind and sid == scope_id
         },
-        available_by_type=dict(extras.available_by_type.get(key, {})),
-        lists_running=extras.lists_running.get(key, 0),
-        lists_planned_today=extras.lists_planned_today.get(key, 0),
-        cases_done_today=extras.cases_done_today.get(key, 0),
+        available_by_type=dict(extras.available_by_type.get(key, {})) if beds else {},
+        lists_running=extras.lists_running.get(key, 0) if theatres else None,
+        lists_planned_today=(
+            extras.lists_planned_today.get(key, 0) if theatres else None
+        ),
+        cases_done_today=extras.cases_done_today.get(key, 0) if theatres else None,
     )
 
 

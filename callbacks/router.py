@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
@@ -9,8 +10,10 @@ from dash import Dash, Input, Output, State, ctx, html, no_update
 
 from callbacks.identity import csrf_token, current_actor
 from components import admin, alerts, beds, ed, overview, surge, theatres, wall
-from components.shell import IDS, navbar, not_found
+from components.shell import IDS, navbar, no_data_yet, no_organisation, not_found
 from data.runtime import current
+
+log = logging.getLogger(__name__)
 
 PageLayout = Callable[[dict[str, str]], html.Div]
 
@@ -27,6 +30,22 @@ PAGES: dict[str, PageLayout] = {
 }
 # Pages without the navigation bar (wall displays).
 CHROMELESS: set[str] = {"/wall"}
+# Page titles for the notices shown before there is anything to show.
+TITLES: dict[str, str] = {
+    "/": "Overview",
+    "/beds": "Beds",
+    "/ed": "ED",
+    "/theatres": "Theatres",
+    "/alerts": "Alerts",
+    "/surge": "Surge",
+    "/wall": "Wall",
+    "/admin": "Admin",
+}
+# Pages whose every figure comes from one domain (data.queries.feeds.DOMAINS):
+# until a feed has reported it, the page says "no data yet".
+PAGE_DOMAIN: dict[str, str] = {"/beds": "beds", "/ed": "ed", "/theatres": "theatres"}
+# Pages still usable without an organisation: the notice goes above them.
+WITHOUT_ORGANISATION: set[str] = {"/admin"}
 
 
 def parse_query(search: object) -> dict[str, str]:
@@ -52,7 +71,49 @@ def render(
     nav = None if path in CHROMELESS else _navbar(path)
     if builder is None:
         return nav, not_found(path), path
-    return nav, builder(parse_query(search)), path
+    notice = gate(path)
+    if notice is not None and path not in WITHOUT_ORGANISATION:
+        return nav, notice, path
+    page = builder(parse_query(search))
+    return nav, page if notice is None else html.Div([notice, page]), path
+
+
+def gate(path: str) -> html.Div | None:
+    """The notice a page shows instead of figures: no organisation loaded, or no
+    feed has reported the page's domain. None when the page can show its figures
+    (or when the store cannot be read: the page then reports that itself)."""
+    from data.queries.feeds import DOMAIN_LABELS, feed_report, organisation_loaded
+
+    runtime = current()
+    # Wall displays run unattended and may only call the wall's own callbacks, so
+    # their notice does not poll; every other notice re-checks at the poll interval.
+    every = None if path in CHROMELESS else runtime.settings.poll_seconds * 1000
+    title = TITLES.get(path, "This page")
+    try:
+        with runtime.factory() as session:
+            if not organisation_loaded(session):
+                return no_organisation(title, every)
+            domain = PAGE_DOMAIN.get(path)
+            if domain is None:
+                return None
+            report = feed_report(session)
+    except Exception as exc:
+        log.warning("page gate for %s: store unreadable: %s", path, type(exc).__name__)
+        return None
+    if domain not in report.never_reported:
+        return None
+    return no_data_yet(
+        title, DOMAIN_LABELS[domain], [f.feed for f in report.feeds], every
+    )
+
+
+def recheck(_n: int | None, pathname: str | None, search: str | None) -> object:
+    """A notice's re-check: the page itself once there is something to show."""
+    path = (pathname if isinstance(pathname, str) else "/").rstrip("/") or "/"
+    builder = PAGES.get(path)
+    if builder is None or gate(path) is not None:
+        return no_update
+    return builder(parse_query(search))
 
 
 def _only_search_changed() -> bool:
@@ -86,3 +147,10 @@ def register(app: Dash) -> None:
         Input(IDS.url, "search"),
         State(IDS.rendered_path, "data"),
     )(render)
+    app.callback(
+        Output(IDS.page, "children", allow_duplicate=True),
+        Input(IDS.notice_poll, "n_intervals"),
+        State(IDS.url, "pathname"),
+        State(IDS.url, "search"),
+        prevent_initial_call=True,
+    )(recheck)

@@ -33,6 +33,7 @@ from components import wall
 from components.shell import IDS as SHELL
 from data import display_store as store
 from data.db import write_session
+from data.queries.feeds import DOMAIN_LABELS
 from data.runtime import current
 from ops.permissions import Permission
 from ops.timeutil import format_local
@@ -199,6 +200,10 @@ def poll(
     return delta.SENDER.reply(rendered, sent, {OUTPUT_COUNT - 1: status})
 
 
+# Panels whose figures all come from one domain (data.queries.feeds.DOMAINS).
+PANEL_DOMAIN = {"bed_heatmap": "beds", "ed_board": "ed", "theatre_board": "theatres"}
+
+
 def render(
     data: store.WallData,
     runtime: Any,
@@ -217,7 +222,10 @@ def render(
     show_site = data.scope_kind == "trust"
     panels = []
     for key in profile.panels:
-        if key == "bed_heatmap":
+        domain = PANEL_DOMAIN.get(key)
+        if domain in snap.unreported:
+            panels.append(wall.no_data_panel(key, DOMAIN_LABELS[domain]))
+        elif key == "bed_heatmap":
             figure = wall.wall_heatmap(
                 data.occupancy, data.wards, data.hours, tz,
                 wall.font_scale(profile.resolution, viewport_height), show_site,

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 MISSING_VALUE_TEXT = "—"
-NO_DATA_TEXT = "no data"
+NO_DATA_TEXT = "no data yet"
 
 ComponentId = str | dict[str, Any]
 
@@ -175,8 +175,10 @@ def kpi_tile(
 ) -> html.Div | dcc.Link:
     """A KPI card: title, big value with unit, optional detail, 'as of' line, badge.
 
-    - ``value`` of ``None`` (or NaN) shows "—" and the words "no data"; a status
-      of OK is then shown as MISSING, because a missing number is not "OK".
+    - ``value`` of ``None`` (or NaN) shows "—" and the words "no data yet"; a status
+      of OK is then shown as MISSING, because a missing number is not "OK"; the
+      ``detail`` (a breakdown of the number) is left out, since it has nothing to
+      break down.
     - ``as_of_text`` may be a string or a component (e.g. from ``freshness_line``).
     - ``href`` makes the whole tile a ``dcc.Link`` to that page.
     - ``tile_id`` ids the tile itself; the element holding the value gets
@@ -210,7 +212,7 @@ def kpi_tile(
         ),
         html.Div(value_children, className="kpi-value-row"),
     ]
-    if detail is not None:
+    if detail is not None and not missing:
         children.append(html.Div(detail, className="kpi-detail"))
     if as_of_text is not None:
         children.append(
@@ -270,7 +272,7 @@ def freshness_line(
         return Status.ERROR, html.Span(parts, className="freshness-line")
     if as_of_text is None or age_seconds is None:
         return Status.MISSING, html.Span(
-            [status_badge(Status.MISSING), " no data received yet"],
+            [status_badge(Status.MISSING), " no data has been received yet"],
             className="freshness-line",
         )
     if age_seconds > stale_after_seconds:

@@ -17,6 +17,8 @@ class IDS:
     rendered_path = "shell-rendered-path"
     user = "shell-user"
     sign_out = "shell-sign-out"
+    notice = "shell-notice"
+    notice_poll = "shell-notice-poll"
 
 
 NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
@@ -132,4 +134,84 @@ def not_found(path: str) -> html.Div:
             ),
         ],
         className="mt-4",
+    )
+
+
+LOAD_COMMAND = "flask --app app organisation load FILE"
+LOAD_DOC = "docs/organisation.md"
+
+
+def _notice(
+    heading: str, body: list, recheck_ms: int | None, icon: str = "bi-building"
+) -> html.Div:
+    children: list = [
+        html.H2(
+            [html.I(className=f"bi {icon} me-2", **{"aria-hidden": "true"}), heading],
+            className="h4",
+        ),
+        *body,
+    ]
+    if recheck_ms:
+        children.append(dcc.Interval(id=IDS.notice_poll, interval=recheck_ms))
+    return html.Div(
+        children, id=IDS.notice, className="card card-body mt-4", role="status"
+    )
+
+
+def no_organisation(page: str, recheck_ms: int | None = None) -> html.Div:
+    """What every page shows before an organisation file has been loaded."""
+    return _notice(
+        f"{page}: no organisation is loaded",
+        [
+            html.P(
+                "This command centre has no trust, sites, wards, beds, ED areas or "
+                "theatres yet, so there is nothing to show. An administrator loads "
+                "the organisation file on the server:"
+            ),
+            html.Pre(html.Code(LOAD_COMMAND), className="mb-2"),
+            html.P(
+                [
+                    "The file format and how to load, check (",
+                    html.Code("--dry-run"),
+                    ") and change it are described in ",
+                    html.Code(LOAD_DOC),
+                    ". This page updates once the organisation is loaded.",
+                ],
+                className="mb-0 text-muted",
+            ),
+        ],
+        recheck_ms,
+    )
+
+
+def no_data_yet(
+    page: str, domain_label: str, feeds: list[str], recheck_ms: int | None = None
+) -> html.Div:
+    """A page whose figures all come from one domain that no feed has reported."""
+    if feeds:
+        seen = html.P(
+            "Feeds that have reported so far (other domains): "
+            + ", ".join(feeds)
+            + ".",
+            className="text-muted",
+        )
+    else:
+        seen = html.P("No feed has reported yet.", className="text-muted")
+    return _notice(
+        f"{page}: no data yet",
+        [
+            html.P(
+                f"No {domain_label} feed has reported yet, so there are no figures "
+                "to show: the organisation describes where the beds, areas and "
+                "theatres are, not what is happening in them."
+            ),
+            seen,
+            html.P(
+                "This page fills in as soon as a feed writes. /healthz lists every "
+                "feed and the domains never reported.",
+                className="mb-0 text-muted",
+            ),
+        ],
+        recheck_ms,
+        icon="bi-hourglass-split",
     )

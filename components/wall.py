@@ -349,6 +349,18 @@ def panel(key: str, body: Any, note: str | None = None) -> html.Section:
     )  # fmt: skip
 
 
+def no_data_panel(key: str, domain_label: str) -> html.Section:
+    """A panel whose domain no feed has reported yet: no figures, not zeros."""
+    return panel(
+        key,
+        html.P(
+            f"No data yet: no {domain_label} feed has reported.",
+            className="wall-empty",
+            id=f"{IDS.panel(key)}-no-data",
+        ),
+    )
+
+
 def wall_heatmap(
     frame: Any,
     wards: Sequence[Any],

@@ -37,6 +37,7 @@ from data.models.capacity import (
 )
 from data.models.security import AuditEvent
 from data.models.system import FeedStatus
+from data.queries.feeds import BEDS, ED, THEATRES, reported_domains
 from data.queries.sql import seconds_between, utc_hour
 from ops.metrics import four_hour_pct, median_minutes, occupancy_pct, ratio_pct
 from ops.timeutil import (
@@ -58,6 +59,9 @@ class MetricSnapshot:
     at: datetime
     as_of: datetime | None
     values: dict[Key, float | None] = field(default_factory=dict)
+    # Domains (data.queries.feeds.DOMAINS) no feed has reported yet: their figures
+    # are None ("no data yet"), however the organisation's beds stand.
+    unreported: frozenset[str] = frozenset()
     labels: dict[tuple[str, str], str] = field(
         default_factory=dict
     )  # (kind, id) -> name
@@ -88,10 +92,20 @@ def snapshot_metrics(session: Session, now: datetime, tz: str) -> MetricSnapshot
     for s in sites.values():
         snap.labels[("site", s.code)] = s.name
         snap.site_of[("site", s.code)] = s.code
-    _beds(session, now, snap, sites, trust_id)
-    _ed(session, now, midnight, zone, snap, sites, trust_id)
-    _theatres(session, zone, midnight, now, snap, sites, trust_id)
+    by_domain: dict[str, set[Key]] = {}
+    for domain, compute in (
+        (BEDS, lambda: _beds(session, now, snap, sites, trust_id)),
+        (ED, lambda: _ed(session, now, midnight, zone, snap, sites, trust_id)),
+        (
+            THEATRES,
+            lambda: _theatres(session, zone, midnight, now, snap, sites, trust_id),
+        ),
+    ):
+        before = set(snap.values)
+        compute()
+        by_domain[domain] = set(snap.values) - before
     _feeds(session, now, snap)
+    _no_data_until_reported(session, snap, by_domain)
     return snap
 
 
@@ -632,3 +646,16 @@ def _feeds(session: Session, now: datetime, snap: MetricSnapshot) -> None:
         snap.labels[("feed", feed)] = feed
         snap.set("data_age_seconds", "feed", feed, (now - at).total_seconds())
         newest = at if newest is None or at > newest else newest
+
+
+def _no_data_until_reported(
+    session: Session, snap: MetricSnapshot, by_domain: dict[str, set[Key]]
+) -> None:
+    """A domain no feed has reported has no figures: beds described only by the
+    organisation file are not a count of available beds, and no ED feed is not an
+    empty department."""
+    reported = reported_domains(session)
+    snap.unreported = frozenset(d for d in by_domain if d not in reported)
+    for domain in snap.unreported:
+        for key in by_domain[domain]:
+            snap.values[key] = None

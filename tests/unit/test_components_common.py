@@ -178,7 +178,7 @@ def test_kpi001_missing_value_shows_dash_and_no_data(value: Any) -> None:
 
     all_text = texts(tile)
     assert "—" in all_text
-    assert "no data" in all_text
+    assert "no data yet" in all_text
     assert "0" not in all_text
     assert not any(re.fullmatch(r"0+(\.0+)?", t.strip()) for t in all_text)
     assert find_by_id(tile, "beds-free-value").children == "—"
@@ -190,13 +190,13 @@ def test_kpi001_missing_value_shows_dash_and_no_data(value: Any) -> None:
 def test_kpi002_missing_value_keeps_a_feed_problem_status() -> None:
     tile = kpi_tile("Free beds", None, status=Status.ERROR)
     assert Status.ERROR.css_class in tile.className.split()
-    assert "no data" in texts(tile)
+    assert "no data yet" in texts(tile)
 
 
 def test_kpi003_zero_is_a_real_value() -> None:
     tile = kpi_tile("Ambulances waiting", 0, tile_id="amb")
     assert find_by_id(tile, "amb-value").children == "0"
-    assert "no data" not in texts(tile)
+    assert "no data yet" not in texts(tile)
     assert Status.OK.css_class in tile.className.split()
 
 
