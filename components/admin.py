@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 
@@ -11,6 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from components.common import page_header
+from ops.csv_export import csv_text
 from ops.permissions import Role
 from ops.timeutil import format_local
 
@@ -236,35 +235,31 @@ def audit_table(events: Sequence, tz: str) -> html.Div:  # noqa: ANN001
 
 
 def audit_csv(events: Sequence, tz: str) -> str:  # noqa: ANN001
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
+    header = [
+        "time_local",
+        "time_utc",
+        "user",
+        "role",
+        "action",
+        "entity_type",
+        "entity_id",
+        "before",
+        "after",
+        "request_id",
+    ]
+    rows = (
         [
-            "time_local",
-            "time_utc",
-            "user",
-            "role",
-            "action",
-            "entity_type",
-            "entity_id",
-            "before",
-            "after",
-            "request_id",
+            format_local(e.at, tz, "%Y-%m-%d %H:%M:%S %z"),
+            e.at.isoformat(),
+            e.actor_username,
+            e.actor_role,
+            e.action,
+            e.entity_type,
+            e.entity_id or "",
+            json.dumps(e.before, default=str) if e.before else "",
+            json.dumps(e.after, default=str) if e.after else "",
+            e.request_id or "",
         ]
+        for e in events
     )
-    for e in events:
-        writer.writerow(
-            [
-                format_local(e.at, tz, "%Y-%m-%d %H:%M:%S %z"),
-                e.at.isoformat(),
-                e.actor_username,
-                e.actor_role,
-                e.action,
-                e.entity_type,
-                e.entity_id or "",
-                json.dumps(e.before, default=str) if e.before else "",
-                json.dumps(e.after, default=str) if e.after else "",
-                e.request_id or "",
-            ]
-        )
-    return out.getvalue()
+    return csv_text([header, *rows])
