@@ -32,6 +32,14 @@ CASE_STATUSES = (
 )
 
 
+GENERAL_AND_ACUTE_TYPES = ("general_acute", "assessment", "escalation")
+
+
+def _general_and_acute_default(context) -> bool:  # noqa: ANN001
+    """A ward is G&A by its type unless the organisation file says otherwise."""
+    return context.get_current_parameters().get("ward_type") in GENERAL_AND_ACUTE_TYPES
+
+
 class Trust(Base):
     __tablename__ = "trust"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -46,6 +54,8 @@ class Site(Base):
     trust_id: Mapped[int] = mapped_column(ForeignKey("trust.id"), index=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    ods_code: Mapped[str | None] = mapped_column(String(16))
+    retired_at: Mapped[datetime | None]
     trust: Mapped[Trust] = relationship(back_populates="sites")
     wards: Mapped[list[Ward]] = relationship(back_populates="site")
 
@@ -63,6 +73,8 @@ class Ward(Base):
     specialty: Mapped[str] = mapped_column(String(64))
     ward_type: Mapped[str] = mapped_column(String(32))
     core_beds: Mapped[int]
+    general_and_acute: Mapped[bool] = mapped_column(default=_general_and_acute_default)
+    retired_at: Mapped[datetime | None]
     site: Mapped[Site] = relationship(back_populates="wards")
     beds: Mapped[list[Bed]] = relationship(back_populates="ward")
 
@@ -81,6 +93,9 @@ class Bed(Base):
     state_reason: Mapped[str | None] = mapped_column(String(64))
     patient_ref: Mapped[str | None] = mapped_column(String(32), unique=True)
     version: Mapped[int] = mapped_column(default=1)
+    side_room: Mapped[bool] = mapped_column(default=False)
+    isolation_capable: Mapped[bool] = mapped_column(default=False)
+    retired_at: Mapped[datetime | None]
     ward: Mapped[Ward] = relationship(back_populates="beds")
     __mapper_args__ = {"version_id_col": version}
 
@@ -124,7 +139,8 @@ class EdArea(Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), index=True)
     code: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(64))
-    spaces: Mapped[int]
+    spaces: Mapped[int]  # active spaces (``ed_space`` names them)
+    retired_at: Mapped[datetime | None]
 
 
 class EdAttendance(Base):
@@ -162,6 +178,8 @@ class Theatre(Base):
     code: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(64))
     suite: Mapped[str] = mapped_column(String(64))
+    is_emergency: Mapped[bool] = mapped_column(default=False)
+    retired_at: Mapped[datetime | None]
 
 
 class TheatreSession(Base):
