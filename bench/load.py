@@ -45,30 +45,32 @@ SITE_PANELS = ["opel_alerts", "bed_heatmap", "ed_board", "theatre_board"]
 def prepare(url: str, displays: int, users: int, wall_poll: int) -> dict[str, Any]:
     """Profiles, display tokens and accounts; returns what locust needs to log in."""
     from bench.generate import NOW
-    from data import display_store as store
     from data.db import create_db_engine, make_session_factory, write_session
+    from data.queries import display as reads
     from data.security import create_user
+    from data.writes import display as writes
+    from ops import display
 
     engine = create_db_engine(url)
     factory = make_session_factory(engine)
     actor = {"actor_username": "bench", "actor_role": "admin"}
     tokens, accounts = [], []
     with write_session(factory) as s:
-        sites = store.site_codes(s)
+        sites = reads.site_codes(s)
         slugs = []
         for scope in ["trust", *sites]:
             slug = "bench-region" if scope == "trust" else f"bench-{scope.lower()}"
-            spec = store.validate_profile({
+            spec = display.validate_profile({
                 "slug": slug, "name": f"Bench {scope}", "scope": scope,
-                "panels": list(store.PANEL_LABELS) if scope == "trust" else SITE_PANELS,
+                "panels": list(display.PANEL_LABELS) if scope == "trust" else SITE_PANELS,
                 "mode": "grid", "rotate_seconds": 20, "poll_seconds": wall_poll,
                 "resolution": "1080p"}, sites)  # fmt: skip
-            if store.get_profile(s, slug) is None:
-                store.save_profile(s, spec, now=NOW, **actor)
+            if reads.get_profile(s, slug) is None:
+                writes.save_profile(s, spec, now=NOW, **actor)
             slugs.append(slug)
         for i in range(displays):
             slug = slugs[i % len(slugs)]
-            token, _ = store.issue_token(s, slug, created_by="bench", created_by_role="admin",
+            token, _ = writes.issue_token(s, slug, created_by="bench", created_by_role="admin",
                                          now=NOW, label=f"bench display {i}")  # fmt: skip
             tokens.append({"token": token, "slug": slug})
     password = secrets.token_urlsafe(16)

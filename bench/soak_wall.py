@@ -88,20 +88,22 @@ def prepare(env: dict[str, str], poll: int) -> str:
     engine.dispose()
     subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "upgrade-db"], cwd=ROOT,
                    env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-    from data import display_store as store
+    from data.queries import display as reads
+    from data.writes import display as writes
+    from ops import display
 
     engine = create_db_engine(env["DATABASE_URL"])
     factory = make_session_factory(engine)
     now = datetime.now(UTC)
     with write_session(factory) as s:
-        spec = store.validate_profile(
+        spec = display.validate_profile(
             {"slug": "soak", "name": "Soak test", "scope": "trust",
-             "panels": list(store.PANELS), "mode": "rotate", "rotate_seconds": 5,
+             "panels": list(display.PANELS), "mode": "rotate", "rotate_seconds": 5,
              "poll_seconds": poll, "resolution": "1080p"},
-            store.site_codes(s),
+            reads.site_codes(s),
         )  # fmt: skip
-        store.save_profile(s, spec, actor_username="soak", actor_role="admin", now=now)
-    token = store.issue_display_token_cli(factory, "soak", now, "soak test")
+        writes.save_profile(s, spec, actor_username="soak", actor_role="admin", now=now)
+    token = writes.issue_display_token_cli(factory, "soak", now, "soak test")
     engine.dispose()
     return token
 

@@ -27,14 +27,17 @@ from flask import current_app, request
 
 from callbacks import delta
 from callbacks.common import freshness
+from callbacks.hardening import declared_values
 from callbacks.identity import PermissionDenied, display_access, require
 from callbacks.router import parse_query
 from components import wall
 from components.shell import IDS as SHELL
-from data import display_store as store
 from data.db import write_session
+from data.queries import display as reads
 from data.queries.feeds import DOMAIN_LABELS
 from data.runtime import current
+from data.writes import display as writes
+from ops import display
 from ops.permissions import Permission
 from ops.timeutil import format_local
 
@@ -137,11 +140,11 @@ def _read_and_render(
     tz = runtime.settings.timezone
     try:
         with runtime.factory() as session:
-            profile = store.get_profile(session, slug)
+            profile = reads.get_profile(session, slug)
             if profile is None:
-                known = [p.slug for p in store.list_profiles(session)]
+                known = [p.slug for p in reads.list_profiles(session)]
             else:
-                data = store.read_wall(session, profile, runtime.now(), tz)
+                data = reads.read_wall(session, profile, runtime.now(), tz)
     except Exception as exc:
         log.warning(
             "wall refresh failed (%s): %s: %s", slug, exc.__class__.__name__, exc
@@ -205,7 +208,7 @@ PANEL_DOMAIN = {"bed_heatmap": "beds", "ed_board": "ed", "theatre_board": "theat
 
 
 def render(
-    data: store.WallData,
+    data: reads.WallData,
     runtime: Any,
     base: Mapping[str, Any],
     viewport_height: float | None = None,
@@ -291,9 +294,9 @@ def load_admin(_refresh: int | None, _id: str | None = None) -> tuple:
     runtime = current()
     try:
         with runtime.factory() as session:
-            profiles = store.list_profiles(session)
-            sites = store.site_codes(session)
-            tokens = store.list_tokens(session)
+            profiles = reads.list_profiles(session)
+            sites = reads.site_codes(session)
+            tokens = reads.list_tokens(session)
     except Exception as exc:
         log.error("wall admin read failed: %s", exc.__class__.__name__)
         return [], [], [], wall.error_card("Display profiles could not be read."), None
@@ -313,9 +316,9 @@ def load_admin(_refresh: int | None, _id: str | None = None) -> tuple:
 def pick_profile(slug: str | None) -> tuple:
     """Fill the form from the chosen profile (empty form for a new one)."""
     if not isinstance(slug, str) or not slug:
-        return "", "", "trust", list(store.PANEL_LABELS), "grid", 20, 30, "1080p", None
+        return "", "", "trust", list(display.PANEL_LABELS), "grid", 20, 30, "1080p", None
     with current().factory() as session:
-        p = store.get_profile(session, slug)
+        p = reads.get_profile(session, slug)
     if p is None:
         return (no_update,) * 9
     return (p.slug, p.name, p.scope, list(p.panels), p.mode, p.rotate_seconds,
@@ -345,16 +348,16 @@ def save_profile(
            "resolution": resolution}  # fmt: skip
     try:
         with write_session(runtime.factory) as session:
-            spec = store.validate_profile(raw, store.site_codes(session))
-            existing = store.get_profile(session, spec.slug)
-            saved = store.save_profile(
+            spec = display.validate_profile(raw, reads.site_codes(session))
+            existing = reads.get_profile(session, spec.slug)
+            saved = writes.save_profile(
                 session, spec, actor_username=actor.username, actor_role=actor.role,
                 now=runtime.now(),
                 expected_version=version
                 if isinstance(version, int) and existing and existing.slug == slug
                 else None,
             )  # fmt: skip
-    except store.DisplayStoreError as exc:
+    except display.DisplayStoreError as exc:
         return wall.error_card(str(exc)), no_update
     return (
         dbc.Alert(f"Saved {saved.slug} (version {saved.version}).", color="success"),
@@ -375,11 +378,11 @@ def issue_token(
     runtime = current()
     try:
         with write_session(runtime.factory) as session:
-            token, _ = store.issue_token(
+            token, _ = writes.issue_token(
                 session, slug, created_by=actor.username, created_by_role=actor.role,
                 now=runtime.now(), label=label or "",
             )  # fmt: skip
-    except store.DisplayStoreError as exc:
+    except display.DisplayStoreError as exc:
         return wall.error_card(str(exc)), no_update
     url = f"{request.host_url.rstrip('/')}/wall?token={token}"
     return wall.issued_token(token, url), (
@@ -403,11 +406,11 @@ def revoke_token(clicks: list[int | None], counter: int | None) -> Any:
     runtime = current()
     try:
         with write_session(runtime.factory) as session:
-            store.revoke_token(
+            writes.revoke_token(
                 session, token_id, revoked_by=actor.username,
                 revoked_by_role=actor.role, now=runtime.now(),
             )  # fmt: skip
-    except store.DisplayStoreError:
+    except display.DisplayStoreError:
         return no_update
     return (counter if isinstance(counter, int) else 0) + 1
 
@@ -417,12 +420,29 @@ def revoke_token(clicks: list[int | None], counter: int | None) -> Any:
 # ---------------------------------------------------------------------------
 
 
-def _router_renders_wall(body: Mapping[str, Any]) -> bool:
-    """The router callback may render /wall only (not other pages) for a display."""
-    for item in body.get("inputs") or []:
-        if isinstance(item, dict) and item.get("property") == "pathname":
-            return (str(item.get("value") or "").rstrip("/") or "/") == "/wall"
-    return False
+def _as_declared(spec: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool]:
+    """A display may call this callback only with a body that is its declaration:
+    outputs, inputs and state with the declared ids in the declared order."""
+
+    def check(body: Mapping[str, Any]) -> bool:
+        return declared_values(body, spec) is not None
+
+    return check
+
+
+def _renders_wall_only(spec: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool]:
+    """As :func:`_as_declared`, and for /wall only: the value Dash binds to the
+    callback's declared ``pathname`` input (by position, as Dash binds it) is /wall."""
+    key = (SHELL.url, "pathname")
+
+    def check(body: Mapping[str, Any]) -> bool:
+        values = declared_values(body, spec)
+        if values is None or key not in values:
+            return False
+        path = values[key]
+        return isinstance(path, str) and (path.rstrip("/") or "/") == "/wall"
+
+    return check
 
 
 def display_callbacks(
@@ -432,18 +452,20 @@ def display_callbacks(
 
     The router (renders the page, only for /wall), the shell's alert banner (only for
     /wall, where it is empty) and the wall refresh. Clientside
-    callbacks never reach the server; the admin callbacks are not listed.
+    callbacks never reach the server; the admin callbacks are not listed. Every
+    check first confirms the request body is the callback's own declaration, so
+    reordered or renamed inputs cannot carry another page's path past it.
     """
     allowed: dict[str, Callable[[Mapping[str, Any]], bool] | None] = {}
-    for key in app.callback_map:
+    for key, spec in app.callback_map.items():
         if f"{SHELL.page}.children" in key and f"{SHELL.nav}.children" in key:
-            allowed[key] = _router_renders_wall
+            allowed[key] = _renders_wall_only(spec)
         elif key == f"{SHELL.banner}.children":
             # The alert banner fires on every page (shell poll + pathname); it is
             # read-only and renders nothing on chromeless /wall: allowed for /wall only.
-            allowed[key] = _router_renders_wall
+            allowed[key] = _renders_wall_only(spec)
         elif f"{IDS.panels}.children" in key and f"{IDS.status}.data" in key:
-            allowed[key] = None
+            allowed[key] = _as_declared(spec)
     return allowed
 
 

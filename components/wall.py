@@ -1,6 +1,6 @@
 """Wall display: a chromeless, unattended screen readable from across the room.
 
-Pure builders. ``callbacks/wall.py`` reads a :class:`data.display_store.WallData` and
+Pure builders. ``callbacks/wall.py`` reads a :class:`data.queries.display.WallData` and
 calls :func:`wall_content`; the page skeleton (:func:`layout`) holds the polling
 interval, the clock/tick interval, the status stores and the STALE banner that
 ``assets/wall.js`` drives in the browser, so the last good figures stay on screen,
@@ -22,7 +22,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from components.alert_banner import OPEL_MEANING
+from components.alert_banner import OPEL_MEANING, format_alert_value
 from components.common import (
     MISSING_VALUE_TEXT,
     Status,
@@ -236,7 +236,7 @@ def alert_band(alerts: Sequence[Any], now: datetime, tz: str | ZoneInfo) -> list
         if a.state in ("no_data", "error"):
             status = Status.ERROR if a.state == "error" else Status.MISSING
         since = f" · since {format_local(a.since, tz, '%H:%M')}" if a.since else ""
-        value = f" · {a.value}" if a.value else ""
+        value = "" if a.value is None else f" · {format_alert_value(a.value, a.unit)}"
         items.append(
             html.Div(
                 [
@@ -640,7 +640,7 @@ def _labelled(label: str, control: Any, help_text: str | None = None) -> html.Di
 
 
 def admin_layout() -> html.Div:
-    from data.display_store import MODE_LABELS, PANEL_LABELS, RESOLUTION_LABELS
+    from ops.display import MODE_LABELS, PANEL_LABELS, RESOLUTION_LABELS
 
     profile_form = dbc.Card(
         [

@@ -13,8 +13,10 @@ from dash.testing import wait
 
 from app import create_app
 from components import wall
-from data import display_store as store
 from data.db import write_session
+from data.queries import display as reads
+from data.writes import display as writes
+from ops import display
 from tests.support.apps import runtime_for, settings_for, start_app
 from tests.support.pg import free_port
 
@@ -41,12 +43,12 @@ def _fast_profile(
 ) -> None:
     """A copy of the trust overview polling every ``poll`` seconds."""
     runtime = runtime_for(settings_for(url))
-    raw = {"slug": slug, "name": "Fast wall", "scope": "trust", "panels": list(store.PANELS),
+    raw = {"slug": slug, "name": "Fast wall", "scope": "trust", "panels": list(display.PANELS),
            "mode": "grid", "rotate_seconds": 20, "poll_seconds": poll, "resolution": "1080p",
            **changes}  # fmt: skip
     with write_session(runtime.factory) as s:
-        spec = store.validate_profile(raw, store.site_codes(s))
-        store.save_profile(s, spec, actor_username="test", actor_role="admin",
+        spec = display.validate_profile(raw, reads.site_codes(s))
+        writes.save_profile(s, spec, actor_username="test", actor_role="admin",
                            now=runtime.now())  # fmt: skip
     runtime.engine.dispose()
 
@@ -204,7 +206,7 @@ def test_wal004_display_token_opens_the_wall_only_and_revocation_stops_it(
     _fast_profile(seeded_sqlite_url)
     runtime = runtime_for(settings_for(seeded_sqlite_url))
     with write_session(runtime.factory) as s:
-        token, info = store.issue_token(s, "fast", created_by="ada", created_by_role="admin",
+        token, info = writes.issue_token(s, "fast", created_by="ada", created_by_role="admin",
                                         now=runtime.now(), label="test TV")  # fmt: skip
     app = create_app(settings_for(seeded_sqlite_url, auth_required=True), prepare=False)
     start_app(dash_duo, app, navigate=False)
@@ -220,7 +222,7 @@ def test_wal004_display_token_opens_the_wall_only_and_revocation_stops_it(
     dash_duo.wait_for_element(AVAILABLE)
     assert "/login" not in dash_duo.driver.current_url
     with runtime.factory() as s:
-        assert store.check_access(s, info.id).last_used_at is not None
+        assert reads.check_access(s, info.id).last_used_at is not None
 
     # The display's cookie opens nothing else: other pages, APIs, other callbacks.
     http = requests.Session()
@@ -243,7 +245,7 @@ def test_wal004_display_token_opens_the_wall_only_and_revocation_stops_it(
 
     # Revoked: the screen is refused at its next poll and marks its figures STALE...
     with write_session(runtime.factory) as s:
-        store.revoke_token(s, info.id, revoked_by="ada", revoked_by_role="admin",
+        writes.revoke_token(s, info.id, revoked_by="ada", revoked_by_role="admin",
                            now=runtime.now())  # fmt: skip
     wait.until(lambda: _stale_visible(dash_duo), timeout=10)
     # ... and the link no longer opens the wall.

@@ -10,11 +10,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
-from data import display_store as store
 from data.db import create_db_engine, make_session_factory, upgrade, write_session
 from data.models.security import AuditEvent
 from data.models.wall import DisplayToken
+from data.queries import display as reads
 from data.queries.metrics import snapshot_metrics
+from data.writes import display as writes
+from ops import display
 from tests.support.apps import FROZEN_NOW
 
 TZ = "Europe/London"
@@ -36,21 +38,21 @@ def test_migration_seeds_the_two_default_profiles(empty_url):
     upgrade(engine)
     factory = make_session_factory(engine)
     with factory() as s:
-        profiles = {p.slug: p for p in store.list_profiles(s)}
+        profiles = {p.slug: p for p in reads.list_profiles(s)}
         assert set(profiles) == {"trust-overview", "rgh-beds"}
         assert profiles["trust-overview"].mode == "grid"
         assert (
             list(profiles["trust-overview"].panels)
-            == store.DEFAULT_PROFILES[0]["panels"]
+            == display.DEFAULT_PROFILES[0]["panels"]
         )
         assert profiles["rgh-beds"].rotates and profiles["rgh-beds"].scope == "RGH"
         # the default (no slug) is the first profile created
-        assert store.get_profile(s, None).slug == "trust-overview"
+        assert reads.get_profile(s, None).slug == "trust-overview"
     with write_session(factory) as s:
-        assert store.ensure_default_profiles(s, FROZEN_NOW) == 0  # already there
+        assert writes.ensure_default_profiles(s, FROZEN_NOW) == 0  # already there
         s.execute(text("DELETE FROM display_profile"))
     with write_session(factory) as s:
-        assert store.ensure_default_profiles(s, FROZEN_NOW) == 2
+        assert writes.ensure_default_profiles(s, FROZEN_NOW) == 2
     engine.dispose()
 
 
@@ -60,25 +62,25 @@ def test_profile_create_update_conflict_and_audit(seeded_runtime):
            "panels": ["ed_board", "opel_alerts"], "mode": "rotate", "rotate_seconds": "15",
            "poll_seconds": 10, "resolution": "4k"}  # fmt: skip
     with write_session(rt.factory) as s:
-        spec = store.validate_profile(raw, store.site_codes(s))
-        created = store.save_profile(s, spec, actor_username="ada", actor_role="admin",
+        spec = display.validate_profile(raw, reads.site_codes(s))
+        created = writes.save_profile(s, spec, actor_username="ada", actor_role="admin",
                                      now=FROZEN_NOW)  # fmt: skip
     # panels are kept in the canonical order whatever order the form sent
     assert created.panels == ("opel_alerts", "ed_board")
     assert created.version == 1 and created.rotate_seconds == 15
     with write_session(rt.factory) as s:
-        changed = store.validate_profile(
+        changed = display.validate_profile(
             {**raw, "name": "ED TV (majors)"}, ["DDH", "RGH"]
         )
-        updated = store.save_profile(s, changed, actor_username="ada", actor_role="admin",
+        updated = writes.save_profile(s, changed, actor_username="ada", actor_role="admin",
                                      now=FROZEN_NOW, expected_version=1)  # fmt: skip
     assert updated.version == 2 and updated.name == "ED TV (majors)"
     # a second editor who read version 1 is refused, not silently overwritten
-    with pytest.raises(store.ProfileConflict), write_session(rt.factory) as s:
-        store.save_profile(s, spec, actor_username="bob", actor_role="admin",
+    with pytest.raises(display.ProfileConflict), write_session(rt.factory) as s:
+        writes.save_profile(s, spec, actor_username="bob", actor_role="admin",
                            now=FROZEN_NOW, expected_version=1)  # fmt: skip
     with rt.factory() as s:
-        assert store.get_profile(s, "ed-tv").name == "ED TV (majors)"
+        assert reads.get_profile(s, "ed-tv").name == "ED TV (majors)"
     events = _audit(rt, "display_profile")
     assert [e.action for e in events] == [
         "display_profile.create",
@@ -104,76 +106,76 @@ def test_profile_create_update_conflict_and_audit(seeded_runtime):
 def test_validate_profile_refuses_bad_input(change, message):
     raw = {"slug": "tv", "name": "TV", "scope": "trust", "panels": ["ed_board"],
            "mode": "grid", "rotate_seconds": 20, "poll_seconds": 30, "resolution": "1080p"}  # fmt: skip
-    with pytest.raises(store.DisplayStoreError, match=message):
-        store.validate_profile({**raw, **change}, ["RGH", "DDH"])
+    with pytest.raises(display.DisplayStoreError, match=message):
+        display.validate_profile({**raw, **change}, ["RGH", "DDH"])
 
 
 def test_token_issue_resolve_touch_revoke(seeded_runtime):
     rt = seeded_runtime
     with write_session(rt.factory) as s:
-        token, info = store.issue_token(s, "rgh-beds", created_by="ada",
+        token, info = writes.issue_token(s, "rgh-beds", created_by="ada",
                                         created_by_role="admin", now=FROZEN_NOW,
                                         label="Bed bureau TV")  # fmt: skip
-    assert token.startswith(store.TOKEN_PREFIX) and len(token) > 40
+    assert token.startswith(display.TOKEN_PREFIX) and len(token) > 40
     # only the hash is stored
     with rt.factory() as s:
         row = s.get(DisplayToken, info.id)
-        assert row.token_hash == store.hash_token(token) and token not in row.token_hash
-        access = store.resolve_token(s, token)
+        assert row.token_hash == display.hash_token(token) and token not in row.token_hash
+        access = reads.resolve_token(s, token)
         assert access.profile_slug == "rgh-beds" and access.token_id == info.id
         assert access.last_used_at is None
-        assert store.resolve_token(s, token + "x") is None
-        assert store.resolve_token(s, "not-a-token") is None
-        assert store.check_access(s, info.id).profile_slug == "rgh-beds"
+        assert reads.resolve_token(s, token + "x") is None
+        assert reads.resolve_token(s, "not-a-token") is None
+        assert reads.check_access(s, info.id).profile_slug == "rgh-beds"
     # last used: written once, then at most every TOUCH_EVERY
     with write_session(rt.factory) as s:
-        assert store.touch_token(s, info.id, FROZEN_NOW) is True
+        assert writes.touch_token(s, info.id, FROZEN_NOW) is True
     with write_session(rt.factory) as s:
         assert (
-            store.touch_token(s, info.id, FROZEN_NOW + timedelta(seconds=10)) is False
+            writes.touch_token(s, info.id, FROZEN_NOW + timedelta(seconds=10)) is False
         )
-    later = FROZEN_NOW + store.TOUCH_EVERY + timedelta(seconds=1)
+    later = FROZEN_NOW + display.TOUCH_EVERY + timedelta(seconds=1)
     with write_session(rt.factory) as s:
-        assert store.touch_token(s, info.id, later) is True
+        assert writes.touch_token(s, info.id, later) is True
     with rt.factory() as s:
-        assert store.check_access(s, info.id).last_used_at == later
-        assert not store.needs_touch(store.check_access(s, info.id), later)
+        assert reads.check_access(s, info.id).last_used_at == later
+        assert not display.needs_touch(reads.check_access(s, info.id), later)
     # revoke: refused from then on, audited once, revoking twice is harmless
     with write_session(rt.factory) as s:
-        revoked = store.revoke_token(s, info.id, revoked_by="ada", revoked_by_role="admin",
+        revoked = writes.revoke_token(s, info.id, revoked_by="ada", revoked_by_role="admin",
                                      now=later)  # fmt: skip
-        store.revoke_token(
+        writes.revoke_token(
             s, info.id, revoked_by="ada", revoked_by_role="admin", now=later
         )
     assert revoked.revoked_at == later and not revoked.active
     with rt.factory() as s:
-        assert store.resolve_token(s, token) is None
-        assert store.check_access(s, info.id) is None
-        listed = store.list_tokens(s)
+        assert reads.resolve_token(s, token) is None
+        assert reads.check_access(s, info.id) is None
+        listed = reads.list_tokens(s)
         assert [t.id for t in listed] == [info.id] and listed[0].revoked_by == "ada"
     actions = [e.action for e in _audit(rt, "display_token")]
     assert actions == ["display_token.issue", "display_token.revoke"]
-    with pytest.raises(store.DisplayStoreError), write_session(rt.factory) as s:
-        store.issue_token(s, "no-such-profile", created_by="ada", created_by_role="admin",
+    with pytest.raises(display.DisplayStoreError), write_session(rt.factory) as s:
+        writes.issue_token(s, "no-such-profile", created_by="ada", created_by_role="admin",
                           now=FROZEN_NOW)  # fmt: skip
 
 
 def test_cli_issue_function_gives_a_working_token(seeded_runtime):
-    token = store.issue_display_token_cli(
+    token = writes.issue_display_token_cli(
         seeded_runtime.factory, "trust-overview", FROZEN_NOW
     )
     with seeded_runtime.factory() as s:
-        assert store.resolve_token(s, token).profile_slug == "trust-overview"
+        assert reads.resolve_token(s, token).profile_slug == "trust-overview"
     assert _audit(seeded_runtime, "display_token")[0].actor_username == "cli"
 
 
 def test_read_wall_uses_the_catalogue_figures_and_the_profile_scope(seeded_runtime):
     rt = seeded_runtime
     with rt.factory() as s:
-        trust = store.read_wall(
-            s, store.get_profile(s, "trust-overview"), FROZEN_NOW, TZ
+        trust = reads.read_wall(
+            s, reads.get_profile(s, "trust-overview"), FROZEN_NOW, TZ
         )
-        site = store.read_wall(s, store.get_profile(s, "rgh-beds"), FROZEN_NOW, TZ)
+        site = reads.read_wall(s, reads.get_profile(s, "rgh-beds"), FROZEN_NOW, TZ)
         snap = snapshot_metrics(s, FROZEN_NOW, TZ)
         wards_rgh = s.execute(
             text("SELECT count(*) FROM ward w JOIN site s ON s.id = w.site_id "
@@ -226,16 +228,16 @@ def test_read_wall_shows_the_alert_stores_alerts_and_stored_opel(seeded_runtime)
                              total=result.total, config_version=result.config_version,
                              incomplete=True, breakdown={**result.to_dict(), "level": 4}))  # fmt: skip
     with rt.factory() as s:
-        site = store.read_wall(s, store.get_profile(s, "rgh-beds"), FROZEN_NOW, TZ)
-        trust = store.read_wall(
-            s, store.get_profile(s, "trust-overview"), FROZEN_NOW, TZ
+        site = reads.read_wall(s, reads.get_profile(s, "rgh-beds"), FROZEN_NOW, TZ)
+        trust = reads.read_wall(
+            s, reads.get_profile(s, "trust-overview"), FROZEN_NOW, TZ
         )
     # the site wall: its own alerts and trust-wide ones, not the other site's
     assert site.notes == []
     assert {a.title for a in site.alerts} == {"ga-occ high", "amb high"}
     loud = [a for a in site.alerts if a.needs_attention]
     assert [a.title for a in loud] == ["ga-occ high"]  # the acknowledged one is quiet
-    assert loud[0].value == "96.4 %" and loud[0].since == since
+    assert loud[0].value == 96.4 and loud[0].unit == "%" and loud[0].since == since
     assert len(trust.alerts) == 3
     # the stored assessment wins over the live calculation
     assert site.opel.source == "assessed" and site.opel.level == 4

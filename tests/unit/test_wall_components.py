@@ -10,7 +10,7 @@ import pytest
 
 from components import wall
 from components.common import Status
-from data.display_store import WallAlert
+from ops.display import WallAlert
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 TZ = "Europe/London"
@@ -60,7 +60,7 @@ def test_opel_badge_without_level_and_with_caveats():
 def _alert(**kw) -> WallAlert:  # noqa: ANN003
     base = {"title": "G&A occupancy high", "scope": "Riverside General Hospital",
             "severity": "critical", "state": "firing", "since": NOW - timedelta(minutes=20),
-            "value": "96.1"}  # fmt: skip
+            "value": 96.1, "unit": "%"}  # fmt: skip
     return WallAlert(**{**base, **kw})
 
 

@@ -59,7 +59,7 @@ def upgrade() -> None:
             batch_op.f("ix_display_token_profile_id"), ["profile_id"], unique=False
         )
 
-    # Two default profiles (data/display_store.DEFAULT_PROFILES describes them too).
+    # Two default profiles (ops/display.py DEFAULT_PROFILES describes them too).
     now = datetime.now(UTC)
     stamp = now.replace(tzinfo=None) if op.get_bind().dialect.name == "sqlite" else now
     op.bulk_insert(
