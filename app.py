@@ -364,7 +364,8 @@ if __name__ != "__main__":
     )
     def issue_display_token_command(profile: str, label: str) -> None:
         """Issue a read-only display token for a wall profile (shown once)."""
-        from data.display_store import DisplayStoreError, issue_display_token_cli
+        from data.writes.display import issue_display_token_cli
+        from ops.display import DisplayStoreError
 
         runtime = current()
         try:

@@ -158,7 +158,7 @@ _NO_DISPLAY = object()
 
 
 def display_access():  # noqa: ANN201
-    """The display token's access (``data.display_store.DisplayAccess``) of this
+    """The display token's access (``ops.display.DisplayAccess``) of this
     request, or None: a signed-in user or an anonymous request has none."""
     found = getattr(g, "display_access", _NO_DISPLAY)
     if found is _NO_DISPLAY:
@@ -171,7 +171,7 @@ def _session_display(touch: bool):  # noqa: ANN202
     token_id = session.get(DISPLAY_KEY)
     if not isinstance(token_id, int):
         return None
-    from data.display_store import check_access
+    from data.queries.display import check_access
 
     runtime = current()
     with runtime.factory() as s:
@@ -184,7 +184,8 @@ def _session_display(touch: bool):  # noqa: ANN202
 
 
 def _touch(access) -> None:  # noqa: ANN001
-    from data.display_store import needs_touch, touch_token
+    from data.writes.display import touch_token
+    from ops.display import needs_touch
 
     runtime = current()
     now = runtime.now()
@@ -225,7 +226,7 @@ def _display_refused(status: int = 403) -> Response:
 
 def _exchange_display_token() -> Response | None:
     """``GET /wall?token=...``: a valid token becomes the session's display marker."""
-    from data.display_store import resolve_token
+    from data.queries.display import resolve_token
 
     with current().factory() as s:
         found = resolve_token(s, request.args.get("token", ""))

@@ -14,10 +14,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from data.models.base import Base
 
-PANELS = ("opel_alerts", "bed_heatmap", "ed_board", "theatre_board", "protocols")
-MODES = ("grid", "rotate")
-RESOLUTIONS = ("1080p", "4k")
-
 
 class DisplayProfile(Base):
     __tablename__ = "display_profile"
@@ -27,7 +23,7 @@ class DisplayProfile(Base):
     scope: Mapped[str] = mapped_column(
         String(32), default="trust"
     )  # "trust" or a site code
-    panels: Mapped[list] = mapped_column(JSON)  # ordered subset of PANELS
+    panels: Mapped[list] = mapped_column(JSON)  # ordered subset of ops.display.PANELS
     mode: Mapped[str] = mapped_column(String(16), default="grid")
     rotate_seconds: Mapped[int] = mapped_column(default=20)
     poll_seconds: Mapped[int] = mapped_column(default=30)
