@@ -2,25 +2,55 @@
 
 ``seed_demo`` builds the organisation and simulates ``history_days`` of history up to
 ``now``; the result depends only on the seed and ``now``. ``run_tick`` advances the
-seeded trust to the present, writing through ``data.writes``.
+seeded trust to the present. Both write what the simulator decides as events through
+the event layer (``data.writes.events.apply_events``), the path every feed uses.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections import defaultdict
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from data.db import write_session
-from feeds.demo_layout import SITES, SiteSpec
-from data.models.capacity import Site
+from data.models.capacity import (
+    Bed,
+    BedEvent,
+    EdArea,
+    EdAttendance,
+    InpatientStay,
+    Site,
+    Theatre,
+    TheatreCase,
+    TheatreSession,
+    Trust,
+    Ward,
+)
 from data.models.system import SimulationState
-from feeds.simulator import SCENARIOS, SOURCE, BedSim, StaySim, World, _floor
-from data.writes import apply_world, create_organisation, load_layout, load_world
+from data.writes.events import apply_events
+from data.writes.inpatient import ORGANISATION_SOURCE
+from data.writes.rollup import roll_up
+from feeds import demo_layout
+from feeds.demo_layout import SITES, SiteSpec
+from feeds.simulator import (
+    SCENARIOS,
+    SOURCE,
+    AttSim,
+    BedSim,
+    CaseSim,
+    Layout,
+    SessionSim,
+    StaySim,
+    WardInfo,
+    World,
+    _floor,
+    plan_cases,
+)
 
 log = logging.getLogger(__name__)
 MAX_CATCH_UP = timedelta(hours=6)
@@ -28,6 +58,25 @@ MAX_CATCH_UP = timedelta(hours=6)
 
 def is_seeded(session: Session) -> bool:
     return (session.scalar(select(func.count()).select_from(Site)) or 0) > 0
+
+
+def write_world(session: Session, world: World, until: datetime) -> dict[str, int]:
+    """Send what the model decided since the last call through the event layer."""
+    events, world.events = world.events, []
+    counts: dict[str, int] = defaultdict(int)
+    if not events:
+        return {}
+    for outcome in apply_events(session, events, source=SOURCE, received_at=until):
+        counts[outcome.status] += 1
+        if outcome.status == "refused":
+            log.warning("simulator event %s refused: %s", outcome.key, outcome.reason)
+    counts["events"] = len(events)
+    return dict(counts)
+
+
+def _add(total: dict[str, int], counts: dict[str, int]) -> None:
+    for key, n in counts.items():
+        total[key] = total.get(key, 0) + n
 
 
 def seed_demo(
@@ -59,8 +108,6 @@ def seed_demo(
         session.flush()
         layout = load_layout(session, zone, sites)
         world = World(layout, seed, start, scenario)
-        from data.models.capacity import Bed
-
         for b in session.scalars(select(Bed).order_by(Bed.id)):
             world.add_bed(BedSim(b.id, b.ward_id, b.is_escalation, b.state, start))
         _initial_occupancy(world, start)
@@ -72,8 +119,8 @@ def seed_demo(
         while t < now:
             t = min(now, t + step)
             world.advance(t)
-            for key, n in apply_world(session, world, source=SOURCE).items():
-                counts[key] = counts.get(key, 0) + n
+            _add(counts, write_world(session, world, t))
+            roll_up(session, t)
             if chunk_days:
                 world.forget_finished()
             if progress:
@@ -92,7 +139,6 @@ def _initial_occupancy(world: World, start: datetime) -> None:
     rng = world.rng("initial")
     for bed in sorted(world.beds.values(), key=lambda b: b.id):
         ward = world.layout.wards[bed.ward_id]
-        world.bed_events.append(_event(bed, start))
         if bed.is_escalation or rng.random() > 0.9:
             continue
         ref = f"SINIT{bed.id:05d}"
@@ -108,6 +154,17 @@ def _initial_occupancy(world: World, start: datetime) -> None:
         )
         world.stays[ref] = stay
         world.set_bed(bed, "occupied", start, patient_ref=ref)
+        world.emit(
+            "admit",
+            start,
+            ref,
+            {
+                "patient_ref": ref,
+                "bed_id": bed.id,
+                "admission_source": "ed",
+                "admitted_at": admitted.isoformat(),
+            },
+        )
         if ward.ward_type == "assessment":
             world.schedule(start + timedelta(hours=rng.uniform(1, 20)), "assessed", ref)
             stay.expected_discharge_at = start + timedelta(days=1)
@@ -116,12 +173,7 @@ def _initial_occupancy(world: World, start: datetime) -> None:
             ready = start + timedelta(days=remaining)
             stay.expected_discharge_at = ready
             world.schedule(ready, "ready", ref)
-
-
-def _event(bed: BedSim, at: datetime):  # noqa: ANN202
-    from feeds.simulator import BedEventRow
-
-    return BedEventRow(bed.id, at, bed.state, None, bed.reason)
+        world._emit_edd(stay, start)
 
 
 def run_tick(
@@ -142,15 +194,14 @@ def run_tick(
         world = load_world(session, layout, state.seed, start, scenario)
         world.apply_closures(start)
         world.advance(until)
-        counts = apply_world(session, world)
+        counts = write_world(session, world, until)
+        roll_up(session, until)
         state.simulated_until = until
         return counts
 
 
 def resolve_scenario(session: Session, scenario: dict) -> dict:
     """Turn ward codes ("RGH-COE2") in a scenario into ward ids for the model."""
-    from data.models.capacity import Ward
-
     out = dict(scenario)
     codes = out.pop("close_ward_codes", None) or []
     if codes:
@@ -168,3 +219,252 @@ def scenario_by_name(name: str) -> dict:
             f"unknown scenario {name!r}; choose from {', '.join(sorted(SCENARIOS))}"
         )
     return dict(SCENARIOS[name], name=name)
+
+
+# ---------------------------------------------------------------------------
+# The demo organisation and the model's view of the store
+# ---------------------------------------------------------------------------
+
+
+def create_organisation(
+    session: Session,
+    at: datetime,
+    sites: tuple[demo_layout.SiteSpec, ...] = demo_layout.SITES,
+    trust_code: str = demo_layout.TRUST_CODE,
+    trust_name: str = demo_layout.TRUST_NAME,
+) -> None:
+    """Create the demo trust's sites, wards, beds, ED areas and theatres.
+
+    Each bed starts its history with one ``bed_event`` row at ``at`` (source
+    "organisation")."""
+    trust = Trust(code=trust_code, name=trust_name)
+    session.add(trust)
+    session.flush()
+    for spec in sites:
+        site = Site(trust_id=trust.id, code=spec.code, name=spec.name)
+        session.add(site)
+        session.flush()
+        for w in spec.wards:
+            ward = Ward(
+                site_id=site.id,
+                code=w.code,
+                name=w.name,
+                specialty=w.specialty,
+                ward_type=w.ward_type,
+                core_beds=w.core_beds,
+            )
+            session.add(ward)
+            session.flush()
+            beds = [
+                {
+                    "ward_id": ward.id,
+                    "label": f"{w.code}-{i + 1:02d}",
+                    "is_escalation": False,
+                    "state": "available",
+                    "state_since": at,
+                    "version": 1,
+                }
+                for i in range(w.core_beds)
+            ] + [
+                {
+                    "ward_id": ward.id,
+                    "label": f"{w.code}-E{i + 1}",
+                    "is_escalation": True,
+                    "state": "closed",
+                    "state_since": at,
+                    "version": 1,
+                }
+                for i in range(w.escalation_beds)
+            ]
+            session.execute(insert(Bed), beds)
+            session.flush()
+            session.execute(
+                insert(BedEvent),
+                [
+                    {
+                        "bed_id": bed_id,
+                        "at": at,
+                        "state": state,
+                        "patient_ref": None,
+                        "reason": None,
+                        "source": ORGANISATION_SOURCE,
+                    }
+                    for bed_id, state in session.execute(
+                        select(Bed.id, Bed.state).where(Bed.ward_id == ward.id)
+                    )
+                ],
+            )
+        session.execute(
+            insert(EdArea),
+            [
+                {
+                    "site_id": site.id,
+                    "code": code,
+                    "name": demo_layout.ED_AREA_NAMES[code],
+                    "spaces": spaces,
+                }
+                for code, spaces in spec.ed_spaces.items()
+            ],
+        )
+        session.execute(
+            insert(Theatre),
+            [
+                {"site_id": site.id, "code": code, "name": name, "suite": suite}
+                for code, name, suite in spec.theatres
+            ],
+        )
+
+
+def load_layout(
+    session: Session,
+    tz,
+    sites: tuple[SiteSpec, ...] = SITES,  # noqa: ANN001
+) -> Layout:
+    daily = {s.code: s.daily_ed_arrivals for s in sites}
+    groups = {(s.code, w.code): w.group for s in sites for w in s.wards}
+    sites = {s.id: s for s in session.scalars(select(Site))}
+    wards = {}
+    for w in session.scalars(select(Ward)):
+        code = sites[w.site_id].code
+        group = groups.get((code, w.code)) or _group_for(w)
+        wards[w.id] = WardInfo(w.id, w.site_id, w.code, w.ward_type, group)
+    areas = {}
+    spaces = {}
+    for a in session.scalars(select(EdArea)):
+        areas[(a.site_id, a.code)] = a.id
+        spaces[(a.site_id, a.code)] = a.spaces
+    theatres = {t.id: (t.site_id, t.code) for t in session.scalars(select(Theatre))}
+    return Layout(
+        tz=tz,
+        sites={sid: (s.code, daily.get(s.code, 150.0)) for sid, s in sites.items()},
+        wards=wards,
+        areas=areas,
+        area_spaces=spaces,
+        theatres=theatres,
+    )
+
+
+def _group_for(ward: Ward) -> str:
+    if ward.ward_type == "critical_care":
+        return "critical_care"
+    if ward.ward_type == "paediatric":
+        return "paediatric"
+    surgical = ("surg", "orthop", "urolog")
+    return (
+        "surgery" if any(k in ward.specialty.lower() for k in surgical) else "medicine"
+    )
+
+
+def load_world(
+    session: Session, layout: Layout, seed: int, now: datetime, scenario: dict
+) -> World:
+    """The live state the simulator needs, read from the store."""
+    world = World(layout, seed, now, scenario)
+    for b in session.scalars(select(Bed)):
+        world.add_bed(
+            BedSim(
+                b.id,
+                b.ward_id,
+                b.is_escalation,
+                b.state,
+                b.state_since,
+                b.patient_ref,
+                b.state_reason,
+            )
+        )
+    for s in session.scalars(
+        select(InpatientStay).where(InpatientStay.discharged_at.is_(None))
+    ):
+        ward = layout.wards[s.ward_id]
+        group = "surgery" if s.admission_source == "elective" else ward.group
+        world.stays[s.stay_ref] = StaySim(
+            ref=s.stay_ref,
+            site_id=s.site_id,
+            ward_id=s.ward_id,
+            bed_id=s.bed_id,
+            admitted_at=s.admitted_at,
+            source=s.admission_source,
+            group=group,
+            expected_discharge_at=s.expected_discharge_at,
+            medically_ready_at=s.medically_ready_at,
+            pathway=s.discharge_pathway,
+        )
+    area_codes = {v: k[1] for k, v in layout.areas.items()}
+    for a in session.scalars(
+        select(EdAttendance).where(EdAttendance.departure_at.is_(None))
+    ):
+        world.add_attendance(
+            AttSim(
+                ref=a.ref,
+                site_id=a.site_id,
+                area=area_codes[a.area_id],
+                arrival_at=a.arrival_at,
+                mode=a.mode,
+                triage=a.triage,
+                handover_at=a.handover_at,
+                seen_at=a.seen_at,
+                decision_to_admit_at=a.decision_to_admit_at,
+            )
+        )
+    horizon = now - timedelta(hours=36)
+    sessions = session.scalars(
+        select(TheatreSession).where(TheatreSession.planned_start >= horizon)
+    ).all()
+    by_id: dict[int, SessionSim] = {}
+    for ts in sessions:
+        site_id, _code = layout.theatres[ts.theatre_id]
+        key = ts.ref
+        sim = SessionSim(
+            key,
+            ts.theatre_id,
+            site_id,
+            ts.specialty,
+            ts.planned_start,
+            ts.planned_end,
+            ts.cancelled_reason,
+        )
+        world.sessions[key] = sim
+        by_id[ts.id] = sim
+    if by_id:
+        cases = session.scalars(
+            select(TheatreCase)
+            .where(TheatreCase.session_id.in_(list(by_id)))
+            .order_by(TheatreCase.session_id, TheatreCase.planned_start)
+        ).all()
+        order: dict[int, int] = defaultdict(int)
+        for c in cases:
+            sim = by_id[c.session_id]
+            world.cases[c.ref] = CaseSim(
+                ref=c.ref,
+                session_id=c.session_id,
+                session_key=sim.key,
+                site_id=sim.site_id,
+                procedure=c.procedure,
+                planned_start=c.planned_start,
+                planned_minutes=c.planned_minutes,
+                order=order[c.session_id],
+                inpatient=False,
+                status=c.status,
+                sent_for_at=c.sent_for_at,
+                anaesthetic_at=c.anaesthetic_at,
+                in_theatre_at=c.in_theatre_at,
+                out_of_theatre_at=c.out_of_theatre_at,
+                recovery_done_at=c.recovery_done_at,
+                cancelled_at=c.cancelled_at,
+                cancel_reason=c.cancel_reason,
+            )
+            order[c.session_id] += 1
+            sim.case_refs.append(c.ref)
+        _restore_inpatient_flags(world)
+    world.resume()
+    return world
+
+
+def _restore_inpatient_flags(world: World) -> None:
+    for sim in world.sessions.values():
+        for planned in plan_cases(world.seed, sim):
+            case = world.cases.get(planned.ref)
+            if case is not None:
+                case.inpatient = planned.inpatient
+
+

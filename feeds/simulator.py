@@ -6,7 +6,10 @@ database is all the simulator needs to carry on: nothing about the future is sto
 and a restarted simulator picks up where the database says things stand.
 
 The same model writes the seeded history (``feeds.seed``) and advances the trust live
-(``run_tick``); both write only through ``data.writes``.
+(``run_tick``). It is a client of the event layer like any other feed: what it decides
+is recorded as events (``World.events``: admit, transfer, ED arrival, case sent for …)
+and written with ``data.writes.events.apply_events``; the model keeps only the
+in-memory view it needs to decide what happens next.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from data.writes.events import Event
+from data.writes.inpatient import bed_subject
+from data.writes.theatres import case_subject, session_subject
 from feeds.demo_layout import PROCEDURES, THEATRE_SPECIALTIES
 
 STEP = timedelta(minutes=5)
@@ -98,9 +104,6 @@ class BedSim:
     since: datetime
     patient_ref: str | None = None
     reason: str | None = None
-    version: int = 1
-    dirty: bool = False
-    loaded_version: int | None = None
 
 
 @dataclass
@@ -116,8 +119,6 @@ class StaySim:
     medically_ready_at: datetime | None = None
     pathway: str | None = None
     discharged_at: datetime | None = None
-    db_id: int | None = None
-    dirty: bool = True
 
 
 @dataclass
@@ -133,8 +134,6 @@ class AttSim:
     decision_to_admit_at: datetime | None = None
     departure_at: datetime | None = None
     disposition: str | None = None
-    db_id: int | None = None
-    dirty: bool = True
 
 
 @dataclass
@@ -156,8 +155,6 @@ class CaseSim:
     recovery_done_at: datetime | None = None
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
-    db_id: int | None = None
-    dirty: bool = True
 
 
 @dataclass
@@ -169,8 +166,6 @@ class SessionSim:
     planned_start: datetime
     planned_end: datetime
     cancelled_reason: str | None = None
-    db_id: int | None = None
-    dirty: bool = True
     case_refs: list[str] = field(default_factory=list)
 
 
@@ -182,15 +177,6 @@ class Layout:
     areas: dict[tuple[int, str], int]  # (site id, area code) -> area id
     area_spaces: dict[tuple[int, str], int]
     theatres: dict[int, tuple[int, str]]  # theatre id -> (site id, code)
-
-
-@dataclass
-class BedEventRow:
-    bed_id: int
-    at: datetime
-    state: str
-    patient_ref: str | None
-    reason: str | None
 
 
 class World:
@@ -208,8 +194,10 @@ class World:
         self.atts: dict[str, AttSim] = {}
         self.cases: dict[str, CaseSim] = {}
         self.sessions: dict[str, SessionSim] = {}
-        self.bed_events: list[BedEventRow] = []
-        self.hour_rows: list[tuple[int, datetime, dict[str, int]]] = []
+        # What happened, as events for the event layer; drained by the caller.
+        self.events: list[Event] = []
+        self._key_prefix = f"{now.astimezone(UTC):%Y%m%dT%H%M%S}-"
+        self._key_seq = itertools.count()
         self._heap: list[tuple[datetime, int, str, str]] = []
         self._current = now  # time of the event being handled
         self._seq = itertools.count()
@@ -257,6 +245,18 @@ class World:
     def local(self, at: datetime) -> datetime:
         return at.astimezone(self.layout.tz)
 
+    def emit(
+        self,
+        kind: str,
+        at: datetime,
+        subject: str,
+        payload: dict | None = None,
+        related: str | None = None,
+    ) -> None:
+        """Record an event; keys follow the order the model decided things in."""
+        key = f"{self._key_prefix}{next(self._key_seq):09d}"
+        self.events.append(Event(kind, at, key, subject, payload or {}, related))
+
     def set_bed(
         self,
         bed: BedSim,
@@ -264,7 +264,10 @@ class World:
         at: datetime,
         patient_ref: str | None = None,
         reason: str | None = None,
+        kind: str | None = None,
     ) -> None:
+        """Change the model's bed; ``kind`` names the bed event to record (occupancy
+        changes are recorded by their admit, transfer or discharge instead)."""
         if bed.state == "available":
             self.available[self._bed_key(bed)].discard(bed.id)
         if state == "available":
@@ -273,9 +276,8 @@ class World:
         bed.since = at
         bed.patient_ref = patient_ref
         bed.reason = reason
-        bed.version += 1
-        bed.dirty = True
-        self.bed_events.append(BedEventRow(bed.id, at, state, patient_ref, reason))
+        if kind is not None:
+            self.emit(kind, at, bed_subject(bed.id), {} if reason is None else {"reason": reason})
 
     def closed_wards(self) -> set[int]:
         return set(self.scenario.get("closed_wards") or [])
@@ -378,20 +380,20 @@ class World:
     def forget_finished(self) -> None:
         """Drop written, finished entities (departed, discharged, past lists)."""
         self.atts = {
-            r: a for r, a in self.atts.items() if a.departure_at is None or a.dirty
+            r: a for r, a in self.atts.items() if a.departure_at is None
         }
         self._group_of = {r: g for r, g in self._group_of.items() if r in self.atts}
         self._handover_times = {
             r: v for r, v in self._handover_times.items() if r in self.atts
         }
         self.stays = {
-            r: s for r, s in self.stays.items() if s.discharged_at is None or s.dirty
+            r: s for r, s in self.stays.items() if s.discharged_at is None
         }
         horizon = self.now - timedelta(days=2)
         old = [
             k
             for k, s in self.sessions.items()
-            if s.planned_end < horizon and not s.dirty
+            if s.planned_end < horizon
         ]
         for key in old:
             session = self.sessions.pop(key)
@@ -409,7 +411,6 @@ class World:
             self._handovers(step_end)
             self._placements(step_end)
             if step_end == _floor(step_end, HOUR):
-                self._snapshot(step_end)
                 self._hourly(step_end)
             t = step_end
             self.now = t
@@ -481,6 +482,17 @@ class World:
 
     def _arrive(self, att: AttSim) -> None:
         self.add_attendance(att)
+        self.emit(
+            "ed_arrival",
+            att.arrival_at,
+            att.ref,
+            {
+                "site_id": att.site_id,
+                "area": att.area,
+                "mode": att.mode,
+                "triage": att.triage,
+            },
+        )
         if att.mode == "ambulance":
             self.handover_queue[att.site_id].append(att.ref)
         else:
@@ -522,7 +534,7 @@ class World:
                         else max(earliest, t - STEP)
                     )
                     att.handover_at = min(at, t).replace(microsecond=0)
-                    att.dirty = True
+                    self.emit("ed_handover", att.handover_at, att.ref)
                     free -= 1
                     self._schedule_seen(att, att.handover_at)
                 else:
@@ -557,7 +569,7 @@ class World:
         if att is None or att.departure_at is not None or att.seen_at is not None:
             return
         att.seen_at = max(at, att.handover_at or att.arrival_at).replace(microsecond=0)
-        att.dirty = True
+        self.emit("ed_seen", att.seen_at, att.ref)
         self._plan_outcome(att)
 
     def _plan_outcome(self, att: AttSim) -> None:
@@ -593,7 +605,7 @@ class World:
         if att is None or att.departure_at is not None:
             return
         att.decision_to_admit_at = at.replace(microsecond=0)
-        att.dirty = True
+        self.emit("ed_decision_to_admit", att.decision_to_admit_at, att.ref)
         self.bed_queue[att.site_id].append(ref)
 
     def _on_ed_discharge(self, at: datetime, ref: str) -> None:
@@ -609,7 +621,7 @@ class World:
     def _depart(self, att: AttSim, at: datetime, disposition: str) -> None:
         att.departure_at = at
         att.disposition = disposition
-        att.dirty = True
+        self.emit("ed_departure", at, att.ref, {"disposition": disposition})
         self.open_atts[att.site_id].discard(att.ref)
 
     def admit_group(self, att: AttSim) -> str:
@@ -738,6 +750,12 @@ class World:
         )
         self.stays[ref] = stay
         self.set_bed(bed, "occupied", t, patient_ref=ref)
+        self.emit(
+            "admit",
+            t,
+            ref,
+            {"patient_ref": ref, "bed_id": bed.id, "admission_source": source},
+        )
         self._plan_stay(stay, t)
         return stay
 
@@ -750,6 +768,7 @@ class World:
             self.schedule(t + timedelta(hours=hours), "assessed", stay.ref)
             if stay.expected_discharge_at is None:
                 stay.expected_discharge_at = t + timedelta(hours=hours + 24)
+                self._emit_edd(stay, t)
             return
         median = (
             2.2
@@ -767,7 +786,7 @@ class World:
             stay.expected_discharge_at = max(
                 t + timedelta(hours=4), ready + timedelta(hours=rng.gauss(0, 18))
             )
-            stay.dirty = True
+            self._emit_edd(stay, t)
         self.schedule(ready, "ready", stay.ref)
 
     def _on_assessed(self, at: datetime, ref: str) -> None:
@@ -779,18 +798,27 @@ class World:
         else:
             self.transfer_queue[stay.site_id].append(ref)
 
+    def _emit_edd(self, stay: StaySim, at: datetime) -> None:
+        when = stay.expected_discharge_at
+        self.emit(
+            "set_expected_discharge",
+            at,
+            stay.ref,
+            {"expected_discharge_at": None if when is None else when.isoformat()},
+        )
+
     def _move(self, stay: StaySim, bed: BedSim, t: datetime) -> None:
         old = self.beds.get(stay.bed_id) if stay.bed_id is not None else None
         if old is not None:
             self._vacate(old, t)
         stay.ward_id = bed.ward_id
         stay.bed_id = bed.id
-        stay.dirty = True
+        self.emit("transfer", t, stay.ref, {"bed_id": bed.id})
         self.set_bed(bed, "occupied", t, patient_ref=stay.ref)
         self._plan_stay(stay, t)
 
-    def _vacate(self, bed: BedSim, t: datetime) -> None:
-        self.set_bed(bed, "awaiting_clean", t)
+    def _vacate(self, bed: BedSim, t: datetime, kind: str | None = None) -> None:
+        self.set_bed(bed, "awaiting_clean", t, kind=kind)
         minutes = self.rng("clean", bed.id, t.isoformat()).uniform(35, 130)
         self.schedule(t + timedelta(minutes=minutes), "cleaned", str(bed.id))
 
@@ -800,11 +828,14 @@ class World:
             return
         ward = self.layout.wards[bed.ward_id]
         if ward.id in self.closed_wards():
-            self.set_bed(bed, "blocked", at, reason=WARD_CLOSED)
+            self.set_bed(bed, "blocked", at, reason=WARD_CLOSED, kind="bed_blocked")
         elif bed.is_escalation and not self._under_pressure(ward.site_id):
-            self.set_bed(bed, "closed", at, reason="escalation stood down")
+            self.set_bed(
+                bed, "closed", at, reason="escalation stood down",
+                kind="escalation_closed",
+            )  # fmt: skip
         else:
-            self.set_bed(bed, "available", at)
+            self.set_bed(bed, "available", at, kind="cleaning_done")
 
     def _on_ready(self, at: datetime, ref: str, pathway: str | None = None) -> None:
         stay = self.stays.get(ref)
@@ -820,7 +851,12 @@ class World:
             )[0]
         stay.medically_ready_at = at
         stay.pathway = pathway
-        stay.dirty = True
+        self.emit(
+            "set_criteria_to_reside",
+            at,
+            ref,
+            {"meets_criteria": False, "pathway": pathway},
+        )
         self._plan_discharge(stay)
 
     def _plan_discharge(self, stay: StaySim) -> None:
@@ -840,7 +876,7 @@ class World:
         if stay is None or stay.discharged_at is not None:
             return
         stay.discharged_at = at
-        stay.dirty = True
+        self.emit("discharge", at, ref)
         if stay.bed_id is not None:
             self._vacate(self.beds[stay.bed_id], at)
 
@@ -866,12 +902,18 @@ class World:
                 opened = 0
                 for bed in sorted(beds, key=lambda b: b.id):
                     if bed.state == "closed" and opened < 4:
-                        self.set_bed(bed, "available", t, reason="escalation opened")
+                        self.set_bed(
+                            bed, "available", t, reason="escalation opened",
+                            kind="escalation_opened",
+                        )  # fmt: skip
                         opened += 1
             elif not self.bed_queue.get(site_id):
                 for bed in beds:
                     if bed.state == "available":
-                        self.set_bed(bed, "closed", t, reason="escalation stood down")
+                        self.set_bed(
+                            bed, "closed", t, reason="escalation stood down",
+                            kind="escalation_closed",
+                        )  # fmt: skip
 
     def _random_blocks(self, t: datetime) -> None:
         rng = self.rng("block", t.isoformat())
@@ -884,7 +926,7 @@ class World:
             if candidates:
                 bed = self.beds[rng.choice(candidates)]
                 reason = rng.choice(("maintenance", "infection control", "staffing"))
-                self.set_bed(bed, "blocked", t, reason=reason)
+                self.set_bed(bed, "blocked", t, reason=reason, kind="bed_blocked")
                 self._plan_unblock(bed)
 
     def _plan_unblock(self, bed: BedSim) -> None:
@@ -894,35 +936,20 @@ class World:
     def _on_unblock(self, at: datetime, key: str) -> None:
         bed = self.beds[int(key)]
         if bed.state == "blocked" and bed.reason != WARD_CLOSED:
-            self.set_bed(bed, "available", at)
+            self.set_bed(bed, "available", at, kind="bed_unblocked")
 
     def apply_closures(self, t: datetime) -> None:
         """Make bed states agree with the scenario's ward closures."""
         closed = self.closed_wards()
         for bed in self.beds.values():
             if bed.ward_id in closed and bed.state == "available":
-                self.set_bed(bed, "blocked", t, reason=WARD_CLOSED)
+                self.set_bed(bed, "blocked", t, reason=WARD_CLOSED, kind="bed_blocked")
             elif (
                 bed.ward_id not in closed
                 and bed.state == "blocked"
                 and bed.reason == WARD_CLOSED
             ):
-                self._vacate(bed, t)  # deep clean before reopening
-
-    def _snapshot(self, hour: datetime) -> None:
-        counts: dict[int, dict[str, int]] = defaultdict(
-            lambda: {
-                "occupied": 0,
-                "available": 0,
-                "awaiting_clean": 0,
-                "blocked": 0,
-                "closed": 0,
-            }
-        )
-        for bed in self.beds.values():
-            counts[bed.ward_id][bed.state] += 1
-        for ward_id in self.layout.wards:
-            self.hour_rows.append((ward_id, hour, dict(counts[ward_id])))
+                self._vacate(bed, t, kind="cleaning_requested")  # deep clean first
 
     # -- theatres ----------------------------------------------------------
     def _plan_theatre_day(self, day, at: datetime) -> None:  # noqa: ANN001
@@ -937,9 +964,32 @@ class World:
                 if session.key in self.sessions:
                     continue
                 self.sessions[session.key] = session
+                self.emit(
+                    "session_planned",
+                    at,
+                    session_subject(session.key),
+                    {
+                        "theatre_id": session.theatre_id,
+                        "specialty": session.specialty,
+                        "planned_start": session.planned_start.isoformat(),
+                        "planned_end": session.planned_end.isoformat(),
+                    },
+                )
                 for case in plan_cases(self.seed, session):
                     self.cases[case.ref] = case
                     session.case_refs.append(case.ref)
+                    self.emit(
+                        "case_listed",
+                        at,
+                        case_subject(case.ref),
+                        {
+                            "session_ref": session.key,
+                            "procedure": case.procedure,
+                            "planned_start": case.planned_start.isoformat(),
+                            "planned_minutes": case.planned_minutes,
+                        },
+                        related=session.key,
+                    )
                 self._start_session(session, at)
 
     def _start_session(self, session: SessionSim, at: datetime) -> None:
@@ -947,7 +997,12 @@ class World:
             "electives_cancelled"
         ) and not session.specialty.startswith("Emergency"):
             session.cancelled_reason = "electives stood down (surge)"
-            session.dirty = True
+            self.emit(
+                "session_cancelled",
+                at,
+                session_subject(session.key),
+                {"reason": session.cancelled_reason},
+            )
             for ref in session.case_refs:
                 self._cancel(self.cases[ref], at, "surge: electives stood down")
             return
@@ -981,7 +1036,7 @@ class World:
         case.status = "cancelled"
         case.cancelled_at = at
         case.cancel_reason = reason
-        case.dirty = True
+        self.emit("case_cancelled", at, case_subject(case.ref), {"reason": reason})
 
     def _on_case_sent_for(self, at: datetime, ref: str) -> None:
         case = self.cases[ref]
@@ -1004,14 +1059,14 @@ class World:
             self._admit(f"S{ref}", case.site_id, bed, at, "elective", "surgery")
         case.status = "sent_for"
         case.sent_for_at = at
-        case.dirty = True
+        self.emit("case_sent_for", at, case_subject(ref))
         self.schedule(at + timedelta(minutes=30), "case_anaesthetic", ref)
 
     def _on_case_anaesthetic(self, at: datetime, ref: str) -> None:
         case = self.cases[ref]
         case.status = "anaesthetic_room"
         case.anaesthetic_at = at
-        case.dirty = True
+        self.emit("case_in_anaesthetic", at, case_subject(ref))
         minutes = self.rng("anaes", ref).uniform(8, 20)
         self.schedule(at + timedelta(minutes=minutes), "case_in_theatre", ref)
 
@@ -1019,7 +1074,7 @@ class World:
         case = self.cases[ref]
         case.status = "in_theatre"
         case.in_theatre_at = at
-        case.dirty = True
+        self.emit("case_in_theatre", at, case_subject(ref))
         factor = self.rng("dur", ref).lognormvariate(0, 0.2)
         self.schedule(
             at + timedelta(minutes=case.planned_minutes * factor), "case_out", ref
@@ -1029,7 +1084,7 @@ class World:
         case = self.cases[ref]
         case.status = "recovery"
         case.out_of_theatre_at = at
-        case.dirty = True
+        self.emit("case_left_theatre", at, case_subject(ref))
         self.schedule(
             at + timedelta(minutes=self.rng("rec", ref).uniform(25, 70)),
             "case_done",
@@ -1053,7 +1108,7 @@ class World:
         case = self.cases[ref]
         case.status = "done"
         case.recovery_done_at = at
-        case.dirty = True
+        self.emit("case_recovered", at, case_subject(ref))
 
 
 def plan_sessions(
@@ -1111,7 +1166,7 @@ def plan_cases(seed: int, session: SessionSim) -> list[CaseSim]:
         cases.append(
             CaseSim(
                 ref=f"C{session.key}-{order}",
-                session_id=session.db_id,
+                session_id=None,
                 session_key=session.key,
                 site_id=session.site_id,
                 procedure=name,

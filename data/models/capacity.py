@@ -120,7 +120,8 @@ class InpatientStay(Base):
     __tablename__ = "inpatient_stay"
     __table_args__ = (Index("ix_stay_open", "discharged_at", "ward_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_ref: Mapped[str] = mapped_column(String(32), unique=True)
+    stay_ref: Mapped[str] = mapped_column(String(64), unique=True)  # visit / spell
+    patient_ref: Mapped[str] = mapped_column(String(32), index=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
     ward_id: Mapped[int] = mapped_column(ForeignKey("ward.id"))
     bed_id: Mapped[int | None] = mapped_column(ForeignKey("bed.id"))
@@ -130,6 +131,7 @@ class InpatientStay(Base):
     medically_ready_at: Mapped[datetime | None]  # no criteria to reside from
     discharge_pathway: Mapped[str | None] = mapped_column(String(4))  # P0..P3
     discharged_at: Mapped[datetime | None] = mapped_column(index=True)
+    on_leave_since: Mapped[datetime | None]  # leave of absence: the bed is held
 
 
 class EdArea(Base):
@@ -162,7 +164,7 @@ class EdAttendance(Base):
     area_id: Mapped[int] = mapped_column(ForeignKey("ed_area.id"))
     arrival_at: Mapped[datetime]
     mode: Mapped[str] = mapped_column(String(16))
-    triage: Mapped[int]  # Manchester triage category 1 (immediate) .. 5 (non-urgent)
+    triage: Mapped[int | None]  # Manchester triage category 1 (immediate) .. 5 (non-urgent)
     handover_at: Mapped[datetime | None]
     seen_at: Mapped[datetime | None]
     decision_to_admit_at: Mapped[datetime | None]
@@ -186,6 +188,7 @@ class TheatreSession(Base):
     __tablename__ = "theatre_session"
     __table_args__ = (Index("ix_session_theatre_start", "theatre_id", "planned_start"),)
     id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), unique=True)
     theatre_id: Mapped[int] = mapped_column(ForeignKey("theatre.id"))
     specialty: Mapped[str] = mapped_column(String(64))
     planned_start: Mapped[datetime] = mapped_column(index=True)
@@ -204,8 +207,10 @@ class TheatreCase(Base):
     planned_minutes: Mapped[int]
     status: Mapped[str] = mapped_column(String(20))
     sent_for_at: Mapped[datetime | None]
-    anaesthetic_at: Mapped[datetime | None]
-    in_theatre_at: Mapped[datetime | None]  # touch time starts
+    anaesthetic_at: Mapped[datetime | None]  # touch time starts (anaesthetic start)
+    knife_to_skin_at: Mapped[datetime | None]
+    procedure_end_at: Mapped[datetime | None]
+    in_theatre_at: Mapped[datetime | None]  # into theatre (within touch time)
     out_of_theatre_at: Mapped[datetime | None]  # touch time ends
     recovery_done_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
