@@ -4,7 +4,10 @@ generic error pages. See docs/security.md.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 from dash import Dash
@@ -12,6 +15,95 @@ from flask import Flask, Response, jsonify, request
 
 log = logging.getLogger(__name__)
 MALFORMED_INPUT = (TypeError, ValueError, KeyError, AttributeError, IndexError)
+
+
+# ---------------------------------------------------------------------------
+# A callback request's identity
+# ---------------------------------------------------------------------------
+# Dash binds a callback's arguments by *position* (inputs, then state), and finds the
+# callback by the body's ``output`` string. A check that looks a value up by its
+# property anywhere in the body can be fooled by reordering the inputs; a check must
+# first confirm the body is this callback's declaration, in order.
+
+_WILDCARDS = ("ALL", "MATCH", "ALLSMALLER")
+
+
+def _declared_id(raw: str) -> str | dict[str, Any]:
+    if raw.startswith("{"):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            return raw
+        return parsed if isinstance(parsed, dict) else raw
+    return raw
+
+
+def _is_wildcard(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 1 and value[0] in _WILDCARDS
+
+
+def _one_matches(item: Any, want_id: str | dict[str, Any], prop: str) -> bool:
+    if not isinstance(item, Mapping) or item.get("property") != prop:
+        return False
+    got = item.get("id")
+    if isinstance(want_id, str):
+        return got == want_id
+    if not isinstance(got, Mapping) or set(got) != set(want_id):
+        return False
+    return all(_is_wildcard(v) or got[k] == v for k, v in want_id.items())
+
+
+def _dependency_matches(item: Any, declared: Mapping[str, Any]) -> bool:
+    want_id = _declared_id(str(declared.get("id")))
+    prop = declared.get("property")
+    if isinstance(want_id, dict) and any(
+        v in (["ALL"], ["ALLSMALLER"]) for v in want_id.values()
+    ):
+        # ALL / ALLSMALLER: a list of the matching components (possibly empty)
+        return isinstance(item, list) and all(
+            _one_matches(one, want_id, prop) for one in item
+        )
+    return _one_matches(item, want_id, prop)
+
+
+def _outputs_of(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    declared = spec.get("output")
+    outputs = declared if isinstance(declared, list | tuple) else [declared]
+    return [(str(o.component_id), str(o.component_property)) for o in outputs]
+
+
+def declared_values(
+    body: Any, spec: Mapping[str, Any]
+) -> dict[tuple[str, str], Any] | None:
+    """The body's input and state values by their declared (id, property), or None
+    when the body is not exactly this callback's declaration: outputs, inputs and
+    state with the declared ids and properties in the declared order (the order Dash
+    binds them to the function's arguments).
+
+    ``spec`` is the callback's entry in ``Dash.callback_map``.
+    """
+    if not isinstance(body, Mapping):
+        return None
+    outputs = body.get("outputs")
+    sent_outputs = outputs if isinstance(outputs, list) else [outputs]
+    want_outputs = _outputs_of(spec)
+    if len(sent_outputs) != len(want_outputs) or not all(
+        isinstance(o, Mapping) and (o.get("id"), o.get("property")) == want
+        for o, want in zip(sent_outputs, want_outputs, strict=True)
+    ):
+        return None
+    values: dict[tuple[str, str], Any] = {}
+    for part in ("inputs", "state"):
+        sent = body.get(part, [])
+        declared = spec.get(part) or []
+        if not isinstance(sent, list) or len(sent) != len(declared):
+            return None
+        for item, dep in zip(sent, declared, strict=True):
+            if not _dependency_matches(item, dep):
+                return None
+            if isinstance(item, Mapping):
+                values[(str(dep["id"]), str(dep["property"]))] = item.get("value")
+    return values
 
 
 def _origin_allowed() -> bool:

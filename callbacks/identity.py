@@ -255,8 +255,10 @@ def _display_may(path: str) -> bool:
     output = body.get("output")
     if not isinstance(output, str) or output not in allowed:
         return False
+    # Each check confirms the body is the callback's declaration (outputs, inputs and
+    # state in declared order) before it reads a value; no check, no access.
     check = allowed[output]
-    return check is None or bool(check(body))
+    return callable(check) and bool(check(body))
 
 
 def _guard() -> Response | None:

@@ -84,16 +84,39 @@ def test_display_allow_list_is_the_router_for_wall_and_the_wall_refresh(
     router_key = next(k for k in allowed if "shell-page.children" in k)
     # only the router, the wall refresh and the shell's (read-only) alert banner
     assert set(allowed) - {refresh_key, router_key} <= {"shell-banner.children"}
-    assert allowed[refresh_key] is None
+    assert all(callable(check) for check in allowed.values())
+
+    def declared(key: str, pathname: str) -> dict:
+        """A body shaped as the callback's declaration, with ``pathname`` bound."""
+        spec = app.callback_map[key]
+        outs = spec["output"] if isinstance(spec["output"], list) else [spec["output"]]
+        outputs = [
+            {"id": o.component_id, "property": o.component_property} for o in outs
+        ]
+
+        def item(dep: dict) -> object:
+            if dep["id"].startswith("{"):
+                return []  # an ALL pattern with no matching component
+            value = (
+                pathname if dep == {"id": "shell-url", "property": "pathname"} else None
+            )
+            return {**dep, "value": value}
+
+        return {
+            "output": key,
+            "outputs": outputs if isinstance(spec["output"], list) else outputs[0],
+            "inputs": [item(d) for d in spec["inputs"]],
+            "state": [item(d) for d in spec["state"]],
+        }
+
     for key in set(allowed) - {refresh_key}:
         check = allowed[key]
-        assert check(
-            {"inputs": [{"id": "shell-url", "property": "pathname", "value": "/wall"}]}
-        )
-        assert not check(
-            {"inputs": [{"id": "shell-url", "property": "pathname", "value": "/ed"}]}
-        )
+        assert check(declared(key, "/wall"))
+        assert not check(declared(key, "/ed"))
+        wall_body = declared(key, "/wall")
+        assert not check({**wall_body, "inputs": wall_body["inputs"][::-1]})
         assert not check({"inputs": []})
+    assert allowed[refresh_key](declared(refresh_key, "/wall"))
     # no admin callback is reachable by a display
     assert not any("wall-admin" in k for k in allowed)
 
