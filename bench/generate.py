@@ -5,7 +5,7 @@
     .venv/bin/python -m bench.generate --postgres-url URL --from-sqlite bench/out/ics.db
 
 Prints rows written and the time taken. The history is simulated by the demo model
-(``feeds.simulator``) and written through ``data.writes.apply_world`` in 30-day chunks,
+(``feeds.simulator``) and written through the event layer (``data.writes.events``) in 30-day chunks,
 letting finished patients go after each chunk so a year of a region fits in memory.
 
 ``--from-sqlite`` copies an already generated SQLite file into PostgreSQL (``COPY``)
@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, event, func, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.ics_layout import ADMIT_FACTOR, bed_count, ics_sites
-from data.db import create_db_engine, make_session_factory, upgrade, write_session
+from data.db import create_db_engine, make_session_factory, upgrade
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 SEED = 99
 CHUNK_DAYS = 30
 # Tables the seed writes (for the row counts in docs/performance.md).
 DATA_TABLES = (
+    "flow_event",
     "site",
     "ward",
     "bed",
@@ -47,54 +47,34 @@ DATA_TABLES = (
 def seed_region(
     factory: sessionmaker[Session], *, days: int, now: datetime = NOW, seed: int = SEED
 ) -> dict[str, int]:
-    """``feeds.seed.seed_demo`` for the ICS layout, chunked.
+    """``feeds.seed.seed_demo`` for the ICS layout, written every 30 days.
 
-    Same model and the same writes as ``seed_demo(..., chunk_days=30)``, plus one
-    step ``seed_demo`` lacks: after each chunk the database ids of rows still in
-    memory (patients in the department or in a bed, today's lists) are read back, so
-    the next chunk updates them instead of inserting them a second time (which fails
-    on the unique ``ref`` columns).
+    The same model and the same event-layer writes as the demo seed; finished
+    patients are let go after each chunk so a year of a region fits in memory.
     """
-    from data.models.capacity import Bed
-    from data.models.system import SimulationState
-    from feeds.seed import _initial_occupancy, is_seeded
-    from feeds.simulator import SOURCE, BedSim, World, _floor
-    from data.writes import apply_world, create_organisation, load_layout
+    from feeds.seed import seed_demo
 
     batch_inserts(factory)
-    zone = ZoneInfo("Europe/London")
-    sites = ics_sites()
-    scenario = {"admit_factor": ADMIT_FACTOR}
-    start = _floor(now - timedelta(days=days), timedelta(hours=1))
     started = time.monotonic()
-    counts: dict[str, int] = {}
-    with write_session(factory) as session:
-        if is_seeded(session):
-            raise SystemExit("the database already holds a trust; use an empty one")
-        create_organisation(session, start, sites)
-        session.flush()
-        world = World(load_layout(session, zone, sites), seed, start, scenario)
-        for b in session.scalars(select(Bed).order_by(Bed.id)):
-            world.add_bed(BedSim(b.id, b.ward_id, b.is_escalation, b.state, start))
-        _initial_occupancy(world, start)
-        world._plan_theatre_day(start.astimezone(zone).date(), start)
-        t = start
-        while t < now:
-            t = min(now, t + timedelta(days=CHUNK_DAYS))
-            world.advance(t)
-            for key, n in apply_world(session, world, source=SOURCE).items():
-                counts[key] = counts.get(key, 0) + n
-            _read_back_ids(session, world)
-            world.forget_finished()
-            print(
-                f"  simulated to {t:%Y-%m-%d}: {sum(counts.values()):,} rows "
-                f"({time.monotonic() - started:.0f} s)",
-                flush=True,
-            )
-        session.add(
-            SimulationState(id=1, seed=seed, simulated_until=now, scenario=scenario)
+
+    def progress(t: datetime, counts: dict[str, int]) -> None:
+        print(
+            f"  simulated to {t:%Y-%m-%d}: {counts.get('events', 0):,} events "
+            f"({time.monotonic() - started:.0f} s)",
+            flush=True,
         )
-    return counts
+
+    return seed_demo(
+        factory,
+        seed=seed,
+        now=now,
+        history_days=days,
+        tz="Europe/London",
+        sites=ics_sites(),
+        scenario={"admit_factor": ADMIT_FACTOR},
+        chunk_days=CHUNK_DAYS,
+        progress=progress,
+    )
 
 
 def batch_inserts(factory: sessionmaker[Session]) -> None:
@@ -111,23 +91,6 @@ def batch_inserts(factory: sessionmaker[Session]) -> None:
     def _render_nulls(state) -> None:  # noqa: ANN001
         if state.is_insert:
             state.update_execution_options(render_nulls=True)
-
-
-def _read_back_ids(session: Session, world) -> None:  # noqa: ANN001
-    from data.models.capacity import EdAttendance, InpatientStay, TheatreCase
-
-    for entities, ref_col, id_col in (
-        (world.atts, EdAttendance.ref, EdAttendance.id),
-        (world.stays, InpatientStay.patient_ref, InpatientStay.id),
-        (world.cases, TheatreCase.ref, TheatreCase.id),
-    ):
-        missing = [ref for ref, e in entities.items() if e.db_id is None]
-        for i in range(0, len(missing), 500):
-            batch = missing[i : i + 500]
-            for db_id, ref in session.execute(
-                select(id_col, ref_col).where(ref_col.in_(batch))
-            ):
-                entities[ref].db_id = db_id
 
 
 def generate(url: str, days: int) -> dict[str, int]:

@@ -18,7 +18,7 @@ from components.shell import IDS as SHELL
 from data.queries import beds as q
 from data.queries.common import newest_feed_write
 from data.runtime import current
-from ops.metrics import occupancy_pct
+from ops.metrics import occupancy_pct, ratio_pct
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,8 @@ def api_beds():  # noqa: ANN201
             "open_beds": "occupied + available + awaiting_clean",
             "occupancy_pct": "occupied / open_beds * 100; null when open_beds is 0",
             "escalation_open": "escalation beds in an open state",
+            "escalation_pct": "escalation_open / open_beds * 100 (all open beds, "
+            "OPEL parameter 8); null when open_beds is 0",
         },
         "sites": [
             {
@@ -173,6 +175,9 @@ def api_beds():  # noqa: ANN201
                 "name": s.name,
                 **s.counts,
                 "occupancy_pct": _round(s.occupancy_pct),
+                "escalation_pct": _round(
+                    ratio_pct(s.counts["escalation_open"], s.counts["open_beds"])
+                ),
                 "wards": [_ward_json(w) for w in s.wards],
             }
             for s in sites

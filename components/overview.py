@@ -131,7 +131,7 @@ BED_TILES: tuple[TileSpec, ...] = (
     TileSpec("awaiting-clean", "Beds awaiting clean", "/beds", _m("beds_awaiting_clean")),
     TileSpec("blocked-closed", "Blocked / closed beds", "/beds", _blocked_closed),
     TileSpec("escalation", "Escalation beds open", "/beds", _m("escalation_beds_open"),
-             detail=lambda v: f"{_pct_text(v.metrics.get('escalation_beds_pct'))} of open G&A"),
+             detail=lambda v: f"{_pct_text(v.metrics.get('escalation_beds_pct'))} of open beds"),
     TileSpec("nctr", "No criteria to reside", "/beds", _m("nctr_count"),
              detail=lambda v: f"{_pct_text(v.metrics.get('nctr_pct'))} of occupied beds"),
 )  # fmt: skip

@@ -51,7 +51,8 @@ CATALOGUE: dict[str, MetricDef] = {
             "Escalation beds as % of open beds",
             "%",
             ("trust", "site"),
-            "Open escalation beds / all open beds.",
+            "Open escalation beds / all open beds (every ward type; occupied,"
+            " available or awaiting clean). OPEL parameter 8.",
         ),
         MetricDef(
             "nctr_pct",

@@ -290,7 +290,9 @@ def _beds(
         )
         snap.set("beds_available", kind, sid, c["available"])
         snap.set("escalation_beds_open", kind, sid, c["esc_open"])
-        snap.set("escalation_beds_pct", kind, sid, ratio_pct(c["esc_open"], ga_open))
+        # OPEL parameter 8: open escalation beds / all open beds (docs/decisions.md)
+        all_open = sum(c[s] for s in OPEN_STATES)
+        snap.set("escalation_beds_pct", kind, sid, ratio_pct(c["esc_open"], all_open))
         snap.set("nctr_pct", kind, sid, ratio_pct(nctr_n, c["occupied"]))
         snap.set("nctr_count", kind, sid, nctr_n)
         for state in ("occupied", "awaiting_clean", "blocked", "closed"):
@@ -377,7 +379,12 @@ def _ed(
             occupancy_pct(per_area.get(key, 0), a.spaces),
         )
 
-    def departures(since: datetime) -> dict[int, tuple[int, int]]:
+    def departures(
+        since: datetime, *, from_midnight: bool
+    ) -> dict[int, tuple[int, int]]:
+        # "today" is the local calendar day, [midnight, now]: a departure at 00:00:00
+        # belongs to the new day; the rolling 24 h window is (now - 24 h, now].
+        after = A.departure_at >= since if from_midnight else A.departure_at > since
         rows = session.execute(
             select(
                 A.site_id,
@@ -389,13 +396,13 @@ def _ed(
                     )
                 ),
             )
-            .where(A.departure_at > since, A.departure_at <= now)
+            .where(after, A.departure_at <= now)
             .group_by(A.site_id)
         ).all()
         return {r[0]: (int(r[1]), int(r[2] or 0)) for r in rows}
 
-    today = departures(midnight)
-    rolling = departures(now - timedelta(hours=24))
+    today = departures(midnight, from_midnight=True)
+    rolling = departures(now - timedelta(hours=24), from_midnight=False)
     handovers = {
         r[0]: r[1:]
         for r in session.execute(
@@ -405,7 +412,7 @@ def _ed(
                     case(
                         (
                             and_(
-                                A.handover_at > midnight,
+                                A.handover_at >= midnight,
                                 seconds_between(A.arrival_at, A.handover_at) > 1800,
                             ),
                             1,
@@ -417,7 +424,7 @@ def _ed(
                     case(
                         (
                             and_(
-                                A.handover_at > midnight,
+                                A.handover_at >= midnight,
                                 seconds_between(A.arrival_at, A.handover_at) > 3600,
                             ),
                             1,
@@ -437,7 +444,7 @@ def _ed(
             )
             .where(
                 A.mode == "ambulance",
-                A.handover_at > min(midnight, now - timedelta(hours=4)),
+                A.handover_at >= min(midnight, now - timedelta(hours=4)),
                 A.handover_at <= now,
             )
             .group_by(A.site_id)
@@ -446,14 +453,14 @@ def _ed(
     seen_minutes: dict[int, list[float]] = defaultdict(list)
     for site_id, minutes in session.execute(
         select(A.site_id, seconds_between(A.arrival_at, A.seen_at) / 60.0).where(
-            A.seen_at > midnight, A.seen_at <= now
+            A.seen_at >= midnight, A.seen_at <= now
         )
     ):
         seen_minutes[site_id].append(float(minutes))
     arrivals_today = dict(
         session.execute(
             select(A.site_id, func.count(A.id))
-            .where(A.arrival_at > midnight, A.arrival_at <= now)
+            .where(A.arrival_at >= midnight, A.arrival_at <= now)
             .group_by(A.site_id)
         ).all()
     )
@@ -618,7 +625,7 @@ def _theatres(
         .join(TheatreSession, TheatreSession.id == TheatreCase.session_id)
         .join(Theatre, Theatre.id == TheatreSession.theatre_id)
         .where(
-            TheatreCase.cancelled_at > midnight,
+            TheatreCase.cancelled_at >= midnight,
             TheatreCase.cancelled_at <= now,
             # on the day of surgery: the list itself is today
             TheatreSession.planned_start >= midnight,

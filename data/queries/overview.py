@@ -44,7 +44,8 @@ def overview_extras(
     - a list is running when it is not cancelled and ``planned_start <= now <
       planned_end`` (as on the Theatres page);
     - lists planned today: not cancelled, planned to start on the local day;
-    - a case is done today when it came out of theatre since local midnight.
+    - a case is done today when it came out of theatre since local midnight (a case
+      out at 00:00:00 belongs to the new day: [midnight, now]).
     """
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     midnight, next_midnight = local_day_bounds_utc(to_local(now, zone).date(), zone)
@@ -101,7 +102,7 @@ def overview_extras(
         .join(TheatreSession, TheatreSession.id == TheatreCase.session_id)
         .join(Theatre, Theatre.id == TheatreSession.theatre_id)
         .where(
-            TheatreCase.out_of_theatre_at > midnight,
+            TheatreCase.out_of_theatre_at >= midnight,
             TheatreCase.out_of_theatre_at <= now,
         )
         .group_by(Theatre.site_id)
