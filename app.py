@@ -33,6 +33,7 @@ from data.db import (
     write_session,
 )
 from data.runtime import Runtime, current, install
+from data.security import demo_secret_key
 from ops.config_errors import ConfigError
 from ops.settings import Settings, SettingsError, load_settings
 
@@ -57,7 +58,11 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Das
             runtime.settings = settings = speed_up(runtime)
     register_plotly_template()
     server = Flask(__name__)
-    server.config["SECRET_KEY"] = settings.secret_key or "embedded-demo-not-secret"
+    # ops.settings refuses a missing or weak key outside the embedded SQLite demo; the
+    # demo signs with a random key kept beside its database, never a published value.
+    server.config["SECRET_KEY"] = settings.secret_key or demo_secret_key(
+        settings.database_url
+    )
     server.config["COMMAND_CENTRE_VERSION"] = __version__
     server.config["SESSION_COOKIE_SECURE"] = settings.secure_cookies
     install(server, runtime)
@@ -290,6 +295,10 @@ if __name__ != "__main__":
         raise SystemExit(2) from None
     server = app.server
     freeze_gc_after_warm_up(server)
+
+    from feeds.organisation_cli import register as register_organisation_cli
+
+    register_organisation_cli(server)  # flask organisation load FILE / export
 
     @server.cli.command("upgrade-db")
     def upgrade_db_command() -> None:

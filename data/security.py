@@ -48,6 +48,50 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def demo_secret_key(database_url: str) -> str:
+    """The session-signing key of a deployment that set no SECRET_KEY (only the
+    embedded SQLite demo may: ops.settings refuses the rest).
+
+    A random key kept owner-only beside the SQLite file (``<file>.secret-key``), so
+    the demo's workers and restarts share it and no published value ever signs a
+    cookie. Without a database file (in memory, or a PostgreSQL app built in code)
+    the key is random for this process.
+    """
+    from pathlib import Path
+
+    from sqlalchemy import make_url
+
+    database = (
+        make_url(database_url).database if database_url.startswith("sqlite") else None
+    )
+    if not database or database == ":memory:":
+        return secrets.token_hex(32)
+    target = Path(database).resolve()
+    target = target.with_name(target.name + ".secret-key")
+    try:
+        return target.read_text().strip() or _new_key_file(target)
+    except FileNotFoundError:
+        return _new_key_file(target)
+
+
+def _new_key_file(target) -> str:  # noqa: ANN001
+    """Write a new random key to ``target`` (0600) unless another process won."""
+    import os
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f"{target.name}.{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32) + "\n")
+    try:
+        os.link(temp, target)  # atomic: the first writer's key is everyone's
+    except FileExistsError:
+        pass
+    finally:
+        temp.unlink()
+    return target.read_text().strip() or secrets.token_hex(32)
+
+
 def create_user(
     session: Session,
     username: str,

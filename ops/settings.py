@@ -7,7 +7,9 @@ message names the variable and what is wrong with it.
 
 from __future__ import annotations
 
+import math
 import os
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -46,6 +48,9 @@ class Settings:
     auth_required: bool = True
     # Session cookie only over HTTPS (on by default in production: PostgreSQL).
     secure_cookies: bool = False
+    # Behind a reverse proxy that sets X-Request-Id and X-Forwarded-For
+    # (COMMAND_CENTRE_TRUSTED_PROXY): only then are those headers believed.
+    trusted_proxy: bool = False
     clock: Clock = field(default=system_clock, compare=False, repr=False)
 
     @property
@@ -98,6 +103,39 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r} must be true or false")
 
 
+# A session cookie signed with a guessable key can be forged (a wall display's, an
+# administrator's): outside the embedded demo the key must be long and random.
+SECRET_KEY_MIN_LENGTH = 32
+SECRET_KEY_MIN_DISTINCT = 10
+SECRET_KEY_MIN_BITS = 96
+KNOWN_SECRET_KEYS = frozenset({"embedded-demo-not-secret", "change-me", "secret"})
+SECRET_KEY_HINT = (
+    "set it to at least 32 random characters, e.g. the output of "
+    "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+)
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why ``key`` is too weak to sign session cookies, or None when it will do.
+
+    Length, variety and an entropy estimate (characters x Shannon bits per
+    character of the key itself): a repeated word or a short phrase fails.
+    """
+    if not key:
+        return "is not set"
+    if key.strip().lower() in KNOWN_SECRET_KEYS:
+        return "is a published example value"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"is {len(key)} characters long (at least {SECRET_KEY_MIN_LENGTH})"
+    counts = Counter(key)
+    if len(counts) < SECRET_KEY_MIN_DISTINCT:
+        return f"uses only {len(counts)} different characters"
+    bits = -sum(n * math.log2(n / len(key)) for n in counts.values())
+    if bits < SECRET_KEY_MIN_BITS:
+        return f"is too predictable (about {bits:.0f} bits, at least {SECRET_KEY_MIN_BITS})"
+    return None
+
+
 def normalise_database_url(url: str) -> str:
     """Accept the common spellings and pick the psycopg 3 driver for PostgreSQL."""
     url = url.strip()
@@ -148,10 +186,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(
             "COMMAND_CENTRE_AUTH_DISABLED is only allowed for the embedded SQLite demo"
         )
+    demo = _bool(env, "COMMAND_CENTRE_DEMO", is_sqlite)
+    secret_key = env.get("SECRET_KEY", "")
+    # Only the embedded SQLite demo may run without a key (it makes its own random
+    # one, kept beside its database); everything else needs a strong one.
+    if not (is_sqlite and demo):
+        problem = secret_key_problem(secret_key)
+        if problem:
+            raise SettingsError(
+                f"SECRET_KEY {problem}: outside the embedded SQLite demo "
+                f"{SECRET_KEY_HINT}"
+            )
     return Settings(
         auth_required=not auth_disabled,
         database_url=database_url,
-        secret_key=env.get("SECRET_KEY", ""),
+        secret_key=secret_key,
         timezone=tz,
         host=env.get("HOST") or defaults.host,
         port=_int(env, "PORT", defaults.port, minimum=1),
@@ -159,7 +208,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         stale_after_seconds=_int(
             env, "COMMAND_CENTRE_STALE_AFTER_SECONDS", defaults.stale_after_seconds, 10
         ),
-        demo=_bool(env, "COMMAND_CENTRE_DEMO", is_sqlite),
+        demo=demo,
         run_background=_bool(env, "COMMAND_CENTRE_BACKGROUND", is_sqlite),
         sim_speed=_float(env, "COMMAND_CENTRE_SIM_SPEED", defaults.sim_speed, 0.1),
         sim_tick_seconds=_float(
@@ -169,5 +218,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         history_days=_int(env, "COMMAND_CENTRE_HISTORY_DAYS", defaults.history_days, 1),
         debug=_bool(env, "COMMAND_CENTRE_DEBUG", False),
         secure_cookies=_bool(env, "COMMAND_CENTRE_SECURE_COOKIES", not is_sqlite),
+        trusted_proxy=_bool(env, "COMMAND_CENTRE_TRUSTED_PROXY", False),
         clock=clock,
     )

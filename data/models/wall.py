@@ -7,6 +7,7 @@ Revoking sets ``revoked_at``; the request guard checks it on every request.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, String
@@ -33,9 +34,15 @@ class DisplayProfile(Base):
     version: Mapped[int] = mapped_column(default=1)
 
 
+def random_token_id() -> int:
+    """A display token's id: random, not a counter. A display session names its
+    token by id, so one id must not tell another (fits PostgreSQL's INTEGER)."""
+    return (1 << 20) + secrets.randbelow((1 << 31) - 1 - (1 << 20))
+
+
 class DisplayToken(Base):
     __tablename__ = "display_token"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True, default=random_token_id)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     profile_id: Mapped[int] = mapped_column(
         ForeignKey("display_profile.id"), index=True

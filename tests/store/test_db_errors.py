@@ -33,7 +33,12 @@ ROOT = Path(__file__).resolve().parents[2]
     ],
 )
 def test_db001_bad_database_url_gives_one_clear_line_and_exit_2(url, expected):
-    env = {**os.environ, "DATABASE_URL": url}
+    # a strong key: production refuses to start without one (tests/security)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SECRET_KEY": "9b" * 4 + "4f9c2a7e1b8d3f6a0c5e9b2d7f4a1c8e",
+    }
     done = subprocess.run(
         [sys.executable, "app.py"],
         cwd=ROOT,

@@ -22,14 +22,20 @@ def test_set001_defaults_run_the_embedded_demo():
     assert not s.secure_cookies  # the demo is served on http://127.0.0.1
 
 
+KEY = "4f9c2a7e1b8d3f6a0c5e9b2d7f4a1c8e"  # a strong SECRET_KEY (production needs one)
+
+
 def test_set002_postgres_urls_use_psycopg_and_no_demo_by_default():
-    s = load_settings({"DATABASE_URL": "postgres://u:p@db/cc", "PORT": "9000"})
+    s = load_settings(
+        {"DATABASE_URL": "postgres://u:p@db/cc", "PORT": "9000", "SECRET_KEY": KEY}
+    )
     assert s.database_url == "postgresql+psycopg://u:p@db/cc"
     assert s.port == 9000 and not s.demo and not s.run_background
     assert s.secure_cookies  # production: the session cookie travels over HTTPS only
     plain = {
         "DATABASE_URL": "postgres://u:p@db/cc",
         "COMMAND_CENTRE_SECURE_COOKIES": "0",
+        "SECRET_KEY": KEY,
     }
     assert not load_settings(plain).secure_cookies
 
