@@ -296,10 +296,6 @@ if __name__ != "__main__":
     server = app.server
     freeze_gc_after_warm_up(server)
 
-    from feeds.organisation_cli import register as register_organisation_cli
-
-    register_organisation_cli(server)  # flask organisation load FILE / export
-
     @server.cli.command("upgrade-db")
     def upgrade_db_command() -> None:
         """Bring the database schema up to date."""
