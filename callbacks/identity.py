@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-import uuid
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlparse
@@ -19,6 +18,7 @@ from flask import Flask, Response, current_app, g, jsonify, redirect, request, s
 from flask_login import LoginManager, UserMixin, current_user
 from sqlalchemy.exc import SQLAlchemyError
 
+from data.audit import request_id_for
 from data.db import write_session
 from data.runtime import current
 from data.security import (
@@ -262,7 +262,10 @@ def _display_may(path: str) -> bool:
 
 
 def _guard() -> Response | None:
-    g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+    g.request_id = request_id_for(
+        request.headers.get("X-Request-Id"),
+        trusted_proxy=current().settings.trusted_proxy,
+    )
     path = request.path
     if _is_public(path):
         return None
