@@ -9,7 +9,12 @@ from dash import Dash, Input, Output, State, html, no_update
 from flask import jsonify, request
 
 from callbacks import delta
-from callbacks.common import filter_sync, freshness, query_failed
+from callbacks.common import (
+    filter_sync,
+    freshness,
+    no_data_yet_json,
+    query_failed,
+)
 from callbacks.router import parse_query
 from components import beds
 from components.common import empty_figure
@@ -17,6 +22,7 @@ from components.figures_beds import occupancy_heatmap
 from components.shell import IDS as SHELL
 from data.queries import beds as q
 from data.queries.common import newest_feed_write
+from data.queries.feeds import reported_domains
 from data.runtime import current
 from ops.metrics import occupancy_pct, ratio_pct
 
@@ -153,11 +159,14 @@ def api_beds():  # noqa: ANN201
             known = (
                 {code for code, _ in q.filter_options(session).sites} if site else set()
             )
+            reported = reported_domains(session)
     except Exception as exc:
         log.error("beds api failed: %s: %s", exc.__class__.__name__, exc)
         return jsonify({"error": "bed figures could not be read"}), 503
     if site and site not in known:
         return jsonify({"error": f"unknown site {site!r}"}), 404
+    if "beds" not in reported:
+        return no_data_yet_json(runtime, "beds")
     sites = q.by_site(wards)
     body = {
         "as_of": as_of.isoformat() if as_of else None,

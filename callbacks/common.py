@@ -42,6 +42,25 @@ def freshness(
     return Freshness(status, as_of_text, line)
 
 
+def no_data_yet_json(runtime: Runtime, domain: str) -> Any:
+    """A read API's answer while no feed has reported its domain: no figures (not
+    counts from the organisation's description), and why."""
+    from flask import jsonify
+
+    from data.queries.feeds import DOMAIN_LABELS
+
+    response = jsonify(
+        {
+            "as_of": None,
+            "generated_at": runtime.now().isoformat(),
+            "no_data_yet": f"no {DOMAIN_LABELS[domain]} feed has reported yet",
+            "sites": [],
+        }
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def query_failed(page: str, exc: Exception) -> Freshness:
     """Log a failed query (detail to the log only) and give the page an ERROR state."""
     log.error("%s refresh failed: %s: %s", page, exc.__class__.__name__, exc)

@@ -14,12 +14,18 @@ from dash import Dash, Input, Output, State, no_update
 from flask import jsonify, request
 
 from callbacks import delta
-from callbacks.common import filter_sync, freshness, query_failed
+from callbacks.common import (
+    filter_sync,
+    freshness,
+    no_data_yet_json,
+    query_failed,
+)
 from callbacks.router import parse_query
 from components import ed
 from components.common import empty_figure
 from components.shell import IDS as SHELL
 from data.queries import ed as q
+from data.queries.feeds import reported_domains
 from data.queries.metrics import MetricSnapshot, shared_snapshot
 from data.runtime import current
 
@@ -212,12 +218,15 @@ def api_ed():  # noqa: ANN201
         with runtime.factory() as session:
             snap = shared_snapshot(session, runtime.now(), runtime.settings.timezone)
             areas = q.ed_areas(session, site)
+            reported = reported_domains(session)
     except Exception as exc:
         log.error("ed api failed: %s: %s", exc.__class__.__name__, exc)
         return jsonify({"error": "ED figures could not be read"}), 503
     sites = [(code, snap.labels[("site", code)]) for code in snap.scopes("site")]
     if site and site not in dict(sites):
         return jsonify({"error": f"unknown site {site!r}"}), 404
+    if "ed" not in reported:
+        return no_data_yet_json(runtime, "ed")
     body = {
         "as_of": snap.as_of.isoformat() if snap.as_of else None,
         "generated_at": runtime.now().isoformat(),

@@ -15,12 +15,18 @@ from dash import Dash, Input, Output, State, no_update
 from flask import jsonify, request
 
 from callbacks import delta
-from callbacks.common import filter_sync, freshness, query_failed
+from callbacks.common import (
+    filter_sync,
+    freshness,
+    no_data_yet_json,
+    query_failed,
+)
 from callbacks.router import parse_query
 from components import theatres
 from components.common import empty_figure
 from components.shell import IDS as SHELL
 from data.queries import theatres as q
+from data.queries.feeds import reported_domains
 from data.queries.metrics import MetricSnapshot, shared_snapshot
 from data.runtime import current
 from ops import theatres as rules
@@ -179,12 +185,15 @@ def api_theatres():  # noqa: ANN201
         with runtime.factory() as session:
             snap = shared_snapshot(session, now, tz)
             window = q.load_window(session, *rules.window_for(now, tz, 1), site)
+            reported = reported_domains(session)
     except Exception as exc:
         log.error("theatres api failed: %s: %s", exc.__class__.__name__, exc)
         return jsonify({"error": "theatre figures could not be read"}), 503
     codes = snap.scopes("site")
     if site and site not in codes:
         return jsonify({"error": f"unknown site {site!r}"}), 404
+    if "theatres" not in reported:
+        return no_data_yet_json(runtime, "theatres")
     rows = rules.board(window, now, tz)
     sites = []
     for code in codes:

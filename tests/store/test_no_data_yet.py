@@ -152,3 +152,57 @@ def test_nds005_healthz_lists_feeds_and_domains_never_reported(empty_url) -> Non
     with runtime.factory() as s:
         assert feed_report(s).never_reported == ["ed", "theatres"]
     runtime.engine.dispose()
+
+
+def test_nds006_read_apis_say_no_data_yet_until_their_feed_reports(empty_url) -> None:  # noqa: ANN001
+    app = create_app(settings_for(empty_url))
+    runtime = app.server.extensions["command_centre"]
+    client = app.server.test_client()
+    _load(runtime)
+    labels = {"beds": "inpatient beds", "ed": "emergency department",
+              "theatres": "theatres"}  # fmt: skip
+    for domain, label in labels.items():
+        response = client.get(f"/api/v1/{domain}")
+        assert response.status_code == 200
+        body = response.get_json()
+        assert body["no_data_yet"] == f"no {label} feed has reported yet"
+        assert body["sites"] == [] and body["as_of"] is None
+    assert client.get("/api/v1/beds?site=NOPE").status_code == 404
+    with write_session(runtime.factory) as s:
+        touch_feed(s, "hl7-adt:beds", FROZEN_NOW)
+    body = client.get("/api/v1/beds").get_json()
+    assert "no_data_yet" not in body
+    assert sorted(site["code"] for site in body["sites"]) == ["DDH", "RGH"]
+    assert client.get("/api/v1/ed").get_json()["sites"] == []
+    runtime.engine.dispose()
+
+
+def test_nds007_demo_off_starts_on_an_empty_database_without_seeding(tmp_path) -> None:  # noqa: ANN001
+    import secrets
+
+    from data.models.capacity import Site
+    from data.models.security import AppUser
+    from data.models.system import FeedStatus, SimulationState
+    from jobs.worker import holder_id, run_cycle
+    from ops.settings import load_settings
+
+    settings = load_settings(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'real.db'}",
+            "COMMAND_CENTRE_DEMO": "0",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+        }
+    )
+    assert settings.demo is False
+    app = create_app(settings.with_(run_background=False))  # migrations run
+    runtime = app.server.extensions["command_centre"]
+    assert run_cycle(runtime, holder_id())  # a worker cycle: evaluators, no simulator
+    with runtime.factory() as s:
+        for model in (Site, FeedStatus, SimulationState, AppUser):
+            assert s.scalar(select(func.count()).select_from(model)) == 0, model
+        assert not organisation_loaded(s)
+    assert not (tmp_path / "demo-credentials.txt").exists()
+    assert app.server.test_client().get("/healthz").get_json()["organisation"] == (
+        "not loaded"
+    )
+    runtime.engine.dispose()
