@@ -16,7 +16,7 @@ from tests.support.apps import FROZEN_NOW
 
 def load_organisation(session: Session, at: datetime = FROZEN_NOW) -> None:
     """Load the demo trust's organisation into ``session`` (the caller commits)."""
-    from data.writes import create_organisation
+    from feeds.seed import create_organisation
 
     create_organisation(session, at)
 
