@@ -466,5 +466,3 @@ def _restore_inpatient_flags(world: World) -> None:
             case = world.cases.get(planned.ref)
             if case is not None:
                 case.inpatient = planned.inpatient
-
-

@@ -277,7 +277,12 @@ class World:
         bed.patient_ref = patient_ref
         bed.reason = reason
         if kind is not None:
-            self.emit(kind, at, bed_subject(bed.id), {} if reason is None else {"reason": reason})
+            self.emit(
+                kind,
+                at,
+                bed_subject(bed.id),
+                {} if reason is None else {"reason": reason},
+            )
 
     def closed_wards(self) -> set[int]:
         return set(self.scenario.get("closed_wards") or [])
@@ -379,22 +384,14 @@ class World:
 
     def forget_finished(self) -> None:
         """Drop written, finished entities (departed, discharged, past lists)."""
-        self.atts = {
-            r: a for r, a in self.atts.items() if a.departure_at is None
-        }
+        self.atts = {r: a for r, a in self.atts.items() if a.departure_at is None}
         self._group_of = {r: g for r, g in self._group_of.items() if r in self.atts}
         self._handover_times = {
             r: v for r, v in self._handover_times.items() if r in self.atts
         }
-        self.stays = {
-            r: s for r, s in self.stays.items() if s.discharged_at is None
-        }
+        self.stays = {r: s for r, s in self.stays.items() if s.discharged_at is None}
         horizon = self.now - timedelta(days=2)
-        old = [
-            k
-            for k, s in self.sessions.items()
-            if s.planned_end < horizon
-        ]
+        old = [k for k, s in self.sessions.items() if s.planned_end < horizon]
         for key in old:
             session = self.sessions.pop(key)
             for ref in session.case_refs:

@@ -220,7 +220,10 @@ def _known(
 ) -> dict[str, tuple[str, str | None]]:
     if not keys:
         return {}
-    if session.scalar(select(FlowEvent.id).where(FlowEvent.source == source).limit(1)) is None:
+    if (
+        session.scalar(select(FlowEvent.id).where(FlowEvent.source == source).limit(1))
+        is None
+    ):
         return {}
     found: dict[str, tuple[str, str | None]] = {}
     for chunk in chunks(keys):
@@ -298,7 +301,12 @@ def save_judgements(session: Session, rows: Iterable[LogRow]) -> None:
 
     table = FlowEvent.__table__
     values = [
-        {"k_source": r.source, "k_key": r.key, "k_status": r.status, "k_reason": r.reason}
+        {
+            "k_source": r.source,
+            "k_key": r.key,
+            "k_status": r.status,
+            "k_reason": r.reason,
+        }
         for r in rows
     ]
     if values:

@@ -352,7 +352,9 @@ def _apply_in_order(
     beds = {
         r.id: BedState(r.state, r.state_reason, r.patient_ref, r.state_since)
         for r in session.execute(
-            select(Bed.id, Bed.state, Bed.state_reason, Bed.patient_ref, Bed.state_since)
+            select(
+                Bed.id, Bed.state, Bed.state_reason, Bed.patient_ref, Bed.state_since
+            )
         )
     }
     stays = {}
@@ -383,6 +385,12 @@ def _apply_in_order(
     _write_beds(session, fold)
     ev.bulk_insert(session, BedEvent, fold.bed_rows)
     ev.insert_rows(session, rows, received_at)
+    if fold.bed_rows:
+        from data.writes.rollup import recompute_from
+
+        # Hours already rolled up after these events (the roll-up follows the
+        # newest event of any domain) are corrected.
+        recompute_from(session, min(r["at"] for r in fold.bed_rows))
     return {r.key: (r.status, r.reason) for r in rows}
 
 
@@ -559,8 +567,10 @@ def _voids(rows: list[LogRow]) -> dict[int, int]:
         for target in reversed(ordered[:i]):
             if target.kind == target_kind and target.id not in voided:
                 named = cancel.payload.get("bed_id")
-                if target_kind == "transfer" and named is not None and (
-                    target.payload.get("bed_id") != named
+                if (
+                    target_kind == "transfer"
+                    and named is not None
+                    and (target.payload.get("bed_id") != named)
                 ):
                     break
                 voided[target.id] = cancel.id
@@ -617,9 +627,7 @@ def _apply_with_replay(
 
 def replay(session: Session, start: datetime) -> None:
     """Re-fold every inpatient and bed event at or after ``start``."""
-    log = ev.load_rows(
-        session, FlowEvent.domain == "inpatient", FlowEvent.at >= start
-    )
+    log = ev.load_rows(session, FlowEvent.domain == "inpatient", FlowEvent.at >= start)
     before = {r.id: (r.status, r.reason, r.voided_by) for r in log}
     info = _beds_info(session)
     beds = _bed_states_before(session, start)
@@ -673,9 +681,7 @@ def replay(session: Session, start: datetime) -> None:
         session.execute(
             delete(InpatientStay).where(InpatientStay.stay_ref.in_(sorted(gone)))
         )
-    _write_stays(
-        session, fold, attributes, replace=True, all_attributes=all_attributes
-    )
+    _write_stays(session, fold, attributes, replace=True, all_attributes=all_attributes)
     ev.save_statuses(session, log, before)
     from data.writes.rollup import recompute_from
 
@@ -707,29 +713,23 @@ def _all_attributes(session: Session, refs: set[str]) -> dict[str, list[LogRow]]
 
 
 def _bed_states_before(session: Session, start: datetime) -> dict[int, BedState]:
-    """Each bed's state just before ``start``, from its history."""
-    latest = (
-        select(BedEvent.bed_id, func.max(BedEvent.id).label("last_id"))
+    """Each bed's state just before ``start``, from its history (the latest row by
+    time, then by id: rows of one instant are written in the canonical order)."""
+    last = (
+        select(BedEvent.bed_id, func.max(BedEvent.at).label("at"))
         .where(BedEvent.at < start)
         .group_by(BedEvent.bed_id)
         .subquery()
     )
-    # bed_event ids grow with the canonical order within a bed's history, except where
-    # a replay rewrote it; the latest time wins, then the id.
-    rows = session.execute(
-        select(BedEvent.bed_id, BedEvent.at, BedEvent.id, BedEvent.state,
+    best: dict[int, tuple[int, BedState]] = {}
+    for bed_id, row_id, at, state, reason, patient in session.execute(
+        select(BedEvent.bed_id, BedEvent.id, BedEvent.at, BedEvent.state,
                BedEvent.reason, BedEvent.patient_ref)
-        .join(latest, latest.c.bed_id == BedEvent.bed_id)
-        .where(BedEvent.at < start)
-        .where(BedEvent.at >= select(func.max(BedEvent.at)).where(
-            BedEvent.bed_id == latest.c.bed_id, BedEvent.at < start
-        ).scalar_subquery())
-    ).all()  # fmt: skip
-    best: dict[int, tuple] = {}
-    for bed_id, at, row_id, state, reason, patient in rows:
-        if bed_id not in best or (at, row_id) > best[bed_id][:2]:
-            best[bed_id] = (at, row_id, BedState(state, reason, patient, at))
-    states = {bed_id: v[2] for bed_id, v in best.items()}
+        .join(last, (last.c.bed_id == BedEvent.bed_id) & (last.c.at == BedEvent.at))
+    ):  # fmt: skip
+        if bed_id not in best or row_id > best[bed_id][0]:
+            best[bed_id] = (row_id, BedState(state, reason, patient, at))
+    states = {bed_id: v[1] for bed_id, v in best.items()}
     # Beds created at or after ``start`` begin with their first (organisation) row.
     for bed_id, at, state, reason in session.execute(
         select(BedEvent.bed_id, BedEvent.at, BedEvent.state, BedEvent.reason)
@@ -788,9 +788,7 @@ def _stays_before(
     admits = [r.subject for r in log if r.kind == "admit" and r.subject not in stays]
     closed = _existing_stays(session, admits)
     closed_before = {
-        ref
-        for ref in closed
-        if ref not in {s.stay_ref for s in candidates}
+        ref for ref in closed if ref not in {s.stay_ref for s in candidates}
     }
     return stays, closed_before
 
@@ -798,11 +796,7 @@ def _stays_before(
 def _reset_beds(session: Session, fold: Fold, start: datetime) -> None:
     """Beds whose history after ``start`` changed get their state from the fold."""
     changed = set(fold.touched_beds)
-    changed.update(
-        session.scalars(
-            select(Bed.id).where(Bed.state_since >= start)
-        )
-    )
+    changed.update(session.scalars(select(Bed.id).where(Bed.state_since >= start)))
     fold.touched_beds = {b for b in changed if b in fold.beds}
     _write_beds(session, fold)
 
@@ -828,7 +822,9 @@ def admit(
         "admission_source": admission_source,
         "admitted_at": iso(admitted_at),
     }
-    return _one(session, source, Event("admit", at, key, stay_ref, payload), received_at)
+    return _one(
+        session, source, Event("admit", at, key, stay_ref, payload), received_at
+    )
 
 
 def transfer(

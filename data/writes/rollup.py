@@ -68,7 +68,9 @@ def _write_hours(session: Session, first: datetime, last: datetime) -> int:
             bed_id, _, state = events[i]
             states[bed_id] = state
             i += 1
-        counts: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(BED_STATES, 0))
+        counts: dict[int, dict[str, int]] = defaultdict(
+            lambda: dict.fromkeys(BED_STATES, 0)
+        )
         for bed_id, state in states.items():
             gone = retired.get(bed_id)
             if gone is not None and gone <= hour:
@@ -117,4 +119,6 @@ def recompute_from(session: Session, start: datetime) -> int:
     first = floor_hour(start)
     if first < start:
         first += HOUR
+    if first > last_done:
+        return 0
     return _write_hours(session, first, last_done)

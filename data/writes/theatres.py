@@ -64,7 +64,10 @@ def fold_session(
         theatre_id = p.get("theatre_id")
         if theatre_id not in theatres:
             return state, f"unknown theatre {theatre_id!r}"
-        start, end = parse_time(p.get("planned_start")), parse_time(p.get("planned_end"))
+        start, end = (
+            parse_time(p.get("planned_start")),
+            parse_time(p.get("planned_end")),
+        )
         if start is None or end is None or end <= start:
             return state, "a session needs a planned start before its planned end"
         return {
@@ -159,9 +162,7 @@ def apply(
     )  # fmt: skip
     fresh = [r for r in session_rows + case_rows if r.id is None]
     ev.save_judgements(session, [r for r in fresh if r.status != "applied"])
-    ev.save_statuses(
-        session, [r for r in case_rows if r.id is not None], {}
-    )
+    ev.save_statuses(session, [r for r in case_rows if r.id is not None], {})
     return {r.key: (r.status, r.reason) for r in rows}
 
 
@@ -330,7 +331,9 @@ def case_stage(
     procedure end, left theatre, recovered (``kind`` from ``STAGES``)."""
     if kind not in STAGES:
         raise ev.EventError(f"unknown case stage {kind!r}")
-    return _one(session, source, Event(kind, at, key, case_subject(case_ref)), received_at)
+    return _one(
+        session, source, Event(kind, at, key, case_subject(case_ref)), received_at
+    )
 
 
 def case_cancelled(
@@ -340,4 +343,3 @@ def case_cancelled(
     """A case was cancelled on the day (with its reason)."""
     event = Event("case_cancelled", at, key, case_subject(case_ref), {"reason": reason})
     return _one(session, source, event, received_at)
-
