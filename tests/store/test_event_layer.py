@@ -453,9 +453,10 @@ def histories(draw) -> list[Event]:  # noqa: ANN001
         elif action == "discharge":
             stay = draw(st.sampled_from(sorted(m.bed_of)))
             bed = m.bed_of.pop(stay)
+            was_on_leave = stay in m.on_leave
             m.on_leave.discard(stay)
             m.add("discharge", stay, beds=(bed,))
-            m.undo[stay] = ("cancel_discharge", bed, None, len(m.events) - 1)
+            m.undo[stay] = ("cancel_discharge", bed, was_on_leave, len(m.events) - 1)
             m.holder[bed], m.state[bed] = None, "awaiting_clean"
         elif action == "edd":
             stay = draw(st.sampled_from(sorted(m.bed_of)))
@@ -491,6 +492,8 @@ def histories(draw) -> list[Event]:  # noqa: ANN001
                     continue
                 m.add(kind, stay)
                 m.holder[beds], m.state[beds], m.bed_of[stay] = stay, "occupied", beds
+                if saved:  # as if never discharged: still on leave
+                    m.on_leave.add(stay)
             for b in touched:  # the cancelled event's beds are as before it
                 m.last_touch[b] = len(m.events) - 1
         elif action in ("clean", "block", "unblock"):
