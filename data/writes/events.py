@@ -80,6 +80,7 @@ DOMAIN_OF: dict[str, str] = {
     **dict.fromkeys(SESSION_KINDS + CASE_KINDS, "theatre"),
 }
 DOMAINS = ("inpatient", "ed", "theatre")
+FEED_DOMAIN = {"inpatient": "beds", "ed": "ed", "theatre": "theatres"}
 IN_CHUNK = 900  # bound on an IN (...) list (SQLite's variable limit)
 
 
@@ -196,6 +197,13 @@ def apply_events(
         if rows[domain]:
             results.update(module.apply(session, rows[domain], received_at))
     touch_feed(session, source, received_at, detail=_detail(results))
+    # One row per domain the feed reported (``data.queries.feeds``: "no data yet"
+    # lasts until some feed has reported a domain).
+    for domain, domain_rows in rows.items():
+        applied = [r for r in domain_rows if results.get(r.key, ("",))[0] == "applied"]
+        if applied:
+            name = f"{source[:23]}:{FEED_DOMAIN[domain]}"
+            touch_feed(session, name, received_at, detail=f"applied={len(applied)}")
     out = []
     for event in events:
         if event.key in known:

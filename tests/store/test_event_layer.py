@@ -569,3 +569,17 @@ def test_evt011_shuffled_with_duplicates_equals_in_order_postgresql(
     new_db, events, seed
 ):
     _property(new_db, events, seed)
+
+
+def test_evt012_a_feed_reports_the_domains_it_wrote(new_db):
+    from data.queries.feeds import reported_domains
+
+    f = new_db()
+    with f() as s:
+        assert reported_domains(s) == set()
+    _apply(f, _admit("a1", 0, "S1", 1), Event("discharge", _t(5), "d0", "S9"))
+    with f() as s:
+        assert reported_domains(s) == {"beds"}
+    _apply(f, Event("ed_seen", _t(1), "x", "A9"))  # refused: reports nothing
+    with f() as s:
+        assert reported_domains(s) == {"beds"}
