@@ -37,12 +37,21 @@ def simulator_job(runtime: Runtime) -> object:
     return run_tick(runtime.factory, now=runtime.now(), tz=runtime.settings.timezone)
 
 
+def rollup_job(runtime: Runtime) -> object:
+    """Roll up the hours that have passed (every feed's bed history, not only the demo's)."""
+    from data.db import write_session
+    from data.writes.rollup import roll_up
+
+    with write_session(runtime.factory) as session:
+        return roll_up(session, runtime.now())
+
+
 def run_cycle(runtime: Runtime, holder: str) -> bool:
     """One pass of every job, if this holder has the lease. True if it ran."""
     ttl = timedelta(seconds=max(30.0, runtime.settings.sim_tick_seconds * 4))
     if not try_acquire(runtime.factory, LEASE_NAME, holder, runtime.now(), ttl):
         return False
-    for name, job in [("simulator", simulator_job), *JOBS]:
+    for name, job in [("simulator", simulator_job), ("rollup", rollup_job), *JOBS]:
         try:
             job(runtime)
         except Exception:
