@@ -28,6 +28,7 @@ from data.queries import ed as q
 from data.queries.feeds import reported_domains
 from data.queries.metrics import MetricSnapshot, shared_snapshot
 from data.runtime import current
+from ops.alerting import tile_bands
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
     show_site = site is None
     return (
         fresh.line,
-        ed.tiles(values, _as_of(fresh.as_of_text), fresh.status),
+        ed.tiles(values, _as_of(fresh.as_of_text), fresh.status, tile_bands(kind)),
         ed.area_table(area_lines(snap, data.areas), show_site),
         ed.time_in_department_figure(data.time_in_department, uirevision),
         ed.arrivals_figure(data.today, uirevision),

@@ -11,6 +11,7 @@ from components.shell import IDS as SHELL
 from data.queries.metrics import MetricSnapshot, shared_snapshot
 from data.queries.overview import TRUST, OverviewExtras, overview_extras
 from data.runtime import current
+from ops.alerting import tile_bands
 
 
 def scope_values(
@@ -43,15 +44,16 @@ def _section(
     values: overview.ScopeValues,
     as_of_text: str | None,
     status: object,
+    bands: dict,
 ) -> object:
     """A scope's section, rebuilt only when something it shows has changed (kept in
     its JSON form, which Dash sends as it is)."""
     key = ("overview-section", title, scope, site_code, repr(values), as_of_text,
-           status)  # fmt: skip
+           status, repr(bands))  # fmt: skip
     return delta.PARTS.get(
         key,
         lambda: overview.scope_section(
-            title, scope, site_code, values, as_of_text, status
+            title, scope, site_code, values, as_of_text, status, bands
         ),
     )
 
@@ -85,6 +87,7 @@ def refresh(_n: int | None, _body_id: str | None = None) -> tuple[object, object
                 values,
                 fresh.as_of_text,
                 fresh.status,
+                tile_bands("trust"),
             )
         )
     for code in sites:
@@ -97,6 +100,7 @@ def refresh(_n: int | None, _body_id: str | None = None) -> tuple[object, object
                 values,
                 fresh.as_of_text,
                 fresh.status,
+                tile_bands("site"),
             )
         )
     return fresh.line, overview.sections_row(sections)

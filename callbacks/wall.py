@@ -38,6 +38,7 @@ from data.queries.feeds import DOMAIN_LABELS
 from data.runtime import current
 from data.writes import display as writes
 from ops import display
+from ops.alerting import tile_bands
 from ops.permissions import Permission
 from ops.timeutil import format_local
 
@@ -223,6 +224,7 @@ def render(
     values = {m: v for (m, k, s), v in snap.values.items() if k == data.scope_kind
               and s == data.scope_id}  # fmt: skip
     show_site = data.scope_kind == "trust"
+    bands = tile_bands(data.scope_kind)
     panels = []
     for key in profile.panels:
         domain = PANEL_DOMAIN.get(key)
@@ -233,7 +235,7 @@ def render(
                 data.occupancy, data.wards, data.hours, tz,
                 wall.font_scale(profile.resolution, viewport_height), show_site,
             )  # fmt: skip
-            panels.append(wall.beds_panel(values, fresh.status, figure))
+            panels.append(wall.beds_panel(values, fresh.status, figure, bands))
         elif key == "ed_board":
             area_values = {
                 a.scope_id: (snap.get("ed_in_department", "ed_area", a.scope_id),
@@ -241,7 +243,7 @@ def render(
                 for a in data.ed_areas
             }  # fmt: skip
             panels.append(wall.ed_panel(values, data.ed_areas, area_values, fresh.status,
-                                        show_site))  # fmt: skip
+                                        show_site, bands))  # fmt: skip
         elif key == "theatre_board":
             panels.append(
                 wall.theatre_panel(data.theatres, values, fresh.status, show_site)
@@ -316,7 +318,8 @@ def load_admin(_refresh: int | None, _id: str | None = None) -> tuple:
 def pick_profile(slug: str | None) -> tuple:
     """Fill the form from the chosen profile (empty form for a new one)."""
     if not isinstance(slug, str) or not slug:
-        return "", "", "trust", list(display.PANEL_LABELS), "grid", 20, 30, "1080p", None
+        panels = list(display.PANEL_LABELS)
+        return "", "", "trust", panels, "grid", 20, 30, "1080p", None
     with current().factory() as session:
         p = reads.get_profile(session, slug)
     if p is None:

@@ -28,6 +28,7 @@ from components.common import (
     status_badge,
 )
 from components.common import site_options as common_site_options
+from components.overview import band_status
 from components.theme import HEATMAP_SCALE, OKABE_ITO
 from ops.timeutil import format_local
 
@@ -272,19 +273,36 @@ def _one_decimal(value: float | None) -> str | None:
     return None if value is None else f"{value:.1f}"
 
 
-def tiles(values: EdTiles, as_of_text: Any, status: Status) -> dbc.Row:
-    """Tiles; a feed status (STALE, ERROR) overrides the threshold status."""
+# Which alert rules' thresholds band each threshold tile (``ops.alerting.metric_bands``).
+TILE_BAND_METRICS = {
+    "four_hour_pct_today": "ed_4h_pct_today",
+    "over_12h_pct": "ed_over_12h_pct",
+    "ambulances_waiting_over_30": "ambulances_waiting_over_30",
+}
+
+
+def tiles(
+    values: EdTiles,
+    as_of_text: Any,
+    status: Status,
+    bands: Mapping[str, Any] | None = None,
+) -> dbc.Row:
+    """Tiles; a feed status (STALE, ERROR) overrides the threshold status. ``bands``
+    are the alert rules' thresholds per metric, passed in by the callback."""
     feed_problem = status in (Status.STALE, Status.ERROR, Status.MISSING)
 
     def st(threshold: Status) -> Status:
         return status if feed_problem else threshold
 
+    def band(field: str, value: float | None) -> Status:
+        return band_status(bands, TILE_BAND_METRICS[field], value)
+
     four = values.four_hour_pct_today
-    four_status = Status.OK if four is None or four >= 78 else Status.WARNING
+    four_status = band("four_hour_pct_today", four)
     over12 = values.over_12h_pct
-    over12_status = Status.OK if over12 is None or over12 < 10 else Status.CRITICAL
+    over12_status = band("over_12h_pct", over12)
     amb = values.ambulances_waiting_over_30
-    amb_status = Status.OK if not amb else Status.CRITICAL
+    amb_status = band("ambulances_waiting_over_30", amb)
     items = [
         kpi_tile("Patients in department", values.in_department, "", as_of_text, st(Status.OK),
                  tile_id=IDS.tile_in_department),

@@ -34,27 +34,25 @@ class IDS:
         return f"overview-{scope.lower()}-card"
 
 
-# Display bands of the tiles that have a threshold (DOMAIN.md defaults: G&A occupancy
-# amber >= 92 %, red >= 95 % (local convention); ED 4-hour below the 78 % operational
-# target). (metric, "high" or "low" is worse, ((threshold, status), ...) worst first).
-BANDS: dict[str, tuple[str, tuple[tuple[float, Status], ...]]] = {
-    "ga_occupancy_pct": ("high", ((95.0, Status.CRITICAL), (92.0, Status.WARNING))),
-    "ed_4h_pct_today": ("low", ((78.0, Status.WARNING),)),
+# A band's severity (the alert rule's) as a tile status; an info rule does not colour
+# a tile.
+BAND_STATUS: dict[str, Status] = {
+    "critical": Status.CRITICAL,
+    "warning": Status.WARNING,
 }
 
 
-def band_status(metric: str, value: float | None) -> Status:
-    """The threshold band of a value (OK when the metric has no band or no value)."""
-    spec = BANDS.get(metric)
+def band_status(
+    bands: Mapping[str, Any] | None, metric: str, value: float | None
+) -> Status:
+    """The threshold band of a value: ``bands`` maps a metric to its display bands
+    (``ops.alerting.metric_bands``: the alert rules' thresholds, passed in by the
+    callback). OK when the metric has no band or there is no value."""
+    spec = (bands or {}).get(metric)
     if spec is None or value is None:
         return Status.OK
-    direction, bands = spec
-    for threshold, status in bands:
-        if (direction == "high" and value >= threshold) or (
-            direction == "low" and value < threshold
-        ):
-            return status
-    return Status.OK
+    severity = spec.severity_of(value)
+    return BAND_STATUS.get(str(severity), Status.OK) if severity else Status.OK
 
 
 WARD_TYPE_SHORT: dict[str, str] = {
@@ -96,7 +94,7 @@ class TileSpec:
     page: str  # /beds, /ed, /theatres
     value: Callable[[ScopeValues], Any]
     unit: str = ""
-    band_metric: str | None = None
+    band_metric: str | None = None  # whose alert-rule thresholds band the tile
     detail: Callable[[ScopeValues], Any] | None = None
 
 
@@ -196,15 +194,16 @@ def tile(
     site_code: str | None,
     as_of_text: str | None,
     fresh_status: Status,
+    bands: Mapping[str, Any] | None = None,
 ) -> Any:
     value = spec.value(values)
-    band = band_status(spec.band_metric, value) if spec.band_metric else Status.OK
+    band = band_status(bands, spec.band_metric, value) if spec.band_metric else None
     return kpi_tile(
         spec.title,
         value,
         spec.unit,
         as_of_text,
-        worst_status([fresh_status, band]),
+        worst_status([fresh_status, band or Status.OK]),
         href=_href(spec.page, site_code),
         tile_id=IDS.tile(scope, spec.key),
         detail=spec.detail(values) if spec.detail else None,
@@ -218,9 +217,11 @@ def scope_section(
     values: ScopeValues,
     as_of_text: str | None,
     fresh_status: Status,
+    bands: Mapping[str, Any] | None = None,
 ) -> dbc.Card:
     """One card (trust or a site): a labelled row of tiles per area."""
     rows = []
+    shared = (values, scope, site_code, as_of_text, fresh_status, bands)
     for label, icon, specs in GROUPS:
         rows.append(
             html.Div(
@@ -235,10 +236,7 @@ def scope_section(
                         className="h6 text-muted mb-2",
                     ),
                     html.Div(
-                        [
-                            tile(s, values, scope, site_code, as_of_text, fresh_status)
-                            for s in specs
-                        ],
+                        [tile(s, *shared) for s in specs],
                         style={
                             "display": "grid",
                             "gridTemplateColumns": "repeat(auto-fill, minmax(220px, 1fr))",

@@ -315,15 +315,19 @@ def metric_figures(
     specs: Sequence[tuple[str, str, str, str | None]],
     values: Mapping[str, float | None],
     fresh_status: Status,
+    bands: Mapping[str, Any] | None = None,
 ) -> html.Div:
+    """Big figures, banded by the alert rules' thresholds (``bands``, per metric)."""
     tiles = []
     for metric, title, unit, detail in specs:
         value = _figure_value(metric, values.get(metric))
-        band = band_status(metric, value if isinstance(value, float | int) else None)
+        number = value if isinstance(value, float | int) else None
+        band = band_status(bands, metric, number)
         if metric == "ed_over_12h_count" and values.get("ed_over_12h_pct") is not None:
             detail = f"{values['ed_over_12h_pct']:.1f}% of patients in ED"
         if metric == "ambulances_waiting" and values.get("ambulances_waiting_over_30"):
-            band = Status.CRITICAL
+            over_30 = values["ambulances_waiting_over_30"]
+            band = band_status(bands, "ambulances_waiting_over_30", over_30)
             detail = f"{int(values['ambulances_waiting_over_30'])} over 30 min"
         tiles.append(key_figure(metric, title, value, unit, fresh_status, band, detail))
     return html.Div(tiles, className=f"wall-figures wall-figures-{len(tiles)}")
@@ -397,9 +401,10 @@ def beds_panel(
     values: Mapping[str, float | None],
     fresh_status: Status,
     figure: go.Figure,
+    bands: Mapping[str, Any] | None = None,
 ) -> html.Section:
     body = [
-        metric_figures(BED_FIGURES, values, fresh_status),
+        metric_figures(BED_FIGURES, values, fresh_status, bands),
         html.Div(
             dcc.Graph(
                 id=IDS.heatmap,
@@ -420,6 +425,7 @@ def ed_panel(
     area_values: Mapping[str, tuple[float | None, float | None]],
     fresh_status: Status,
     show_site: bool,
+    bands: Mapping[str, Any] | None = None,
 ) -> html.Section:
     """Key ED figures and every area's patients against spaces (status word + icon).
 
@@ -445,7 +451,7 @@ def ed_panel(
             )
         )
     body = [
-        metric_figures(ED_FIGURES, values, fresh_status),
+        metric_figures(ED_FIGURES, values, fresh_status, bands),
         html.Div(chips, className="wall-areas") if chips else None,
     ]
     return panel("ed_board", body, "patients / spaces")

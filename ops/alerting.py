@@ -38,6 +38,7 @@ properties of the stored alert, handled by the small helpers at the end of the m
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -894,3 +895,115 @@ def _opel_stay(prev: AlertStatus, now: datetime, value: float | None) -> AlertSt
         episode_started_at=prev.episode_started_at,
         active_since=prev.active_since,
     )
+
+
+# ---------------------------------------------------------------------------
+# Display bands: the rules' thresholds, shown on tiles
+# ---------------------------------------------------------------------------
+
+_LOADED_RULES: dict[tuple[str, int, int], AlertRuleSet] = {}
+
+
+def current_alert_rules(path: str | Path = DEFAULT_ALERT_RULES_PATH) -> AlertRuleSet:
+    """:func:`load_alert_rules`, parsed once per file version (path, modification
+    time, size): polling screens read the rules' thresholds on every poll."""
+    try:
+        stat = Path(path).stat()
+        key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return load_alert_rules(path)  # reports the missing file
+    found = _LOADED_RULES.get(key)
+    if found is None:
+        found = load_alert_rules(path)
+        if len(_LOADED_RULES) > 16:
+            _LOADED_RULES.clear()
+        _LOADED_RULES[key] = found
+    return found
+
+
+@dataclass(frozen=True)
+class ThresholdBand:
+    """One raise threshold of a rule: a value that meets it is in ``severity``."""
+
+    op: str  # > >= < <=
+    threshold: float
+    severity: Severity
+
+    def contains(self, value: float) -> bool:
+        return _OPERATORS[self.op](value, self.threshold)
+
+
+@dataclass(frozen=True)
+class MetricBands:
+    """A metric's display bands, worst first (critical before warning before info)."""
+
+    metric: str
+    bands: tuple[ThresholdBand, ...]
+
+    def severity_of(self, value: float | None) -> Severity | None:
+        """The worst band ``value`` is in; ``None`` when in none or no value."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        for band in self.bands:
+            if band.contains(value):
+                return band.severity
+        return None
+
+
+# Figures shown on tiles that no rule watches, banded by the rule of the figure they
+# stand for: today's 4-hour % by the 4-hour rule (rolling 24 h) and its target.
+BAND_ALIASES: dict[str, str] = {"ed_4h_pct_today": "ed_4h_pct_24h"}
+
+
+def metric_bands(
+    rules: AlertRuleSet, scope_kind: str | None = None
+) -> dict[str, MetricBands]:
+    """Display bands per metric from the alert rules' raise conditions, so a tile is
+    amber/red at exactly the thresholds that raise the alerts (one definition).
+
+    A metric takes the rules of ``scope_kind`` when it has some; otherwise the rules
+    of any scope (sites first): the ED page's trust-wide tiles use the site rules'
+    thresholds. The rule's ``for`` duration and ``clear`` hysteresis are alerting
+    behaviour, not bands.
+    """
+    order = {kind: i for i, kind in enumerate(("site", *SCOPE_KINDS))}
+    by_metric: dict[str, list[AlertRule]] = {}
+    for rule in rules.rules:
+        by_metric.setdefault(rule.metric, []).append(rule)
+    out: dict[str, MetricBands] = {}
+    for metric, found in by_metric.items():
+        chosen = [r for r in found if r.scope == scope_kind]
+        if not chosen:
+            first = min(order.get(r.scope, 99) for r in found)
+            chosen = [r for r in found if order.get(r.scope, 99) == first]
+        bands = {ThresholdBand(r.op, r.threshold, r.severity) for r in chosen}
+        high = all(b.op in (">", ">=") for b in bands)
+        out[metric] = MetricBands(
+            metric,
+            tuple(
+                sorted(
+                    bands,
+                    key=lambda b: (
+                        -b.severity.rank,
+                        -b.threshold if high else b.threshold,
+                    ),
+                )
+            ),
+        )
+    for alias, metric in BAND_ALIASES.items():
+        if metric in out and alias not in out:
+            out[alias] = MetricBands(alias, out[metric].bands)
+    return out
+
+
+def tile_bands(
+    scope_kind: str | None, path: str | Path = DEFAULT_ALERT_RULES_PATH
+) -> dict[str, MetricBands]:
+    """:func:`metric_bands` of the rules file in force; none (tiles unbanded, the log
+    says why) while the file is unreadable: start-up refuses a bad file, so this only
+    covers an edit made while the app runs."""
+    try:
+        return metric_bands(current_alert_rules(path), scope_kind)
+    except ConfigError as exc:
+        logging.getLogger(__name__).warning("tile bands unavailable: %s", exc)
+        return {}

@@ -1,4 +1,7 @@
-"""Overview tile builders: threshold bands, freshness outranking bands, links, ids."""
+"""Overview tile builders: threshold bands, freshness outranking bands, links, ids.
+
+The bands are the alert rules' thresholds (config/alert_rules.yaml through
+``ops.alerting.tile_bands``), passed to the builders as values."""
 
 from __future__ import annotations
 
@@ -11,7 +14,10 @@ from components.overview import (
     band_status,
     scope_section,
 )
+from ops.alerting import tile_bands
 from tests.unit.test_beds_components import _find, _texts
+
+SITE_BANDS = tile_bands("site")
 
 
 def _values(**metrics: float | None) -> ScopeValues:
@@ -24,15 +30,17 @@ def _values(**metrics: float | None) -> ScopeValues:
     )
 
 
-def test_bed_u020_bands_follow_the_documented_thresholds():
-    assert band_status("ga_occupancy_pct", 91.9) is Status.OK
-    assert band_status("ga_occupancy_pct", 92.0) is Status.WARNING
-    assert band_status("ga_occupancy_pct", 94.9) is Status.WARNING
-    assert band_status("ga_occupancy_pct", 95.0) is Status.CRITICAL
-    assert band_status("ed_4h_pct_today", 78.0) is Status.OK
-    assert band_status("ed_4h_pct_today", 77.9) is Status.WARNING
-    assert band_status("ga_occupancy_pct", None) is Status.OK
-    assert band_status("beds_available", 0) is Status.OK
+def test_bed_u020_bands_follow_the_alert_rules_thresholds():
+    b = SITE_BANDS
+    assert band_status(b, "ga_occupancy_pct", 91.9) is Status.OK
+    assert band_status(b, "ga_occupancy_pct", 92.0) is Status.WARNING
+    assert band_status(b, "ga_occupancy_pct", 94.9) is Status.WARNING
+    assert band_status(b, "ga_occupancy_pct", 95.0) is Status.CRITICAL
+    assert band_status(b, "ed_4h_pct_today", 78.0) is Status.OK
+    assert band_status(b, "ed_4h_pct_today", 77.9) is Status.WARNING
+    assert band_status(b, "ga_occupancy_pct", None) is Status.OK
+    assert band_status(b, "beds_available", 0) is Status.OK
+    assert band_status(None, "ga_occupancy_pct", 99.0) is Status.OK  # no bands given
 
 
 def test_bed_u021_site_section_ids_values_links_and_band_words():
@@ -40,7 +48,7 @@ def test_bed_u021_site_section_ids_values_links_and_band_words():
         "Riverside", "RGH", "RGH",
         _values(ga_occupancy_pct=95.44, beds_available=5, beds_occupied=80,
                 ed_in_department=12, ed_4h_pct_today=70.0, beds_blocked=1, beds_closed=2),
-        "10:30", Status.OK,
+        "10:30", Status.OK, SITE_BANDS,
     )  # fmt: skip
     assert card.id == "overview-rgh-card"
     assert _find(card, "overview-rgh-available-value").children == "5"
@@ -63,7 +71,7 @@ def test_bed_u021_site_section_ids_values_links_and_band_words():
 def test_bed_u022_stale_outranks_the_threshold_band_and_trust_links_are_unfiltered():
     card = scope_section(
         "Trust", "trust", None, _values(ga_occupancy_pct=97.0, ed_in_department=3),
-        "10:30", Status.STALE,
+        "10:30", Status.STALE, tile_bands("trust"),
     )  # fmt: skip
     assert _find(card, IDS.tile("trust", "occupancy") + "-status").title == "Stale"
     for spec in BED_TILES + ED_TILES:

@@ -15,6 +15,7 @@ from data.queries.ed import (
     WaitingAmbulance,
     WeekdayHourHeatmap,
 )
+from ops.alerting import tile_bands
 
 
 def _text(component) -> str:  # noqa: ANN001
@@ -126,8 +127,8 @@ def test_ed206_tiles_missing_values_and_stale_state():
     text = _text(row)
     assert "—" in text and "no data" in text  # 4-hour % undefined, not 0
     assert text.count("Stale") == 6
-    ok = _text(ed.tiles(values, "as of 10:30", Status.OK))
-    assert "Critical" in ok  # > 12 h at 10 % and ambulances waiting
+    ok = _text(ed.tiles(values, "as of 10:30", Status.OK, tile_bands("site")))
+    assert "Critical" in ok  # > 12 h at 10 % (the rule's critical threshold)
 
 
 def test_ed207_filters_write_the_url():

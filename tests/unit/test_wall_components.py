@@ -10,6 +10,7 @@ import pytest
 
 from components import wall
 from components.common import Status
+from ops.alerting import tile_bands
 from ops.display import WallAlert
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
@@ -97,9 +98,10 @@ def test_metric_figures_missing_is_dash_not_zero_and_bands_apply():
         {"ga_occupancy_pct": 95.64, "beds_available": 0.0, "escalation_beds_open": None,
          "nctr_count": 12.0},
         Status.OK,
+        tile_bands("site"),
     )  # fmt: skip
     occupancy = _find(figures, wall.IDS.figure("ga_occupancy_pct"))
-    assert "status-critical" in occupancy.className  # red >= 95 %
+    assert "status-critical" in occupancy.className  # the red rule's >= 95 %
     assert (
         _text(_find(figures, wall.IDS.figure("ga_occupancy_pct") + "-value")) == "95.6"
     )
@@ -117,13 +119,14 @@ def test_stale_feed_marks_every_figure_stale():
     assert "status-stale" in tile.className
 
 
-def test_ambulances_over_30_make_the_tile_critical_with_the_count_in_words():
+def test_ambulances_over_30_band_the_tile_as_their_rule_with_the_count_in_words():
     figures = wall.metric_figures(
         wall.ED_FIGURES, {"ambulances_waiting": 5.0, "ambulances_waiting_over_30": 2.0},
-        Status.OK,
+        Status.OK, tile_bands("site"),
     )  # fmt: skip
     tile = _find(figures, wall.IDS.figure("ambulances_waiting"))
-    assert "status-critical" in tile.className and "2 over 30 min" in _text(tile)
+    # The "ambulance waiting over 30 minutes" rule is a warning (alert_rules.yaml).
+    assert "status-warning" in tile.className and "2 over 30 min" in _text(tile)
 
 
 def test_heatmap_reuses_the_fixed_scale_and_fills_its_panel():
