@@ -8,6 +8,7 @@ the browser's cookie. The login and logout routes and the request guard live her
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import secrets
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from data.security import (
     end_session,
     record_failed_login,
     resolve_session,
+    throttled_message,
 )
 from ops.permissions import Permission, allowed
 
@@ -296,6 +298,18 @@ def _guard() -> Response | None:
     return redirect(f"/login?next={request.full_path.rstrip('?')}")
 
 
+def client_address() -> str | None:
+    """The client's address: behind a trusted proxy (COMMAND_CENTRE_TRUSTED_PROXY)
+    the last ``X-Forwarded-For`` entry, the one the proxy added; else the peer."""
+    if current().settings.trusted_proxy:
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            pass
+    return request.remote_addr
+
+
 def _safe_next(target: str | None) -> str:
     if not target:
         return "/"
@@ -356,22 +370,26 @@ def login_view() -> Response:
     username = request.form.get("username", "")[:64]
     password = request.form.get("password", "")[:1024]
     runtime = current()
+    address = client_address()
     try:
         with write_session(runtime.factory) as s:
-            user, token = authenticate(
-                s, username, password, runtime.now(), request.remote_addr
-            )
+            user, token = authenticate(s, username, password, runtime.now(), address)
     except LoginRefused as refused:
+        if refused.limited:  # a delay is running: not a guess, nothing more to count
+            log.warning(
+                "sign-in throttled for %r from %s: %s s to wait",
+                username, address, refused.retry_after,
+            )  # fmt: skip
+            page = _login_page(str(refused), username=username, status=429)
+            page.headers["Retry-After"] = str(refused.retry_after or 1)
+            return page
         with write_session(runtime.factory) as s:
-            record_failed_login(s, username, runtime.now(), request.remote_addr)
-        log.warning(
-            "sign-in refused for %r%s",
-            username,
-            " (rate limited)" if refused.limited else "",
-        )
-        return _login_page(
-            str(refused), username=username, status=429 if refused.limited else 200
-        )
+            wait = record_failed_login(s, username, runtime.now(), address)
+        log.warning("sign-in refused for %r from %s", username, address)
+        message = str(refused)
+        if wait is not None:
+            message += " " + throttled_message(wait)
+        return _login_page(message, username=username)
     session.clear()
     session[TOKEN_KEY] = token
     session.permanent = False

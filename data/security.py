@@ -1,8 +1,9 @@
-"""Users, passwords (argon2), server-side sessions and failed-login limiting.
+"""Users, passwords (argon2), server-side sessions and sign-in throttling.
 
 Sessions live in the database so logout and disabling an account end them at once,
-on every gunicorn worker. Failed logins are counted in the database too, so the
-limit holds across workers.
+on every gunicorn worker. Failed sign-ins are counted in the database too, so the
+growing delays of ``ops.signin`` (per account and per address, never a lock-out)
+hold across workers. Sign-ins, failures and throttling go to the audit trail.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from data.audit import record_audit
 from data.models.security import AppUser, LoginAttempt, UserSession
+from ops import signin
 from ops.permissions import Role
+from ops.timeutil import ensure_utc
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
-FAILED_LOGIN_LIMIT = 100  # per account per rolling hour
-FAILED_LOGIN_WINDOW = timedelta(hours=1)
 MIN_PASSWORD_LENGTH = 12
 
 _hasher = PasswordHasher()
@@ -133,23 +135,70 @@ def create_user(
     return user
 
 
-def failed_logins(session: Session, username: str, now: datetime) -> int:
-    return (
-        session.scalar(
-            select(func.count(LoginAttempt.id)).where(
-                LoginAttempt.username == username.strip().lower(),
-                LoginAttempt.success.is_(False),
-                LoginAttempt.at > now - FAILED_LOGIN_WINDOW,
+def _counter(
+    session: Session, now: datetime, *, username: str | None, remote: str | None
+) -> tuple[int, datetime | None]:
+    """Failures in the window for this account and/or address, since the account's
+    last successful sign-in when an account is given: (count, latest failure)."""
+    since = now - signin.WINDOW
+    where = [LoginAttempt.success.is_(False), LoginAttempt.at <= now]
+    if username is not None:
+        where.append(LoginAttempt.username == username)
+        last_ok = session.scalar(
+            select(func.max(LoginAttempt.at)).where(
+                LoginAttempt.username == username,
+                LoginAttempt.success.is_(True),
+                LoginAttempt.at > since,
             )
         )
-        or 0
-    )
+        if last_ok is not None:
+            since = max(since, ensure_utc(last_ok))
+    if remote is not None:
+        where.append(LoginAttempt.remote == remote)
+    n, latest = session.execute(
+        select(func.count(LoginAttempt.id), func.max(LoginAttempt.at)).where(
+            LoginAttempt.at > since, *where
+        )
+    ).one()
+    return int(n or 0), None if latest is None else ensure_utc(latest)
+
+
+def login_wait(
+    session: Session, username: str, remote: str | None, now: datetime
+) -> signin.Wait | None:
+    """How long the next sign-in for this account from this address must wait
+    (the longest of the throttle rules in ``ops.signin``), or None."""
+    name = username.strip().lower()
+    waits = []
+    for rule in signin.RULES:
+        if rule.name != "account" and remote is None:
+            continue  # no address known: the account's own counter still applies
+        if rule.name == "account+address":
+            n, last = _counter(session, now, username=name, remote=remote)
+        elif rule.name == "address":
+            n, last = _counter(session, now, username=None, remote=remote)
+        else:
+            n, last = _counter(session, now, username=name, remote=None)
+        waits.append(signin.wait_for(rule, n, last, now))
+    return signin.longest(waits)
+
+
+def failed_logins(session: Session, username: str, now: datetime) -> int:
+    """Failed sign-ins for the account in the throttle window (any address)."""
+    return _counter(session, now, username=username.strip().lower(), remote=None)[0]
 
 
 class LoginRefused(Exception):
-    def __init__(self, message: str, *, limited: bool = False) -> None:
+    def __init__(
+        self, message: str, *, limited: bool = False, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.limited = limited
+        self.retry_after = retry_after
+
+
+def throttled_message(wait: signin.Wait) -> str:
+    return f"Too many failed sign-ins. Try again in {signin.wait_text(wait.seconds)}."
 
 
 def authenticate(
@@ -158,15 +207,17 @@ def authenticate(
     """Check a password and open a server-side session; returns (user, browser token).
 
     Raises :class:`LoginRefused` with a message safe to show (it never says whether
-    the account exists); the caller records the failed attempt in its own transaction
-    (:func:`record_failed_login`), since this one rolls back. Past FAILED_LOGIN_LIMIT failures in the last hour the
-    account refuses logins until older failures age out of the window.
+    the account exists); the caller records the failed attempt in its own
+    transaction (:func:`record_failed_login`), since this one rolls back. While a
+    throttle delay runs (``ops.signin``: growing delays per account and address,
+    never a lock-out) the attempt is refused with ``limited`` and the seconds to
+    wait, before the password is checked. A successful sign-in is audited.
     """
     name = username.strip().lower()
-    if failed_logins(session, name, now) >= FAILED_LOGIN_LIMIT:
+    wait = login_wait(session, name, remote, now)
+    if wait is not None:
         raise LoginRefused(
-            "Too many failed sign-ins for this account in the last hour. Try again later.",
-            limited=True,
+            throttled_message(wait), limited=True, retry_after=wait.seconds
         )
     user = session.scalar(select(AppUser).where(AppUser.username == name))
     ok = False
@@ -177,6 +228,11 @@ def authenticate(
     if not ok or user is None or not user.is_active:
         raise LoginRefused("Unknown user name or wrong password.")
     session.add(LoginAttempt(username=name, at=now, success=True, remote=remote))
+    record_audit(
+        session, actor_username=user.username, actor_role=user.role,
+        action="sign_in", entity_type="user", entity_id=user.username,
+        after={"address": remote}, at=now,
+    )  # fmt: skip
     token = secrets.token_urlsafe(32)
     session.add(
         UserSession(
@@ -245,9 +301,24 @@ def set_active(session: Session, username: str, active: bool, now: datetime) -> 
 
 def record_failed_login(
     session: Session, username: str, now: datetime, remote: str | None
-) -> None:
-    session.add(
-        LoginAttempt(
-            username=username.strip().lower(), at=now, success=False, remote=remote
-        )
-    )
+) -> signin.Wait | None:
+    """Record (and audit) a failed sign-in; returns the delay it starts, if any
+    (audited as ``sign_in.throttled``)."""
+    name = username.strip().lower()[:64]
+    session.add(LoginAttempt(username=name, at=now, success=False, remote=remote))
+    session.flush()
+    record_audit(
+        session, actor_username=name, actor_role="anonymous",
+        action="sign_in.failed", entity_type="user", entity_id=name,
+        after={"address": remote}, at=now,
+    )  # fmt: skip
+    wait = login_wait(session, name, remote, now)
+    if wait is not None:
+        record_audit(
+            session, actor_username=name, actor_role="anonymous",
+            action="sign_in.throttled", entity_type="user", entity_id=name,
+            after={"address": remote, "rule": wait.rule, "failures": wait.failures,
+                   "wait_seconds": wait.seconds},
+            at=now,
+        )  # fmt: skip
+    return wait
