@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
@@ -120,7 +121,12 @@ class InpatientStay(Base):
     __tablename__ = "inpatient_stay"
     __table_args__ = (Index("ix_stay_open", "discharged_at", "ward_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    stay_ref: Mapped[str] = mapped_column(String(64), unique=True)  # visit / spell
+    # The visit / spell reference feeds name the stay by (the patient's, if none).
+    stay_ref: Mapped[str] = mapped_column(
+        String(64),
+        unique=True,
+        default=lambda ctx: ctx.get_current_parameters()["patient_ref"],
+    )
     patient_ref: Mapped[str] = mapped_column(String(32), index=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
     ward_id: Mapped[int] = mapped_column(ForeignKey("ward.id"))
@@ -164,7 +170,8 @@ class EdAttendance(Base):
     area_id: Mapped[int] = mapped_column(ForeignKey("ed_area.id"))
     arrival_at: Mapped[datetime]
     mode: Mapped[str] = mapped_column(String(16))
-    triage: Mapped[int | None]  # Manchester triage category 1 (immediate) .. 5 (non-urgent)
+    # Manchester triage category 1 (immediate) .. 5 (non-urgent); may come later
+    triage: Mapped[int | None]
     handover_at: Mapped[datetime | None]
     seen_at: Mapped[datetime | None]
     decision_to_admit_at: Mapped[datetime | None]
@@ -188,7 +195,9 @@ class TheatreSession(Base):
     __tablename__ = "theatre_session"
     __table_args__ = (Index("ix_session_theatre_start", "theatre_id", "planned_start"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    ref: Mapped[str] = mapped_column(String(64), unique=True)
+    ref: Mapped[str] = mapped_column(
+        String(64), unique=True, default=lambda: f"TS-{uuid.uuid4().hex[:16]}"
+    )
     theatre_id: Mapped[int] = mapped_column(ForeignKey("theatre.id"))
     specialty: Mapped[str] = mapped_column(String(64))
     planned_start: Mapped[datetime] = mapped_column(index=True)
