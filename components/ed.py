@@ -671,7 +671,9 @@ def handover_table(
                 + [
                     html.Td(format_local(r.arrival_at, tz, "%H:%M")),
                     html.Td(r.area),
-                    html.Td(str(r.triage), className="text-end"),
+                    html.Td(
+                        "—" if r.triage is None else str(r.triage), className="text-end"
+                    ),
                     html.Td(f"{int(r.waiting_min)} min", className="text-end"),
                     html.Td(status_badge(status, HANDOVER_TEXT[status])),
                 ]
