@@ -296,6 +296,14 @@ if __name__ != "__main__":
     server = app.server
     freeze_gc_after_warm_up(server)
 
+    from feeds.organisation_cli import register as register_organisation_cli
+
+    register_organisation_cli(server)  # flask organisation load FILE / export
+
+    from feeds.hl7.cli import register as register_hl7_cli
+
+    register_hl7_cli(server)  # flask hl7-listen / hl7-replay PATH | --quarantine
+
     @server.cli.command("upgrade-db")
     def upgrade_db_command() -> None:
         """Bring the database schema up to date."""

@@ -427,19 +427,10 @@ def parse_organisation(data: dict, source: str) -> Organisation:
         raw_sites = []
 
     sites: list[SiteDef] = []
-    site_codes: dict[str, int] = {}
-    for i, raw in enumerate(raw_sites):
+    for i, raw in _unique(c, raw_sites, ("sites",), "site code", "code"):
         site = _site(c, raw, ("sites", i))
-        if site is None:
-            continue
-        if site.code in site_codes:
-            c.add(
-                ("sites", i, "code"),
-                f"site code {site.code!r} is already used by sites[{site_codes[site.code]}]",
-            )
-        else:
-            site_codes[site.code] = i
-        sites.append(site)
+        if site is not None:
+            sites.append(site)
     _check_codes_unique(c, sites, raw_sites)
     if c.errors:
         raise OrganisationFileError(source, c.errors)
@@ -469,54 +460,54 @@ def _entries(c: _Collector, raw: Any, path: tuple[Any, ...]) -> list[Any]:
     return []
 
 
+def _unique(
+    c: _Collector, entries: list[Any], path: tuple[Any, ...], what: str, key: str
+) -> list[tuple[int, Any]]:
+    """The entries whose code (or label) is not a repeat; repeats are reported.
+
+    Codes are compared as written, before each entry is validated, so a repeat is
+    found even when the first entry has mistakes of its own.
+    """
+    out: list[tuple[int, Any]] = []
+    first: dict[str, int] = {}
+    for i, raw in enumerate(entries):
+        value = raw.get(key) if isinstance(raw, dict) else raw
+        if isinstance(value, str):
+            if value in first:
+                c.add(
+                    path + (i, key),
+                    f"{what} {value!r} is already used by "
+                    f"{_path(path + (first[value],))}",
+                )
+                continue
+            first[value] = i
+        out.append((i, raw))
+    return out
+
+
 def _site(c: _Collector, raw: Any, path: tuple[Any, ...]) -> SiteDef | None:
     s = c.model(SiteIn, raw, path)
     if s is None:
         return None
     wards: list[WardDef] = []
-    seen: dict[str, int] = {}
-    for i, w_raw in enumerate(s.wards):
+    for i, w_raw in _unique(c, s.wards, path + ("wards",), "ward code", "code"):
         w = _ward(c, s.code, w_raw, path + ("wards", i))
-        if w is None:
-            continue
-        if w.code in seen:
-            c.add(
-                path + ("wards", i, "code"),
-                f"ward code {w.code!r} is already used by "
-                f"{_path(path + ('wards', seen[w.code]))}",
-            )
-        else:
-            seen[w.code] = i
-        wards.append(w)
+        if w is not None:
+            wards.append(w)
     areas: list[EdAreaDef] = []
-    seen = {}
-    for i, a_raw in enumerate(s.ed_areas):
+    for i, a_raw in _unique(
+        c, s.ed_areas, path + ("ed_areas",), "ED area code", "code"
+    ):
         a = _area(c, s.code, a_raw, path + ("ed_areas", i))
-        if a is None:
-            continue
-        if a.code in seen:
-            c.add(
-                path + ("ed_areas", i, "code"),
-                f"ED area code {a.code!r} is already used by "
-                f"{_path(path + ('ed_areas', seen[a.code]))}",
-            )
-        else:
-            seen[a.code] = i
-        areas.append(a)
+        if a is not None:
+            areas.append(a)
     theatres: list[TheatreDef] = []
-    seen = {}
-    for i, t_raw in enumerate(s.theatres):
+    for i, t_raw in _unique(
+        c, s.theatres, path + ("theatres",), "theatre code", "code"
+    ):
         t_in = c.model(TheatreIn, t_raw, path + ("theatres", i))
         if t_in is None:
             continue
-        if t_in.code in seen:
-            c.add(
-                path + ("theatres", i, "code"),
-                f"theatre code {t_in.code!r} is already used by "
-                f"{_path(path + ('theatres', seen[t_in.code]))}",
-            )
-        else:
-            seen[t_in.code] = i
         theatres.append(
             TheatreDef(
                 code=t_in.code,
@@ -551,13 +542,11 @@ def _ward(c: _Collector, site: str, raw: Any, path: tuple[Any, ...]) -> WardDef 
     w = c.model(WardIn, raw, path)
     if w is None:
         return None
-    ok = True
     if w.ward_type not in WARD_TYPES:
         c.add(
             path + ("ward_type",),
             f"unknown ward_type {w.ward_type!r} (one of {', '.join(WARD_TYPES)})",
         )
-        ok = False
     beds: dict[str, BedDef] = {}
     if w.bed_range is not None:
         for label, esc in range_labels(
@@ -567,28 +556,17 @@ def _ward(c: _Collector, site: str, raw: Any, path: tuple[Any, ...]) -> WardDef 
                 c.add(
                     path + ("bed_range",), f"bed label {label!r} is over 16 characters"
                 )
-                ok = False
                 break
             beds[label] = BedDef(
                 label=label,
                 escalation=esc,
                 codes=Codes(hl7=(default_bed_hl7(site, w.code, label),)),
             )
-    listed: dict[str, int] = {}
-    for i, b_raw in enumerate(w.beds):
+    unique = _unique(c, w.beds, path + ("beds",), "bed label", "label")
+    for i, b_raw in unique:
         b = c.model(BedIn, b_raw, path + ("beds", i))
         if b is None:
-            ok = False
             continue
-        if b.label in listed:
-            c.add(
-                path + ("beds", i, "label"),
-                f"bed label {b.label!r} is already used by "
-                f"{_path(path + ('beds', listed[b.label]))}",
-            )
-            ok = False
-            continue
-        listed[b.label] = i
         # A listed bed with a label from bed_range refines that bed in place.
         beds[b.label] = BedDef(
             label=b.label,
@@ -603,9 +581,8 @@ def _ward(c: _Collector, site: str, raw: Any, path: tuple[Any, ...]) -> WardDef 
             path + ("core_beds",),
             f"core_beds is {w.core_beds} but the ward has {core} non-escalation beds",
         )
-        ok = False
-    if not ok:
-        return None
+    # an entry with mistakes still joins the checks across entries (codes); the
+    # recorded problems stop the file from loading
     return WardDef(
         code=w.code,
         name=w.name,
@@ -628,37 +605,25 @@ def _area(
     a = c.model(EdAreaIn, raw, path)
     if a is None:
         return None
-    ok = True
     name = a.name or ED_AREA_NAMES.get(a.code)
     if name is None:
         c.add(path + ("name",), f"a name is required for ED area {a.code!r}")
-        ok = False
     spaces: dict[str, SpaceDef] = {}
     if a.space_range is not None:
         for label, _ in range_labels(a.space_range.prefix, a.space_range.count):
             spaces[label] = SpaceDef(
                 label, Codes(hl7=(default_space_hl7(site, a.code, label),))
             )
-    listed: dict[str, int] = {}
-    for i, s_raw in enumerate(a.spaces):
+    unique = _unique(c, a.spaces, path + ("spaces",), "space label", "label")
+    for i, s_raw in unique:
         s = c.model(SpaceIn, s_raw, path + ("spaces", i))
         if s is None:
-            ok = False
             continue
-        if s.label in listed:
-            c.add(
-                path + ("spaces", i),
-                f"space label {s.label!r} is already used by "
-                f"{_path(path + ('spaces', listed[s.label]))}",
-            )
-            ok = False
-            continue
-        listed[s.label] = i
         spaces[s.label] = SpaceDef(
             s.label, _codes(s.codes, default_space_hl7(site, a.code, s.label))
         )
-    if not ok:
-        return None
+    # an entry with mistakes still joins the checks across entries (codes); the
+    # recorded problems stop the file from loading
     return EdAreaDef(
         code=a.code,
         name=name or a.code,

@@ -138,7 +138,12 @@ def filter_options(session: Session) -> FilterOptions:
     """The values the filter dropdowns offer (one query over ``ward``)."""
     rows = session.execute(
         select(Site.code, Site.name, Ward.specialty, Ward.ward_type)
-        .join(Ward, Ward.site_id == Site.id, isouter=True)
+        .join(
+            Ward,
+            and_(Ward.site_id == Site.id, Ward.retired_at.is_(None)),
+            isouter=True,
+        )
+        .where(Site.retired_at.is_(None))
         .distinct()
     ).all()
     sites = sorted({(r.code, r.name) for r in rows})
@@ -182,7 +187,9 @@ def ward_counts(
         )
         .select_from(Ward)
         .join(Site, Site.id == Ward.site_id)
-        .join(Bed, Bed.ward_id == Ward.id, isouter=True)
+        # retired wards and beds (no longer in the organisation file) do not count
+        .join(Bed, and_(Bed.ward_id == Ward.id, Bed.retired_at.is_(None)), isouter=True)
+        .where(Ward.retired_at.is_(None))
         .group_by(
             Ward.id,
             Site.code,
@@ -305,7 +312,7 @@ def ward_beds(session: Session, ward_id: int) -> WardBeds | None:
         )
         .select_from(Ward)
         .join(Site, Site.id == Ward.site_id)
-        .join(Bed, Bed.ward_id == Ward.id, isouter=True)
+        .join(Bed, and_(Bed.ward_id == Ward.id, Bed.retired_at.is_(None)), isouter=True)
         .where(Ward.id == ward_id)
         .order_by(Bed.is_escalation, Bed.label)
     ).all()

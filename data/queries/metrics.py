@@ -232,7 +232,9 @@ def _beds(
             Bed.is_escalation,
             func.count(Bed.id),
         )
-        .join(Bed, Bed.ward_id == Ward.id, isouter=True)
+        # retired wards and beds (no longer in the organisation file) do not count
+        .join(Bed, and_(Bed.ward_id == Ward.id, Bed.retired_at.is_(None)), isouter=True)
+        .where(Ward.retired_at.is_(None))
         .group_by(
             Ward.id,
             Ward.site_id,

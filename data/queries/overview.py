@@ -55,7 +55,11 @@ def overview_extras(
     for site_id, ward_type, n in session.execute(
         select(Ward.site_id, Ward.ward_type, func.count(Bed.id))
         .join(Bed, Bed.ward_id == Ward.id)
-        .where(Bed.state == "available")
+        .where(
+            Bed.state == "available",
+            Bed.retired_at.is_(None),
+            Ward.retired_at.is_(None),
+        )
         .group_by(Ward.site_id, Ward.ward_type)
     ):
         for key in (codes[site_id], TRUST):
