@@ -149,6 +149,12 @@ def _map_and_apply(
         resolve_rejudged(session, received_at)
         return _ok(msg, "applied")
     reason = refused[0].reason or "refused by the event layer"
+    if all((o.reason or "").startswith("nothing to cancel") for o in refused):
+        # A cancel repeated (or of something never applied) changes nothing; the
+        # event layer keeps it and re-judges it if its target arrives late.
+        note = "nothing to cancel: the history is unchanged"
+        store.set_outcome(row, "recorded", "AA", note, event_keys=keys)
+        return _ok(msg, "recorded", note)
     problem = Problem(
         classify(reason),
         reason,
