@@ -127,7 +127,12 @@ def apply(
     ids: dict[str, int] = {}
     watermark: dict[str, datetime] = {}
     cols = [getattr(EdAttendance, f) for f in FIELDS]
-    if session.scalar(select(FlowEvent.id).where(FlowEvent.domain == "ed").limit(1)):
+    has_rows = session.scalar(select(EdAttendance.id).limit(1)) is not None
+    has_log = has_rows and (
+        session.scalar(select(FlowEvent.id).where(FlowEvent.domain == "ed").limit(1))
+        is not None
+    )
+    if has_rows:
         for chunk in ev.chunks(refs):
             for row_id, ref, *values in session.execute(
                 select(EdAttendance.id, EdAttendance.ref, *cols).where(
@@ -136,6 +141,8 @@ def apply(
             ):
                 current[ref] = dict(zip(FIELDS, values, strict=True))
                 ids[ref] = row_id
+            if not has_log:
+                continue
             for ref, last in session.execute(
                 select(FlowEvent.subject, func.max(FlowEvent.at))
                 .where(FlowEvent.domain == "ed", FlowEvent.subject.in_(chunk))

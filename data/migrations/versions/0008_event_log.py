@@ -58,24 +58,25 @@ def upgrade() -> None:
     with op.batch_alter_table("ed_attendance") as batch:
         batch.alter_column("triage", existing_type=sa.Integer(), nullable=True)
 
-    with op.batch_alter_table("theatre_session") as batch:
-        batch.add_column(sa.Column("ref", sa.String(length=64), nullable=True))
+    # theatre_case refers to theatre_session, so SQLite cannot copy the table here:
+    # the column is added in place and made unique by an index (not null on
+    # PostgreSQL; on SQLite the model always gives a reference).
+    op.add_column("theatre_session", sa.Column("ref", sa.String(length=64)))
     op.execute("UPDATE theatre_session SET ref = 'TS' || CAST(id AS VARCHAR(20))")
-    with op.batch_alter_table("theatre_session") as batch:
-        batch.alter_column("ref", existing_type=sa.String(64), nullable=False)
-        batch.create_unique_constraint("uq_theatre_session_ref", ["ref"])
+    if op.get_bind().dialect.name != "sqlite":
+        op.alter_column("theatre_session", "ref", nullable=False)
+    op.create_index("uq_theatre_session_ref", "theatre_session", ["ref"], unique=True)
 
-    with op.batch_alter_table("theatre_case") as batch:
-        batch.add_column(sa.Column("knife_to_skin_at", UTC_TS, nullable=True))
-        batch.add_column(sa.Column("procedure_end_at", UTC_TS, nullable=True))
+    op.add_column("theatre_case", sa.Column("knife_to_skin_at", UTC_TS))
+    op.add_column("theatre_case", sa.Column("procedure_end_at", UTC_TS))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("theatre_case") as batch:
         batch.drop_column("procedure_end_at")
         batch.drop_column("knife_to_skin_at")
-    with op.batch_alter_table("theatre_session") as batch:
-        batch.drop_constraint("uq_theatre_session_ref", type_="unique")
+    op.drop_index("uq_theatre_session_ref", table_name="theatre_session")
+    with op.batch_alter_table("theatre_session", recreate="never") as batch:
         batch.drop_column("ref")
     with op.batch_alter_table("inpatient_stay") as batch:
         batch.drop_index("ix_inpatient_stay_patient_ref")
