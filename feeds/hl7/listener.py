@@ -59,6 +59,7 @@ class Hl7Listener:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self.port: int | None = None
+        self._connections: set[asyncio.StreamWriter] = set()
 
     # -- one connection --------------------------------------------------------
     async def _serve(
@@ -67,6 +68,7 @@ class Hl7Listener:
         peer = writer.get_extra_info("peername")
         self.stats.connections += 1
         self.stats.open_connections += 1
+        self._connections.add(writer)
         try:
             while True:
                 data = await self._next_frame(reader, writer, peer)
@@ -81,6 +83,7 @@ class Hl7Listener:
             return
         finally:
             self.stats.open_connections -= 1
+            self._connections.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
@@ -187,9 +190,10 @@ class Hl7Listener:
         async def close() -> None:
             if self._server is not None:
                 self._server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
+            for connection in list(self._connections):
+                connection.transport.abort()  # its reader sees EOF and returns
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            await asyncio.wait(tasks, timeout=10)
 
         if self._thread is not None:
             asyncio.run_coroutine_threadsafe(close(), loop).result(10)
