@@ -70,22 +70,36 @@ def handle(
         with write_session(factory) as session:
             result = _store_and_apply(session, msg, key, received_at)
     except IntegrityError:
-        # The same message committed by another connection a moment ago.
+        # The same message committed by another connection a moment ago?
         with factory() as session:
-            if message_by_key(session, msg.message_key) is None:
-                raise
-        return _ok(msg, "duplicate", "duplicate of a message already received")
+            existing = message_by_key(session, msg.message_key)
+            if existing is not None:
+                return _duplicate(msg, existing)
+        log.error("hl7: storing %s failed: integrity error", msg.control_id)
+        return _failed(msg)
     except EventError as exc:
         log.warning("hl7: %s %s: %s", msg.sender, msg.control_id, exc)
         return _reject(msg, f"cannot apply: {exc}", "207", "")
     except Exception as exc:  # the database: not stored, so not acknowledged as done
         log.error("hl7: storing %s failed: %s", msg.control_id, exc.__class__.__name__)
-        return Result(
-            "failed", "AR",
-            build_ack(msg, "AR", "the message could not be stored; send it again",
-                      error_code="207"),
-        )  # fmt: skip
+        return _failed(msg)
     return result
+
+
+def _failed(msg: Message) -> Result:
+    text = "the message could not be stored; send it again"
+    return Result("failed", "AR", build_ack(msg, "AR", text, error_code="207"))
+
+
+def _duplicate(msg: Message, existing: Hl7Message) -> Result:
+    """A resend of a stored message: not applied again. A rejected one is rejected
+    again (with its reason); everything else (applied, recorded, quarantined) was
+    taken, and is acknowledged AA."""
+    if existing.outcome == "rejected":
+        text = existing.error or "rejected"
+        ack = build_ack(msg, "AR", text, error_code="207")
+        return Result("rejected", "AR", ack, "duplicate", text)
+    return _ok(msg, "duplicate", "duplicate of a message already received")
 
 
 def _ok(msg: Message, outcome: str, text: str = "") -> Result:
@@ -104,8 +118,9 @@ def _reject(
 def _store_and_apply(
     session: Session, msg: Message, key: bytes, received_at: datetime
 ) -> Result:
-    if message_by_key(session, msg.message_key) is not None:
-        return _ok(msg, "duplicate", "duplicate of a message already received")
+    existing = message_by_key(session, msg.message_key)
+    if existing is not None:
+        return _duplicate(msg, existing)
     row = store.archive_message(
         session,
         message_key=msg.message_key,

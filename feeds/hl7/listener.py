@@ -193,7 +193,8 @@ class Hl7Listener:
             for connection in list(self._connections):
                 connection.transport.abort()  # its reader sees EOF and returns
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            await asyncio.wait(tasks, timeout=10)
+            if tasks:
+                await asyncio.wait(tasks, timeout=10)
 
         if self._thread is not None:
             asyncio.run_coroutine_threadsafe(close(), loop).result(10)

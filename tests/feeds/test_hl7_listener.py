@@ -202,6 +202,8 @@ def test_hl7l009_unsupported_and_merge(feed) -> None:
     assert ack_code(ack) == "AE" and "not supported yet" in ack
     ack = client.send(adt("A99", "X2", at=AT))
     assert ack_code(ack) == "AR" and "ERR|" in ack and "|201^" in ack
+    ack = client.send(adt("A99", "X2", at=AT))  # resent: rejected again
+    assert ack_code(ack) == "AR" and "A99 is not supported" in ack
     oru = adt("A01", "X3", at=AT).replace("ADT^A01^ADT_A01", "ORU^R01^ORU_R01")
     ack = client.send(oru)
     assert ack_code(ack) == "AR" and "|200^" in ack
