@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import Engine, event, func, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +29,9 @@ from data.db import create_db_engine, make_session_factory, upgrade
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 SEED = 99
 CHUNK_DAYS = 30
+REGION_FILE = (
+    Path(__file__).resolve().parent.parent / "config/organisation/ics-region.yaml"
+)
 # Tables the seed writes (for the row counts in docs/performance.md).
 DATA_TABLES = (
     "flow_event",
@@ -74,6 +78,7 @@ def seed_region(
         scenario={"admit_factor": ADMIT_FACTOR},
         chunk_days=CHUNK_DAYS,
         progress=progress,
+        organisation=REGION_FILE,
     )
 
 

@@ -12,6 +12,7 @@ import logging
 import math
 from collections import defaultdict
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select
@@ -34,6 +35,7 @@ from data.models.capacity import (
 from data.models.system import SimulationState
 from data.writes.events import apply_events
 from data.writes.inpatient import ORGANISATION_SOURCE
+from data.writes.organisation import apply_organisation
 from data.writes.rollup import roll_up
 from feeds import demo_layout
 from feeds.demo_layout import SITES, SiteSpec
@@ -51,8 +53,12 @@ from feeds.simulator import (
     _floor,
     plan_cases,
 )
+from ops.organisation import load_organisation_file
 
 log = logging.getLogger(__name__)
+DEMO_ORGANISATION = (
+    Path(__file__).resolve().parent.parent / "config/organisation/demo.yaml"
+)
 MAX_CATCH_UP = timedelta(hours=6)
 
 
@@ -90,10 +96,14 @@ def seed_demo(
     scenario: dict | None = None,
     chunk_days: int | None = None,
     progress=None,  # noqa: ANN001
+    organisation: str | Path | None = None,
 ) -> dict[str, int]:
     """Create a trust with ``history_days`` of simulated history ending at ``now``.
 
-    The demo trust by default; ``bench/`` passes a regional layout. With ``chunk_days``
+    The trust is loaded from an organisation file (``config/organisation/demo.yaml`` by
+    default) exactly as a real trust's is; ``sites`` gives the simulator its model
+    parameters per site and ward code (``feeds/demo_layout.py``). ``bench/`` passes the
+    regional file and layout. With ``chunk_days``
     the history is written every chunk and finished patients are let go, so a year of a
     whole region fits in memory.
     """
@@ -104,7 +114,13 @@ def seed_demo(
             raise RuntimeError(
                 "the database already holds a trust; refusing to seed over it"
             )
-        create_organisation(session, start, sites)
+        apply_organisation(
+            session,
+            load_organisation_file(organisation or DEMO_ORGANISATION),
+            at=start,
+            actor_username="demo-seed",
+            actor_role="system",
+        )
         session.flush()
         layout = load_layout(session, zone, sites)
         world = World(layout, seed, start, scenario)
@@ -233,7 +249,11 @@ def create_organisation(
     trust_code: str = demo_layout.TRUST_CODE,
     trust_name: str = demo_layout.TRUST_NAME,
 ) -> None:
-    """Create the demo trust's sites, wards, beds, ED areas and theatres.
+    """Create a trust's structure straight from ``feeds.demo_layout`` specs.
+
+    The demo seed loads ``config/organisation/demo.yaml`` instead; this builds the
+    same structure from the simulator's parameters, so tests can keep the two in step
+    and make small trusts of their own.
 
     Each bed starts its history with one ``bed_event`` row at ``at`` (source
     "organisation")."""
@@ -360,7 +380,7 @@ def load_world(
 ) -> World:
     """The live state the simulator needs, read from the store."""
     world = World(layout, seed, now, scenario)
-    for b in session.scalars(select(Bed)):
+    for b in session.scalars(select(Bed).where(Bed.retired_at.is_(None))):
         world.add_bed(
             BedSim(
                 b.id,

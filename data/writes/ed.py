@@ -128,11 +128,11 @@ def apply(
     watermark: dict[str, datetime] = {}
     cols = [getattr(EdAttendance, f) for f in FIELDS]
     has_rows = session.scalar(select(EdAttendance.id).limit(1)) is not None
-    has_log = has_rows and (
+    has_log = (
         session.scalar(select(FlowEvent.id).where(FlowEvent.domain == "ed").limit(1))
         is not None
     )
-    if has_rows:
+    if has_rows or has_log:
         for chunk in ev.chunks(refs):
             for row_id, ref, *values in session.execute(
                 select(EdAttendance.id, EdAttendance.ref, *cols).where(

@@ -15,10 +15,18 @@ from tests.support.apps import FROZEN_NOW
 
 
 def load_organisation(session: Session, at: datetime = FROZEN_NOW) -> None:
-    """Load the demo trust's organisation into ``session`` (the caller commits)."""
-    from feeds.seed import create_organisation
+    """Load the demo trust's organisation file into ``session`` (the caller commits)."""
+    from data.writes.organisation import apply_organisation
+    from feeds.seed import DEMO_ORGANISATION
+    from ops.organisation import load_organisation_file
 
-    create_organisation(session, at)
+    apply_organisation(
+        session,
+        load_organisation_file(DEMO_ORGANISATION),
+        at=at,
+        actor_username="test",
+        actor_role="admin",
+    )
 
 
 def load_organisation_into(url: str, at: datetime = FROZEN_NOW) -> None:
