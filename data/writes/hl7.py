@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from data.models.hl7 import Hl7Message, Hl7Quarantine
@@ -77,3 +77,15 @@ def resolve(entry: Hl7Quarantine, at: datetime) -> None:
     """The message has been applied: the raw original is dropped."""
     entry.resolved_at = at
     entry.raw = None
+
+
+def purge_raw(session: Session, before: datetime) -> int:
+    """Drop the raw original of quarantine entries created before ``before`` (the
+    retention limit): the redacted archive copy stays. Returns how many."""
+    result = session.execute(
+        update(Hl7Quarantine)
+        .where(Hl7Quarantine.created_at < before, Hl7Quarantine.raw.is_not(None))
+        .values(raw=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0

@@ -4,7 +4,9 @@
 largest message accepted (``COMMAND_CENTRE_HL7_MAX_BYTES``, 1 MB), how long a
 connection may stay silent or take to finish a message
 (``COMMAND_CENTRE_HL7_IDLE_SECONDS``, 300; ``COMMAND_CENTRE_HL7_MESSAGE_SECONDS``,
-30), and the pseudonymisation key ``COMMAND_CENTRE_HL7_KEY``. Only the embedded
+30), how many days a quarantined message's raw original is kept
+(``COMMAND_CENTRE_HL7_QUARANTINE_DAYS``, 30), and the pseudonymisation key
+``COMMAND_CENTRE_HL7_KEY``. Only the embedded
 SQLite demo may run without a key: it makes a random one, kept owner-only beside its
 database (``<file>.hl7-key``).
 """
@@ -30,6 +32,7 @@ class Hl7Config:
     max_bytes: int = 1_000_000
     idle_seconds: float = 300.0
     message_seconds: float = 30.0
+    quarantine_days: int = 30
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -73,6 +76,7 @@ def load_hl7_config(
         max_bytes=_int(env, "COMMAND_CENTRE_HL7_MAX_BYTES", 1_000_000),
         idle_seconds=float(_int(env, "COMMAND_CENTRE_HL7_IDLE_SECONDS", 300)),
         message_seconds=float(_int(env, "COMMAND_CENTRE_HL7_MESSAGE_SECONDS", 30)),
+        quarantine_days=_int(env, "COMMAND_CENTRE_HL7_QUARANTINE_DAYS", 30),
     )
 
 

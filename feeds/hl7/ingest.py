@@ -241,7 +241,12 @@ def replay_quarantine(
         at = clock()
         with write_session(factory) as session:
             entry = session.get(Hl7Quarantine, qid)
-            if entry is None or entry.resolved_at is not None or entry.raw is None:
+            if entry is None or entry.resolved_at is not None:
+                continue
+            if entry.raw is None:  # past the retention limit: cannot be re-run
+                counts["expired (raw original purged)"] = (
+                    counts.get("expired (raw original purged)", 0) + 1
+                )
                 continue
             row = session.get(Hl7Message, entry.message_id)
             msg = parse(entry.raw)
@@ -255,3 +260,14 @@ def replay_quarantine(
                 label = f"quarantined: {result.reason_code}"
         counts[label] = counts.get(label, 0) + 1
     return counts
+
+
+def purge_expired(
+    factory: sessionmaker[Session], days: int, now: datetime | None = None
+) -> int:
+    """Drop raw originals of quarantine entries older than ``days``."""
+    from datetime import timedelta
+
+    now = now or _now()
+    with write_session(factory) as session:
+        return store.purge_raw(session, now - timedelta(days=days))

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from feeds.hl7.ack import build_ack, control_id_guess
 from feeds.hl7.config import Hl7Config
-from feeds.hl7.ingest import handle
+from feeds.hl7.ingest import handle, purge_expired
 
 log = logging.getLogger("command_centre.hl7")
 START, END, CR = b"\x0b", b"\x1c", b"\r"
@@ -160,8 +160,27 @@ class Hl7Listener:
 
     async def serve_forever(self) -> None:
         await self.start()
-        async with self._server:
-            await self._server.serve_forever()
+        purge = asyncio.create_task(self._purge_hourly())
+        try:
+            async with self._server:
+                await self._server.serve_forever()
+        finally:
+            purge.cancel()
+
+    async def _purge_hourly(self) -> None:
+        """Quarantined originals are kept ``quarantine_days`` at most."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                n = await loop.run_in_executor(
+                    self._writer, purge_expired, self.factory,
+                    self.config.quarantine_days,
+                )  # fmt: skip
+                if n:
+                    log.info("hl7: %d quarantined originals past retention dropped", n)
+            except Exception as exc:  # noqa: BLE001 - retried next hour
+                log.warning("hl7: purging the quarantine failed: %s", exc)
+            await asyncio.sleep(3600)
 
     def start_in_thread(self) -> int:
         """Serve in a background thread (tests, the embedded demo); the port."""

@@ -415,3 +415,19 @@ def test_hl7l016_500_connections_at_once(feed) -> None:
     assert codes == ["AA"] * 500
     with factory() as s:
         assert s.scalar(select(func.count(Hl7Message.id))) == 500
+
+
+def test_hl7l017_quarantined_originals_are_kept_for_the_retention_days(feed) -> None:
+    from feeds.hl7.ingest import purge_expired
+
+    factory, client, _, _ = feed
+    assert ack_code(client.send(adt("A01", "P1", at=AT, location="NOPE^^1"))) == "AE"
+    with factory() as s:
+        created = s.scalar(select(Hl7Quarantine.created_at))
+    assert purge_expired(factory, 30, now=created + timedelta(days=29)) == 0
+    assert purge_expired(factory, 30, now=created + timedelta(days=31)) == 1
+    with factory() as s:
+        q = s.scalar(select(Hl7Quarantine))
+        assert q.raw is None and q.resolved_at is None
+        assert "***" in s.scalar(select(Hl7Message.redacted))  # the archive stays
+    assert replay_quarantine(factory, key=KEY) == {"expired (raw original purged)": 1}
