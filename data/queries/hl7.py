@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from data.models.capacity import EdAttendance, InpatientStay
@@ -101,4 +101,61 @@ def quarantine_count(session: Session) -> int:
             )
         )
         or 0
+    )
+
+
+@dataclass(frozen=True)
+class SenderSummary:
+    sender: str
+    last_message_at: datetime
+    messages_last_hour: int
+
+
+@dataclass(frozen=True)
+class FeedSummary:
+    """The HL7 feed at a glance (for a feeds page and /healthz): ``None`` times when
+    nothing has been received yet."""
+
+    last_message_at: datetime | None
+    messages_last_minute: int
+    messages_last_hour: int
+    senders: list[SenderSummary]
+    quarantined: dict[str, int]  # unresolved, by reason code
+    rejected_last_hour: int
+
+
+def feed_summary(session: Session, now: datetime) -> FeedSummary:
+    from datetime import timedelta
+
+    hour, minute = now - timedelta(hours=1), now - timedelta(minutes=1)
+    last = session.scalar(select(func.max(Hl7Message.received_at)))
+    per_minute = session.scalar(
+        select(func.count(Hl7Message.id)).where(Hl7Message.received_at > minute)
+    )
+    per_hour = session.scalar(
+        select(func.count(Hl7Message.id)).where(Hl7Message.received_at > hour)
+    )
+    rejected = session.scalar(
+        select(func.count(Hl7Message.id)).where(
+            Hl7Message.received_at > hour, Hl7Message.outcome == "rejected"
+        )
+    )
+    recent = func.sum(case((Hl7Message.received_at > hour, 1), else_=0))
+    senders = [
+        SenderSummary(sender, at, int(n or 0))
+        for sender, at, n in session.execute(
+            select(Hl7Message.sender, func.max(Hl7Message.received_at), recent)
+            .group_by(Hl7Message.sender)
+            .order_by(Hl7Message.sender)
+        )
+    ]
+    quarantined = dict(
+        session.execute(
+            select(Hl7Quarantine.reason_code, func.count(Hl7Quarantine.id))
+            .where(Hl7Quarantine.resolved_at.is_(None))
+            .group_by(Hl7Quarantine.reason_code)
+        ).all()
+    )
+    return FeedSummary(
+        last, per_minute or 0, per_hour or 0, senders, quarantined, rejected or 0
     )

@@ -431,3 +431,30 @@ def test_hl7l017_quarantined_originals_are_kept_for_the_retention_days(feed) -> 
         assert q.raw is None and q.resolved_at is None
         assert "***" in s.scalar(select(Hl7Message.redacted))  # the archive stays
     assert replay_quarantine(factory, key=KEY) == {"expired (raw original purged)": 1}
+
+
+def test_hl7l018_feed_summary(feed) -> None:
+    from datetime import UTC, datetime
+
+    from data.queries.hl7 import feed_summary
+
+    factory, client, _, _ = feed
+    with factory() as s:
+        empty = feed_summary(s, datetime.now(UTC))
+    assert empty.last_message_at is None and empty.senders == []
+    assert (empty.messages_last_hour, empty.quarantined) == (0, {})
+    send_ok(client, adt("A01", "F1", at=AT, location="CAR^^CAR-01"))
+    client.send(adt("A02", "F2", at=AT + H, location="NOPE"))
+    client.send(adt("A99", "F3", at=AT, facility="SGH"))
+    with factory() as s:
+        now = datetime.now(UTC)
+        summary = feed_summary(s, now)
+        later = feed_summary(s, now + 2 * H)
+    assert summary.messages_last_minute == summary.messages_last_hour == 3
+    assert summary.quarantined == {"unknown_location": 1}
+    assert summary.rejected_last_hour == 1
+    assert [(x.sender, x.messages_last_hour) for x in summary.senders] == [
+        ("PAS^RGH", 2),
+        ("PAS^SGH", 1),
+    ]
+    assert later.messages_last_hour == 0 and later.last_message_at is not None
