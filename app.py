@@ -247,6 +247,20 @@ def healthz():  # noqa: ANN201
             for f in report.feeds
         ]
         body["never_reported"] = report.never_reported
+        from jobs.worker import heartbeat_age
+
+        with runtime.factory() as session:
+            age = heartbeat_age(session, runtime.now())
+        body["worker"] = {
+            "heartbeat_age_seconds": None if age is None else round(age, 1),
+            "state": "never ran"
+            if age is None
+            else (
+                "running"
+                if age <= max(60.0, runtime.settings.sim_tick_seconds * 4)
+                else "silent"
+            ),
+        }
         body["newest_data_at"] = newest.isoformat() if newest else None
         body["newest_data_age_seconds"] = (
             round((runtime.now() - newest).total_seconds(), 1) if newest else None
@@ -334,16 +348,15 @@ if __name__ != "__main__":
     @click.option("--once", is_flag=True, help="run one cycle and exit")
     def worker_command(once: bool) -> None:
         """Run the simulator and evaluators (one process per deployment)."""
-        from jobs.worker import holder_id, run_cycle
+        from jobs.worker import holder_id, run_cycle, run_forever
 
         runtime = current()
         holder = holder_id()
-        while True:
+        if once:
             ran = run_cycle(runtime, holder)
-            if once:
-                click.echo("cycle ran" if ran else "another worker holds the lease")
-                return
-            time.sleep(runtime.settings.sim_tick_seconds)
+            click.echo("cycle ran" if ran else "another worker holds the lease")
+            return
+        run_forever(runtime, holder)
 
     @server.cli.command("create-user")
     @click.argument("username")
@@ -393,8 +406,8 @@ if __name__ != "__main__":
     @click.argument("name")
     def scenario_command(name: str) -> None:
         """Switch the simulator's scenario (normal, surge, winter-surge-norovirus, ...)."""
-        from feeds.seed import scenario_by_name
         from data.writes import set_scenario
+        from feeds.seed import scenario_by_name
 
         try:
             scenario = scenario_by_name(name)

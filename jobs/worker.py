@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -59,6 +60,56 @@ def run_cycle(runtime: Runtime, holder: str) -> bool:
     return True
 
 
+def run_forever(
+    runtime: Runtime,
+    holder: str,
+    stop: threading.Event | None = None,
+    *,
+    max_backoff: float = 60.0,
+) -> None:
+    """Run cycles every ``sim_tick_seconds`` until ``stop`` is set, surviving any
+    database error: one log line when an outage starts (then retries with growing
+    waits, up to ``max_backoff``) and one when it ends. The lease's ``renewed_at`` is
+    the worker's heartbeat (``/healthz``)."""
+    stop = stop or threading.Event()
+    tick = runtime.settings.sim_tick_seconds
+    failing_since: float | None = None
+    wait = tick
+    while not stop.is_set():
+        try:
+            run_cycle(runtime, holder)
+        except Exception as exc:  # a database outage, or any other failure
+            if failing_since is None:
+                failing_since = time.monotonic()
+                log.error(
+                    "background cycle failed (%s: %s); retrying with backoff",
+                    exc.__class__.__name__,
+                    str(exc).splitlines()[0][:200] if str(exc) else "",
+                )
+            wait = min(max_backoff, max(tick, wait * 2))
+        else:
+            if failing_since is not None:
+                log.warning(
+                    "background cycles running again after %.0f s",
+                    time.monotonic() - failing_since,
+                )
+                failing_since = None
+            wait = tick
+        stop.wait(wait)
+
+
+def heartbeat_age(session, now):  # noqa: ANN001, ANN201
+    """Seconds since the background worker last renewed its lease (None: never ran)."""
+    from sqlalchemy import select
+
+    from data.models.system import LeaderLease
+
+    renewed = session.scalar(
+        select(LeaderLease.renewed_at).where(LeaderLease.name == LEASE_NAME)
+    )
+    return None if renewed is None else (now - renewed).total_seconds()
+
+
 class BackgroundThread(threading.Thread):
     """Runs cycles every ``sim_tick_seconds`` until stopped (embedded demo)."""
 
@@ -69,12 +120,7 @@ class BackgroundThread(threading.Thread):
         self.stop_event = threading.Event()
 
     def run(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                run_cycle(self.runtime, self.holder)
-            except Exception:
-                log.exception("background cycle failed")
-            self.stop_event.wait(self.runtime.settings.sim_tick_seconds)
+        run_forever(self.runtime, self.holder, self.stop_event)
         try:
             release(self.runtime.factory, LEASE_NAME, self.holder)
         except Exception:
