@@ -97,7 +97,10 @@ def segment(name: str, fields: dict[int, str], sep: str = "|") -> str:
 
 
 def ts(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y%m%d%H%M%S") + "+0000"
+    """HL7 TS in UTC; with four decimals of a second when the time has any."""
+    at = at.astimezone(UTC)
+    frac = f".{at.microsecond // 100:04d}" if at.microsecond else ""
+    return at.strftime("%Y%m%d%H%M%S") + frac + "+0000"
 
 
 def adt(
