@@ -12,9 +12,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from data.models.capacity import Bed, BedEvent, EdArea, EdAttendance, InpatientStay
+from data.models.capacity import (
+    Bed,
+    BedEvent,
+    EdArea,
+    EdAttendance,
+    InpatientStay,
+    Site,
+    Ward,
+)
 from data.models.events import FlowEvent
 from data.models.hl7 import Hl7Message, Hl7Quarantine
+from data.models.system import FeedStatus
 from feeds.hl7.ingest import replay_quarantine
 from tests.feeds.hl7_support import (
     AT,
@@ -458,3 +467,37 @@ def test_hl7l018_feed_summary(feed) -> None:
         ("PAS^SGH", 1),
     ]
     assert later.messages_last_hour == 0 and later.last_message_at is not None
+
+
+def test_hl7l019_the_seeded_demo_trust_takes_hl7_beside_its_simulator(
+    seeded_sqlite_url: str, frozen_now
+) -> None:
+    """The demo organisation carries the default HL7 codes (ward code ^ ^ bed label ^
+    site code): a real message lands in a free demo bed."""
+    from data.db import create_db_engine, make_session_factory
+
+    engine = create_db_engine(seeded_sqlite_url)
+    factory = make_session_factory(engine)
+    try:
+        with factory() as s:
+            ward, label, site = s.execute(
+                select(Ward.code, Bed.label, Site.code)
+                .join(Bed, Bed.ward_id == Ward.id)
+                .join(Site, Site.id == Ward.site_id)
+                .where(Bed.state == "available", Bed.is_escalation.is_(False))
+                .order_by(Bed.id)
+                .limit(1)
+            ).one()
+        at = frozen_now + timedelta(minutes=1)
+        with running_listener(factory) as listener:
+            client = MllpClient(listener.port)
+            send_ok(client, adt("A01", "DEMO1", at=at, facility=site,
+                                location=f"{ward}^^{label}^{site}"))  # fmt: skip
+            client.close()
+        with factory() as s:
+            bed = s.scalar(select(Bed).where(Bed.label == label))
+            assert bed.state == "occupied" and bed.patient_ref.startswith("P")
+            feeds = {f for (f,) in s.execute(select(FeedStatus.feed))}
+            assert f"hl7:{site}:beds" in feeds
+    finally:
+        engine.dispose()
