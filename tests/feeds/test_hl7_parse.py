@@ -75,8 +75,10 @@ def test_hl7p006_other_versions_refused(version: str) -> None:
         b"PID|1||123",  # no MSH
         b"MSH",
         b"MSH|^~\\&|PAS|RGH|CC|RDT|20260302090000||ADT^A01|",  # no control id
-        (b"MSH|^~\\&|PAS|RGH|CC|RDT|20260302||ADT^A01|C1|P|2.5\r"
-         b"this is not a segment"),  # fmt: skip
+        (
+            b"MSH|^~\\&|PAS|RGH|CC|RDT|20260302||ADT^A01|C1|P|2.5\r"
+            b"this is not a segment"
+        ),  # fmt: skip
     ],
 )
 def test_hl7p007_unreadable_messages(raw: bytes) -> None:
