@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from dash import Dash
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 
 log = logging.getLogger(__name__)
 MALFORMED_INPUT = (TypeError, ValueError, KeyError, AttributeError, IndexError)
@@ -106,12 +106,15 @@ def declared_values(
     return values
 
 
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
 def _origin_allowed() -> bool:
     """POSTs must come from this site: a foreign Origin or a cross-site fetch is refused."""
     origin = request.headers.get("Origin")
     if origin and origin != "null":
         parsed = urlparse(origin)
-        if parsed.netloc != request.host:
+        if parsed.netloc != request.host or parsed.scheme != _request_scheme():
             return False
     elif origin == "null":
         return False
@@ -119,6 +122,27 @@ def _origin_allowed() -> bool:
         "same-origin",
         "none",
     )
+
+
+def _request_scheme() -> str:
+    """The scheme the browser used: behind a trusted proxy, its X-Forwarded-Proto."""
+    try:
+        from data.runtime import current
+
+        trusted = current().settings.trusted_proxy
+    except Exception:
+        trusted = False
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
+    if trusted and forwarded in ("http", "https"):
+        return forwarded
+    return request.scheme
+
+
+def _check_size() -> tuple[Response, int] | None:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and (request.content_length or 0) > limit:
+        return jsonify({"error": f"request body over {limit // 1024} KB"}), 413
+    return None
 
 
 def _check_request() -> Response | tuple[Response, int] | None:
@@ -183,6 +207,10 @@ def init_hardening(server: Flask, app: Dash, *, debug: bool = False) -> None:
 
         if isinstance(exc, HTTPException):
             return exc  # 404, 405 … keep their own status
+        if request.path.startswith("/_dash-component-suites/"):
+            # an unknown or mistyped package file: the client's error, one line
+            log.info("no component file %s (%s)", request.path, exc.__class__.__name__)
+            return jsonify({"error": "not found"}), 404
         log.error(
             "unhandled error on %s %s", request.method, request.path, exc_info=exc
         )
@@ -201,6 +229,12 @@ def init_hardening(server: Flask, app: Dash, *, debug: bool = False) -> None:
         # require() has already logged the denial and written it to the audit trail.
         return jsonify({"error": str(exc)}), 403
 
+    # Callback bodies are small (ids, values, hashes of what was sent); anything this
+    # large is refused before it is read.
+    if server.config.get("MAX_CONTENT_LENGTH") is None:
+        server.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    # first of all checks, before the sign-in guard reads the body
+    server.before_request_funcs.setdefault(None, []).insert(0, _check_size)
     server.register_error_handler(PermissionDenied, denied)
     server.before_request(_check_request)
     server.after_request(headers)

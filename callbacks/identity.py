@@ -44,14 +44,10 @@ DISPLAY_KEY = "cc_display"
 DISPLAY_GET_PATHS = frozenset({"/wall", "/_dash-layout", "/_dash-dependencies"})
 DISPLAY_OUTPUTS_KEY = "command_centre.display_outputs"  # set by callbacks/wall.py
 
-# Paths anyone may fetch: the login page, health check and static files.
-PUBLIC_PREFIXES = (
-    "/login",
-    "/healthz",
-    "/assets/",
-    "/_dash-component-suites/",
-    "/_favicon.ico",
-)
+# Paths anyone may fetch: the login page and health check (exactly these paths) and
+# static files (below these folders, never with a "." or ".." segment).
+PUBLIC_PATHS = frozenset({"/login", "/healthz", "/_favicon.ico"})
+PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
 
 
 @dataclass(frozen=True)
@@ -149,7 +145,11 @@ def _load_user_from_request(_request) -> _LoginUser | None:  # noqa: ANN001
 
 
 def _is_public(path: str) -> bool:
-    return any(path == p or path.startswith(p) for p in PUBLIC_PREFIXES)
+    if path in PUBLIC_PATHS:
+        return True
+    if not path.startswith(PUBLIC_PREFIXES):
+        return False
+    return not any(part in (".", "..") for part in path.split("/"))
 
 
 # ---------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def create_db_engine(
         ) from None
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            _owner_only_file(Path(url.database))
         engine = create_engine(
             url,
             connect_args={
@@ -149,3 +149,16 @@ def upgrade(engine: Engine) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(engine), "heads")
+
+
+def _owner_only_file(path: Path) -> None:
+    """The SQLite file holds password hashes: a folder we create is owner-only and the
+    file is created owner-only (SQLite gives its -wal/-shm files the same mode)."""
+    import os
+
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700)
+        os.chmod(folder, 0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
