@@ -128,15 +128,25 @@ class LogRow:
     reason: str | None = None
     voided_by: int | None = None
 
-    @property
-    def order(self) -> tuple:
-        return (self.at, self.source, self.key)
+# Within one instant a stay's story runs admission, moves, details, discharge, then
+# cancels (feeds stamp to the second; an A01 and its A02 often share one).
+SAME_INSTANT_RANK = {
+    "admit": 0,
+    "ed_arrival": 0,
+    "session_planned": 0,
+    "case_listed": 1,
+    "discharge": 3,
+    "ed_departure": 3,
+    "cancel_admit": 4,
+    "cancel_transfer": 4,
+    "cancel_discharge": 4,
+}
 
 
 def order_key(row: LogRow) -> tuple:
-    """The canonical order of the history: event time, then feed and key (so the
-    order never depends on when events arrived)."""
-    return (row.at, row.source, row.key)
+    """The canonical order of the history: event time, then the kind's place within an
+    instant, then feed and key (so the order never depends on when events arrived)."""
+    return (row.at, SAME_INSTANT_RANK.get(row.kind, 2), row.source, row.key)
 
 
 def _check(event: Event) -> None:

@@ -583,3 +583,16 @@ def test_evt012_a_feed_reports_the_domains_it_wrote(new_db):
     _apply(f, Event("ed_seen", _t(1), "x", "A9"))  # refused: reports nothing
     with f() as s:
         assert reported_domains(s) == {"beds"}
+
+
+def test_evt013_an_admission_and_its_transfer_in_the_same_second(new_db):
+    """Feeds stamp to the second: the transfer must not be judged before its admission,
+    whatever their keys."""
+    f = new_db()
+    out = _apply(
+        f,
+        Event("transfer", _t(5), "a-first-by-key", "S1", {"bed_id": 2}),
+        Event("discharge", _t(5), "b-key", "S1"),
+        _admit("z-last-by-key", 5, "S1", 1),
+    )
+    assert [o.status for o in out] == ["applied"] * 3
