@@ -138,6 +138,15 @@ def _request_scheme() -> str:
     return request.scheme
 
 
+def _declared(app: Dash) -> bool:
+    """True when this callback request is exactly one registered declaration."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("output"), str):
+        return False
+    spec = app.callback_map.get(body["output"])
+    return spec is not None and declared_values(body, spec) is not None
+
+
 def _check_size() -> tuple[Response, int] | None:
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit and (request.content_length or 0) > limit:
@@ -211,6 +220,11 @@ def init_hardening(server: Flask, app: Dash, *, debug: bool = False) -> None:
             # an unknown or mistyped package file: the client's error, one line
             log.info("no component file %s (%s)", request.path, exc.__class__.__name__)
             return jsonify({"error": "not found"}), 404
+        if request.path.startswith("/_dash-update-component") and not _declared(app):
+            # The body is no callback of this app (no outputs, inputs missing ...):
+            # the client's error, one line, no traceback.
+            log.info("refused a callback request that matches no declaration")
+            return jsonify({"error": "not a callback of this app"}), 400
         log.error(
             "unhandled error on %s %s", request.method, request.path, exc_info=exc
         )
@@ -235,6 +249,8 @@ def init_hardening(server: Flask, app: Dash, *, debug: bool = False) -> None:
         server.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     # first of all checks, before the sign-in guard reads the body
     server.before_request_funcs.setdefault(None, []).insert(0, _check_size)
+
+
     server.register_error_handler(PermissionDenied, denied)
     server.before_request(_check_request)
     server.after_request(headers)

@@ -138,3 +138,55 @@ def test_sec011_arbitrary_callback_inputs_never_500(signed_in, key):
         assert b"Traceback" not in r.data
 
     run()
+
+
+EDGE_VALUES = [2**63, -(2**63) - 1, 2**80, float("inf"), float("-inf")]
+
+
+@pytest.mark.parametrize("key", _callbacks())
+def test_sec012_edge_numbers_and_malformed_bodies_never_500(signed_in, key):
+    """Integers past 64 bits and ±Infinity in every input and pattern id, a body with
+    no outputs and one with the wrong number of inputs: 4xx, never 500."""
+    app, client = signed_in
+    spec = app.callback_map[key]
+
+    def post(payload: dict) -> None:
+        r = client.post(
+            "/_dash-update-component",
+            data=json.dumps(payload, default=str),
+            content_type="application/json",
+        )
+        assert r.status_code < 500, (key, payload, r.data[:300])
+        assert b"Traceback" not in r.data
+
+    def dep(d: dict, value) -> dict:  # noqa: ANN001
+        cid = d["id"]
+        if isinstance(cid, str) and cid.startswith("{"):
+            pattern = json.loads(cid)
+            cid = {
+                k: (value if v in (["ALL"], "ALL") else v) for k, v in pattern.items()
+            }
+        return {"id": cid, "property": d["property"], "value": value}
+
+    for value in EDGE_VALUES:
+        inputs = [dep(i, value) for i in spec["inputs"]]
+        post(
+            {
+                "output": key,
+                "outputs": _outputs(key),
+                "inputs": inputs,
+                "state": [dep(s, value) for s in spec.get("state", [])],
+                "changedPropIds": [],
+            }
+        )
+    inputs = [dep(i, None) for i in spec["inputs"]]
+    post({"output": key, "inputs": inputs, "state": [], "changedPropIds": []})
+    post(
+        {
+            "output": key,
+            "outputs": _outputs(key),
+            "inputs": inputs[:-1] if len(inputs) > 1 else inputs * 2,
+            "state": [],
+            "changedPropIds": [],
+        }
+    )
