@@ -312,7 +312,9 @@ def test_roles_handover_and_log(seeded_runtime, templates):
         ("Bed meeting at 11:00", "Bob Beds", "Bed manager / patient flow coordinator"),
     ]
     actions = [
-        e.action for e in _audit(seeded_runtime) if e.entity_type != "protocol_run"
+        e.action
+        for e in _audit(seeded_runtime)
+        if e.entity_type != "protocol_run" and e.action.startswith("protocol.")
     ]
     assert actions == [
         "protocol.role.assign",
