@@ -264,6 +264,7 @@ def import_create_app(url: str):  # noqa: ANN201
     os.environ["DATABASE_URL"] = f"sqlite:///{OUT / 'module-app-scratch.db'}"
     os.environ.setdefault("COMMAND_CENTRE_DEMO", "false")
     os.environ.setdefault("COMMAND_CENTRE_BACKGROUND", "false")
+    os.environ.setdefault("SECRET_KEY", __import__("secrets").token_hex(32))
     from app import create_app
 
     return create_app
