@@ -69,6 +69,7 @@ class StayState:
     open: bool = True
     discharged_at: datetime | None = None
     on_leave_since: datetime | None = None
+    ward_id: int | None = None  # the ward, also while no bed is assigned
 
 
 @dataclass
@@ -78,6 +79,7 @@ class Fold:
     beds_info: dict[int, BedInfo]
     beds: dict[int, BedState]
     stays: dict[str, StayState]
+    wards_info: dict[int, int] = field(default_factory=dict)  # ward -> site
     closed_before: set[str] = field(default_factory=set)  # stays discharged before
     bed_rows: list[dict] = field(default_factory=list)
     touched_beds: set[int] = field(default_factory=set)
@@ -125,6 +127,19 @@ class Fold:
             return None, f"bed {self._label(bed_id)} did not exist yet"
         return bed_id, None
 
+    def _place(self, row: LogRow) -> tuple[int | None, int | None, str | None]:
+        """Where an admission or transfer puts the patient: (bed, ward, why refused).
+        A PAS may name a ward before a bed is assigned (``ward_id`` instead)."""
+        if row.payload.get("bed_id") is None and row.payload.get("ward_id") is not None:
+            ward_id = row.payload["ward_id"]
+            if not isinstance(ward_id, int) or ward_id not in self.wards_info:
+                return None, None, f"unknown ward {ward_id!r}"
+            return None, ward_id, None
+        bed_id, why = self._bed(row)
+        if why:
+            return None, None, why
+        return bed_id, self.beds_info[bed_id].ward_id, None
+
     def _open_stay(self, ref: str) -> StayState | None:
         stay = self.stays.get(ref)
         return stay if stay is not None and stay.open else None
@@ -140,7 +155,7 @@ class Fold:
         patient = p.get("patient_ref")
         if not patient:
             return "an admission needs a patient reference"
-        bed_id, why = self._bed(row)
+        bed_id, ward_id, why = self._place(row)
         if why:
             return why
         stay = self.stays.get(row.subject)
@@ -151,8 +166,7 @@ class Fold:
         other = self.patient_stay.get(patient)
         if other is not None:
             return f"the patient already has an open stay ({other})"
-        held = self.beds[bed_id].patient_ref
-        if held is not None:
+        if bed_id is not None and self.beds[bed_id].patient_ref is not None:
             return f"bed {self._label(bed_id)} is held by another patient"
         admitted = parse_time(p.get("admitted_at")) or row.at
         self.stays[row.subject] = StayState(
@@ -162,29 +176,36 @@ class Fold:
             min(admitted, row.at),
             row.at,
             p.get("admission_source") or "ed",
+            ward_id=ward_id,
         )
         self.patient_stay[patient] = row.subject
         self.touched_stays.add(row.subject)
-        self._set(bed_id, "occupied", row.at, row.source, patient_ref=patient)
+        if bed_id is not None:
+            self._set(bed_id, "occupied", row.at, row.source, patient_ref=patient)
         return None
 
     def _on_transfer(self, row: LogRow) -> str | None:
         stay = self._open_stay(row.subject)
         if stay is None:
             return f"stay {row.subject} is not admitted"
-        bed_id, why = self._bed(row)
+        bed_id, ward_id, why = self._place(row)
         if why:
             return why
-        if bed_id == stay.bed_id:
+        if bed_id is None:
+            if stay.bed_id is None and ward_id == stay.ward_id:
+                return "the patient is already on that ward"
+        elif bed_id == stay.bed_id:
             return f"the patient is already in bed {self._label(bed_id)}"
-        held = self.beds[bed_id].patient_ref
-        if held is not None and held != stay.patient_ref:
+        elif self.beds[bed_id].patient_ref not in (None, stay.patient_ref):
             return f"bed {self._label(bed_id)} is held by another patient"
         if stay.bed_id is not None:
             self._set(stay.bed_id, "awaiting_clean", row.at, row.source)
-        stay.bed_id = bed_id
+        stay.bed_id, stay.ward_id = bed_id, ward_id
         self.touched_stays.add(stay.ref)
-        self._set(bed_id, "occupied", row.at, row.source, patient_ref=stay.patient_ref)
+        if bed_id is not None:
+            self._set(
+                bed_id, "occupied", row.at, row.source, patient_ref=stay.patient_ref
+            )
         return None
 
     def _on_discharge(self, row: LogRow) -> str | None:
@@ -208,6 +229,7 @@ class Fold:
         if a is b or a.bed_id is None or b.bed_id is None:
             return "a swap needs two patients in two beds"
         a.bed_id, b.bed_id = b.bed_id, a.bed_id
+        a.ward_id, b.ward_id = b.ward_id, a.ward_id
         self.touched_stays.update((a.ref, b.ref))
         self._set(a.bed_id, "occupied", row.at, row.source, patient_ref=a.patient_ref)
         self._set(b.bed_id, "occupied", row.at, row.source, patient_ref=b.patient_ref)
@@ -332,6 +354,10 @@ def _beds_info(session: Session) -> dict[int, BedInfo]:
     }
 
 
+def _wards_info(session: Session) -> dict[int, int]:
+    return {w: site for w, site in session.execute(select(Ward.id, Ward.site_id))}
+
+
 def _retired_expr():  # noqa: ANN202
     """True for a retired bed (or a bed on a retired ward), where the schema has it."""
     from sqlalchemy import false
@@ -369,9 +395,13 @@ def _apply_in_order(
             s.admitted_at,
             s.admission_source,
             on_leave_since=s.on_leave_since,
+            ward_id=s.ward_id,
         )
     admits = [r.subject for r in rows if r.kind == "admit" and r.subject not in stays]
-    fold = Fold(info, beds, stays, closed_before=_existing_stays(session, admits))
+    fold = Fold(
+        info, beds, stays, _wards_info(session),
+        closed_before=_existing_stays(session, admits),
+    )  # fmt: skip
     attributes: dict[str, list[LogRow]] = defaultdict(list)
     for row in rows:
         if row.kind in ATTRIBUTE_KINDS:
@@ -471,6 +501,10 @@ def _write_stays(
             )
             if info is not None:
                 values.update(ward_id=info.ward_id, site_id=info.site_id)
+            elif stay.ward_id in fold.wards_info:
+                values.update(
+                    ward_id=stay.ward_id, site_id=fold.wards_info[stay.ward_id]
+                )
         values.update(attrs)
         if ref in existing:
             if replace and ref in fold.touched_stays:
@@ -631,8 +665,8 @@ def replay(session: Session, start: datetime) -> None:
     before = {r.id: (r.status, r.reason, r.voided_by) for r in log}
     info = _beds_info(session)
     beds = _bed_states_before(session, start)
-    stays, closed_before = _stays_before(session, start, beds, log)
-    fold = Fold(info, beds, stays, closed_before=closed_before)
+    stays, closed_before = _stays_before(session, start, beds, log, info)
+    fold = Fold(info, beds, stays, _wards_info(session), closed_before=closed_before)
     attributes: dict[str, list[LogRow]] = defaultdict(list)
     judged_cancels: list[LogRow] = []
     for row in log:
@@ -741,7 +775,11 @@ def _bed_states_before(session: Session, start: datetime) -> dict[int, BedState]
 
 
 def _stays_before(
-    session: Session, start: datetime, beds: dict[int, BedState], log: list[LogRow]
+    session: Session,
+    start: datetime,
+    beds: dict[int, BedState],
+    log: list[LogRow],
+    info: dict[int, BedInfo],
 ) -> tuple[dict[str, StayState], set[str]]:
     """Stays open just before ``start`` and the refs of stays closed before it."""
     in_bed = {b.patient_ref: bed_id for bed_id, b in beds.items() if b.patient_ref}
@@ -754,36 +792,41 @@ def _stays_before(
         )
     ).all()
     placed: dict[str, datetime] = {}
+    ward_of: dict[str, int | None] = {}
     leave: dict[str, datetime | None] = {}
     refs = [s.stay_ref for s in candidates]
     for chunk in ev.chunks(refs):
-        for subject, kind, at in session.execute(
-            select(FlowEvent.subject, FlowEvent.kind, FlowEvent.at)
+        for subject, kind, at, payload in session.execute(
+            select(FlowEvent.subject, FlowEvent.kind, FlowEvent.at, FlowEvent.payload)
             .where(
                 FlowEvent.domain == "inpatient",
                 FlowEvent.subject.in_(chunk),
-                FlowEvent.kind.in_(("admit", "leave_start", "leave_end")),
+                FlowEvent.kind.in_(("admit", "transfer", "leave_start", "leave_end")),
                 FlowEvent.status == "applied",
                 FlowEvent.at < start,
             )
             .order_by(FlowEvent.at)
         ):
-            if kind == "admit":
-                placed[subject] = at
+            if kind in ("admit", "transfer"):
+                if kind == "admit":
+                    placed[subject] = at
+                ward_of[subject] = (payload or {}).get("ward_id")
             else:
                 leave[subject] = at if kind == "leave_start" else None
     stays = {}
     for s in candidates:
         if s.stay_ref not in placed:
             continue  # admitted at or after start: the replay admits it again
+        bed_id = in_bed.get(s.patient_ref)
         stays[s.stay_ref] = StayState(
             s.stay_ref,
             s.patient_ref,
-            in_bed.get(s.patient_ref, s.bed_id),
+            bed_id,
             s.admitted_at,
             placed[s.stay_ref],
             s.admission_source,
             on_leave_since=leave.get(s.stay_ref),
+            ward_id=info[bed_id].ward_id if bed_id in info else ward_of.get(s.stay_ref),
         )
     admits = [r.subject for r in log if r.kind == "admit" and r.subject not in stays]
     closed = _existing_stays(session, admits)
@@ -812,13 +855,16 @@ def _one(session: Session, source: str, event: Event, received_at) -> Outcome:  
 
 def admit(
     session: Session, *, at: datetime, source: str, key: str, stay_ref: str,
-    patient_ref: str, bed_id: int, admission_source: str = "ed",
-    admitted_at: datetime | None = None, received_at: datetime | None = None,
+    patient_ref: str, bed_id: int | None = None, ward_id: int | None = None,
+    admission_source: str = "ed", admitted_at: datetime | None = None,
+    received_at: datetime | None = None,
 ) -> Outcome:  # fmt: skip
-    """The patient of ``stay_ref`` took bed ``bed_id`` on admission."""
+    """The patient of ``stay_ref`` was admitted to bed ``bed_id`` (or to ward
+    ``ward_id`` before a bed is assigned)."""
     payload = {
         "patient_ref": patient_ref,
         "bed_id": bed_id,
+        "ward_id": ward_id,
         "admission_source": admission_source,
         "admitted_at": iso(admitted_at),
     }
@@ -829,10 +875,13 @@ def admit(
 
 def transfer(
     session: Session, *, at: datetime, source: str, key: str, stay_ref: str,
-    bed_id: int, received_at: datetime | None = None,
+    bed_id: int | None = None, ward_id: int | None = None,
+    received_at: datetime | None = None,
 ) -> Outcome:  # fmt: skip
-    """The patient moved to bed ``bed_id`` (the bed left waits for cleaning)."""
-    event = Event("transfer", at, key, stay_ref, {"bed_id": bed_id})
+    """The patient moved to bed ``bed_id`` (or to ward ``ward_id``, no bed yet); the
+    bed left waits for cleaning."""
+    payload = {"bed_id": bed_id, "ward_id": ward_id}
+    event = Event("transfer", at, key, stay_ref, payload)
     return _one(session, source, event, received_at)
 
 

@@ -100,7 +100,9 @@ class _Mapper:
         parts = [self.msg.field(pv1, position, c) for c in (1, 2, 3, 4)]
         return "/".join(parts).rstrip("/") or "(empty)"
 
-    def bed(self, pv1, position: int = 3) -> tuple[int | None, Problem | None]:  # noqa: ANN001
+    def placement(self, pv1, position: int = 3) -> tuple[dict | None, Problem | None]:  # noqa: ANN001
+        """Where PV1-3 puts the patient: ``{"bed_id": …}``, or ``{"ward_id": …}`` when
+        it names a ward (a bed not yet assigned)."""
         where = f"PV1^1^{position}"
         match = self.location(pv1, position)
         if match is None:
@@ -110,15 +112,17 @@ class _Mapper:
                 hl7_code="103",
                 where=where,
             )
-        if match.kind != "bed" or match.bed_id is None:
-            return None, Problem(
-                "unknown_location",
-                f"location {self._pl_text(pv1, position)} (PV1-{position}) names "
-                f"a {match.kind.replace('_', ' ')}, not a bed",
-                hl7_code="103",
-                where=where,
-            )
-        return match.bed_id, None
+        if match.kind == "bed" and match.bed_id is not None:
+            return {"bed_id": match.bed_id}, None
+        if match.kind == "ward" and match.ward_id is not None:
+            return {"ward_id": match.ward_id}, None  # on the ward, no bed yet
+        return None, Problem(
+            "unknown_location",
+            f"location {self._pl_text(pv1, position)} (PV1-{position}) names "
+            f"a {match.kind.replace('_', ' ')}, not a ward or bed",
+            hl7_code="103",
+            where=where,
+        )
 
     def ed_area(self, pv1) -> tuple[LocationMatch | None, Problem | None]:  # noqa: ANN001
         match = self.location(pv1, 3)
@@ -215,7 +219,7 @@ class _Mapper:
         return None
 
     def _admit(self, pid, pv1, visit: str, from_ed: str | None):  # noqa: ANN001, ANN202
-        bed_id, problem = self.bed(pv1)
+        place, problem = self.placement(pv1)
         if problem:
             return problem
         source = self.msg.field(pv1, 14)
@@ -230,7 +234,7 @@ class _Mapper:
         admitted_at = parse_ts(self.msg.field(pv1, 44))
         self.add("admit", self._stay(visit), {
             "patient_ref": self.patient_ref(pid),
-            "bed_id": bed_id,
+            **place,
             "admission_source": admission_source,
             "admitted_at": iso(admitted_at) if admitted_at else None,
         })  # fmt: skip
@@ -269,10 +273,10 @@ class _Mapper:
             self.add("ed_area_move", self._attendance(visit),
                      {"area": match.ed_area_code})  # fmt: skip
             return None
-        bed_id, problem = self.bed(pv1)
+        place, problem = self.placement(pv1)
         if problem:
             return problem
-        self.add("transfer", self._stay(visit), {"bed_id": bed_id})
+        self.add("transfer", self._stay(visit), place)
         return None
 
     def _a03(self, pid, pv1, cls: str, visit: str):  # noqa: ANN001, ANN202

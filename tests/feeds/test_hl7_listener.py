@@ -501,3 +501,18 @@ def test_hl7l019_the_seeded_demo_trust_takes_hl7_beside_its_simulator(
             assert f"hl7:{site}:beds" in feeds
     finally:
         engine.dispose()
+
+
+def test_hl7l020_a01_to_a_ward_then_a02_to_a_bed_on_it(feed) -> None:
+    """A PAS often admits to a ward before a bed is assigned (PV1-3 = ward only)."""
+    factory, client, _, _ = feed
+    send_ok(client, adt("A01", "W1", at=AT, location="CAR^^^RGH"))
+    [stay] = stays(factory)
+    assert stay.bed_id is None and stay.discharged_at is None
+    with factory() as s:
+        ward = s.scalar(select(Bed.ward_id).where(Bed.label == "CAR-01"))
+    assert stay.ward_id == ward
+    assert occupied(factory) == {}
+    send_ok(client, adt("A02", "W2", at=AT + H, location="CAR^^CAR-02^RGH"))
+    [stay] = stays(factory)
+    assert occupied(factory) == {"CAR-02": stay.patient_ref}

@@ -596,3 +596,30 @@ def test_evt013_an_admission_and_its_transfer_in_the_same_second(new_db):
         _admit("z-last-by-key", 5, "S1", 1),
     )
     assert [o.status for o in out] == ["applied"] * 3
+
+
+def test_evt014_admitted_to_a_ward_before_a_bed_is_assigned(new_db):
+    f = new_db()
+    out = _apply(
+        f,
+        Event("admit", _t(0), "w1", "S1", {"patient_ref": "P1", "ward_id": 2}),
+        Event("transfer", _t(30), "w2", "S1", {"bed_id": 5}),  # a W2 bed
+        Event("transfer", _t(60), "w3", "S1", {"ward_id": 1}),  # moved, no bed yet
+    )
+    assert [o.status for o in out] == ["applied"] * 3
+    with f() as s:
+        row = s.execute(text(
+            "SELECT ward_id, bed_id FROM inpatient_stay WHERE stay_ref = 'S1'"
+        )).one()  # fmt: skip
+    assert tuple(row) == (1, None)
+    assert _board(f)[4][1] == "awaiting_clean"
+    # The bed move arrives late and in between: history is re-folded around it.
+    late = _apply(f, Event("transfer", _t(45), "w4", "S1", {"bed_id": 6}))
+    assert late[0].status == "applied"
+    with f() as s:
+        bed6 = [r[0] for r in s.execute(text(
+            "SELECT state FROM bed_event WHERE bed_id = 6 ORDER BY at, id"
+        ))]  # fmt: skip
+    assert bed6 == ["available", "occupied", "awaiting_clean"]
+    refused = _apply(f, Event("transfer", _t(90), "w5", "S1", {"ward_id": 99}))
+    assert refused[0].status == "refused" and "unknown ward" in refused[0].reason
