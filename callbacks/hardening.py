@@ -250,7 +250,6 @@ def init_hardening(server: Flask, app: Dash, *, debug: bool = False) -> None:
     # first of all checks, before the sign-in guard reads the body
     server.before_request_funcs.setdefault(None, []).insert(0, _check_size)
 
-
     server.register_error_handler(PermissionDenied, denied)
     server.before_request(_check_request)
     server.after_request(headers)

@@ -128,6 +128,7 @@ class LogRow:
     reason: str | None = None
     voided_by: int | None = None
 
+
 # Within one instant a stay's story runs admission, moves, details, discharge, then
 # cancels (feeds stamp to the second; an A01 and its A02 often share one).
 SAME_INSTANT_RANK = {

@@ -357,7 +357,10 @@ def test_acknowledge_refuses_an_alert_that_is_not_active(seeded_runtime, config)
         write_session(seeded_runtime.factory) as s,
     ):
         writes.acknowledge(s, row.id, BEA, None, T0, row.version, tz=TZ)
-    with pytest.raises(writes.AlertNotFound), write_session(seeded_runtime.factory) as s:
+    with (
+        pytest.raises(writes.AlertNotFound),
+        write_session(seeded_runtime.factory) as s,
+    ):
         writes.acknowledge(s, 999999, BEA, None, T0, 1, tz=TZ)
     assert _audit(seeded_runtime) == []
 

@@ -120,7 +120,9 @@ def test_token_issue_resolve_touch_revoke(seeded_runtime):
     # only the hash is stored
     with rt.factory() as s:
         row = s.get(DisplayToken, info.id)
-        assert row.token_hash == display.hash_token(token) and token not in row.token_hash
+        assert (
+            row.token_hash == display.hash_token(token) and token not in row.token_hash
+        )
         access = reads.resolve_token(s, token)
         assert access.profile_slug == "rgh-beds" and access.token_id == info.id
         assert access.last_used_at is None
