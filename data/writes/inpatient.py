@@ -973,3 +973,20 @@ def bed_event(
     payload = {} if reason is None else {"reason": reason}
     event = Event(kind, at, key, bed_subject(bed_id), payload)
     return _one(session, source, event, received_at)
+
+
+def change_class_to_inpatient(
+    session: Session, *, at: datetime, source: str, key: str, attendance_ref: str,
+    stay_ref: str, patient_ref: str, bed_id: int | None = None,
+    ward_id: int | None = None, received_at: datetime | None = None,
+) -> list[Outcome]:  # fmt: skip
+    """Patient class changed from ED to inpatient (HL7 A06): the attendance ends as
+    admitted and the stay begins, at ``at``, in one call (keys ``key:ed``, ``key:admit``)."""
+    events = [
+        Event("ed_departure", at, f"{key}:ed", attendance_ref,
+              {"disposition": "admitted"}),
+        Event("admit", at, f"{key}:admit", stay_ref,
+              {"patient_ref": patient_ref, "bed_id": bed_id, "ward_id": ward_id,
+               "admission_source": "ed"}),
+    ]  # fmt: skip
+    return ev.apply_events(session, events, source=source, received_at=received_at)

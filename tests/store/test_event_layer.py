@@ -623,3 +623,23 @@ def test_evt014_admitted_to_a_ward_before_a_bed_is_assigned(new_db):
     assert bed6 == ["available", "occupied", "awaiting_clean"]
     refused = _apply(f, Event("transfer", _t(90), "w5", "S1", {"ward_id": 99}))
     assert refused[0].status == "refused" and "unknown ward" in refused[0].reason
+
+
+def test_evt015_ed_patient_becomes_an_inpatient(new_db):
+    f = new_db()
+    with write_session(f) as s:
+        ed.ed_arrival(
+            s, at=_t(0), source=SRC, key="a", attendance_ref="A1", site_id=1,
+            area="majors", mode="walk_in", triage=3,
+        )  # fmt: skip
+        out = inpatient.change_class_to_inpatient(
+            s, at=_t(200), source=SRC, key="c", attendance_ref="A1", stay_ref="S1",
+            patient_ref="P1", bed_id=3,
+        )  # fmt: skip
+    assert [o.status for o in out] == ["applied", "applied"]
+    with f() as s:
+        departed = s.execute(
+            text("SELECT disposition FROM ed_attendance WHERE ref = 'A1'")
+        ).scalar_one()
+    assert departed == "admitted"
+    assert _board(f)[2] == (3, "occupied", None, "P1")
