@@ -318,6 +318,32 @@ class Fold:
     _on_cancel_admit = _on_cancel_transfer = _on_cancel_discharge = _on_cancel
 
 
+def fold_rows(fold: Fold, rows: list[LogRow]) -> None:
+    """Fold rows (in the canonical order) and judge each. Within one instant a refused
+    event is tried again after the others of that instant (a discharge and the next
+    admission to the same bed in the same second), until nothing more applies."""
+    i = 0
+    while i < len(rows):
+        j = i
+        while j < len(rows) and rows[j].at == rows[i].at:
+            j += 1
+        pending = rows[i:j]
+        while pending:
+            refused = []
+            for row in pending:
+                why = fold.apply(row)
+                if why:
+                    refused.append((row, why))
+                else:
+                    row.status, row.reason = "applied", None
+            if len(refused) == len(pending):
+                for row, why in refused:
+                    row.status, row.reason = "refused", why
+                break
+            pending = [row for row, _ in refused]
+        i = j
+
+
 # ---------------------------------------------------------------------------
 # Applying a batch
 # ---------------------------------------------------------------------------
@@ -406,10 +432,7 @@ def _apply_in_order(
     for row in rows:
         if row.kind in ATTRIBUTE_KINDS:
             attributes[row.subject].append(row)
-            continue
-        why = fold.apply(row)
-        if why:
-            row.status, row.reason = "refused", why
+    fold_rows(fold, [r for r in rows if r.kind not in ATTRIBUTE_KINDS])
     _judge_attributes(fold, attributes, set())
     _write_stays(session, fold, attributes, replace=False)
     _write_beds(session, fold)
@@ -669,6 +692,7 @@ def replay(session: Session, start: datetime) -> None:
     fold = Fold(info, beds, stays, _wards_info(session), closed_before=closed_before)
     attributes: dict[str, list[LogRow]] = defaultdict(list)
     judged_cancels: list[LogRow] = []
+    foldable: list[LogRow] = []
     for row in log:
         if row.kind in ATTRIBUTE_KINDS:
             attributes[row.subject].append(row)
@@ -680,8 +704,8 @@ def replay(session: Session, start: datetime) -> None:
         if row.kind in CANCEL_TARGET:
             judged_cancels.append(row)
             continue
-        why = fold.apply(row)
-        row.status, row.reason = ("refused", why) if why else ("applied", None)
+        foldable.append(row)
+    fold_rows(fold, foldable)
     voiders = {r.voided_by for r in log if r.voided_by is not None}
     voiders |= _voiders_before(session, [r.id for r in judged_cancels])
     for row in judged_cancels:

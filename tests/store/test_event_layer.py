@@ -643,3 +643,15 @@ def test_evt015_ed_patient_becomes_an_inpatient(new_db):
         ).scalar_one()
     assert departed == "admitted"
     assert _board(f)[2] == (3, "occupied", None, "P1")
+
+
+def test_evt016_a_bed_freed_and_taken_in_the_same_second(new_db):
+    f = new_db()
+    _apply(f, _admit("a1", 0, "S1", 1))
+    out = _apply(
+        f,
+        _admit("a-admit-first", 60, "S2", 1),  # same second as the discharge
+        Event("discharge", _t(60), "z-discharge", "S1"),
+    )
+    assert [o.status for o in out] == ["applied", "applied"]
+    assert _board(f)[0] == (1, "occupied", None, "PS2")
