@@ -905,20 +905,11 @@ _LOADED_RULES: dict[tuple[str, int, int], AlertRuleSet] = {}
 
 
 def current_alert_rules(path: str | Path = DEFAULT_ALERT_RULES_PATH) -> AlertRuleSet:
-    """:func:`load_alert_rules`, parsed once per file version (path, modification
-    time, size): polling screens read the rules' thresholds on every poll."""
-    try:
-        stat = Path(path).stat()
-        key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        return load_alert_rules(path)  # reports the missing file
-    found = _LOADED_RULES.get(key)
-    if found is None:
-        found = load_alert_rules(path)
-        if len(_LOADED_RULES) > 16:
-            _LOADED_RULES.clear()
-        _LOADED_RULES[key] = found
-    return found
+    """:func:`load_alert_rules`, parsed once per file version (polling screens read
+    the rules' thresholds on every poll)."""
+    from ops.config_errors import once_per_file_version
+
+    return once_per_file_version(_LOADED_RULES, path, load_alert_rules)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ so whoever edits the file can find the line without reading a traceback.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -60,3 +61,28 @@ def is_number(value: object) -> bool:
 def fmt_number(value: float) -> str:
     """``92`` rather than ``92.0`` in messages; other floats as written."""
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+T = TypeVar("T")
+
+
+def once_per_file_version(
+    cache: dict[tuple[str, int, int], Any],
+    path: str | Path,
+    load: Callable[[str | Path], T],
+) -> T:
+    """``load(path)``, parsed once per file version (path, modification time, size):
+    polling screens read configuration on every poll. A missing file is reported by
+    ``load`` itself."""
+    try:
+        stat = Path(path).stat()
+        key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return load(path)
+    found = cache.get(key)
+    if found is None:
+        found = load(path)
+        if len(cache) > 16:
+            cache.clear()
+        cache[key] = found
+    return found

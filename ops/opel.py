@@ -316,20 +316,10 @@ _LOADED: dict[tuple[str, int, int], OpelConfig] = {}
 def load_opel_config(path: str | Path = DEFAULT_OPEL_CONFIG_PATH) -> OpelConfig:
     """Load and validate an OPEL configuration file; ConfigError names file and entry.
 
-    Parsed once per file version (path, modification time, size): polling screens
-    read it on every poll."""
-    try:
-        stat = Path(path).stat()
-        key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        return _load_opel_config(path)  # reports the missing file
-    found = _LOADED.get(key)
-    if found is None:
-        found = _load_opel_config(path)
-        if len(_LOADED) > 16:
-            _LOADED.clear()
-        _LOADED[key] = found
-    return found
+    Parsed once per file version (polling screens read it on every poll)."""
+    from ops.config_errors import once_per_file_version
+
+    return once_per_file_version(_LOADED, path, _load_opel_config)
 
 
 def _load_opel_config(path: str | Path) -> OpelConfig:
