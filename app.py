@@ -95,6 +95,9 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Das
 def prepare_database(runtime: Runtime) -> None:
     check_connection(runtime.engine)
     upgrade(runtime.engine)
+    from data.roles import warn_if_audit_exposed
+
+    warn_if_audit_exposed(runtime.engine)  # one line if this account can change it
     settings = runtime.settings
     if settings.demo:
         from feeds.seed import is_seeded, seed_demo
@@ -320,8 +323,12 @@ if __name__ != "__main__":
 
     @server.cli.command("upgrade-db")
     def upgrade_db_command() -> None:
-        """Bring the database schema up to date."""
-        upgrade(current().engine)
+        """Bring the database schema up to date (as the migration owner; grants
+        COMMAND_CENTRE_APP_ROLE the app's privileges on PostgreSQL)."""
+        try:
+            upgrade(current().engine)
+        except DatabaseConfigError as exc:
+            _fail(str(exc))
         click.echo("database schema is up to date")
 
     @server.cli.command("seed-demo")

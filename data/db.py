@@ -9,7 +9,12 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -144,11 +149,29 @@ def alembic_config(engine: Engine):  # noqa: ANN201
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema up to date (every feature head)."""
+def upgrade(engine: Engine, *, app_role: str | None = None) -> None:
+    """Bring the schema up to date (every feature head).
+
+    On PostgreSQL, ``app_role`` (default: ``COMMAND_CENTRE_APP_ROLE``) is granted the
+    app's privileges at the end (``data.roles``). An account that may not change the
+    schema (the application role) can start on an up-to-date schema only; on an
+    older one this raises :class:`DatabaseConfigError` saying who must upgrade.
+    """
     from alembic import command
 
-    command.upgrade(alembic_config(engine), "heads")
+    cfg = alembic_config(engine)
+    if app_role:
+        cfg.attributes["app_role"] = app_role
+    try:
+        command.upgrade(cfg, "heads")
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
+            raise
+        raise DatabaseConfigError(
+            f"the database schema at {describe_url(engine.url)} is not up to date and "
+            f"this account may not change it: run 'flask --app app upgrade-db' as the "
+            f"migration owner (README 'Production')"
+        ) from None
 
 
 def _owner_only_file(path: Path) -> None:

@@ -1,4 +1,10 @@
-"""Alembic environment: uses the engine handed in by ``data.db.upgrade`` or DATABASE_URL."""
+"""Alembic environment: uses the engine handed in by ``data.db.upgrade`` or DATABASE_URL.
+
+On PostgreSQL, when an application role is named (``COMMAND_CENTRE_APP_ROLE``, or
+``data.db.upgrade(..., app_role=...)``), every upgrade ends by granting it the app's
+privileges, in the migration's own transaction (``data.roles``). The application
+role itself, starting up, skips this step.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +37,23 @@ def run_migrations_online() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+            _grant_app_role(connection)
         connection.commit()
+
+
+def _grant_app_role(connection) -> None:  # noqa: ANN001
+    from sqlalchemy import text
+
+    from data.roles import app_role_from_env, grant_app_role
+
+    if connection.dialect.name != "postgresql":
+        return
+    role = config.attributes.get("app_role") or app_role_from_env()
+    if not role:
+        return
+    if connection.execute(text("SELECT current_user")).scalar_one() == role:
+        return  # the app itself at start-up: it may not grant, nor need to
+    grant_app_role(connection, role)
 
 
 run_migrations_online()
