@@ -11,8 +11,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from data.db import create_db_engine, make_session_factory, upgrade, write_session
-from data.models.capacity import Bed, EdArea, EdAttendance, InpatientStay, Site, Trust
-from data.models.capacity import Ward
+from data.models.capacity import (
+    Bed,
+    EdArea,
+    EdAttendance,
+    InpatientStay,
+    Site,
+    Trust,
+    Ward,
+)
 from data.queries import flow as q
 
 TZ = "Europe/London"
@@ -88,7 +95,7 @@ def _build(url: str, now: datetime, seed: int) -> dict:
                         )  # fmt: skip
                     )
         # discharged stays over the last five weeks
-        for k in range(400):
+        for _k in range(400):
             w = rng.choice(wards)
             out = now - timedelta(minutes=rng.uniform(1, 60 * 24 * 35))
             admitted = out - timedelta(hours=rng.uniform(2, 200))
