@@ -369,6 +369,31 @@ def login_view() -> Response:
         return _login_page("Your sign-in form expired. Please try again.", status=400)
     username = request.form.get("username", "")[:64]
     password = request.form.get("password", "")[:1024]
+    try:
+        return _sign_in(username, password)
+    except SQLAlchemyError as exc:  # disk full, database down: refuse, one line
+        log.error(
+            "sign-in for %r not possible: the database cannot record it: %s",
+            username, _db_reason(exc),
+        )  # fmt: skip
+        page = _login_page(SIGN_IN_UNAVAILABLE, username=username, status=503)
+        page.headers["Retry-After"] = "30"
+        return page
+
+
+SIGN_IN_UNAVAILABLE = (
+    "Sign-in is unavailable: the database cannot record it just now. "
+    "Try again in a minute; if it persists, call the service desk."
+)
+
+
+def _db_reason(exc: SQLAlchemyError) -> str:
+    """The driver's first line (e.g. 'database or disk is full'), no traceback."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {detail[0] if detail else ''}"
+
+
+def _sign_in(username: str, password: str) -> Response:
     runtime = current()
     address = client_address()
     try:
@@ -403,8 +428,17 @@ def logout_view() -> Response:
     token = session.get(TOKEN_KEY)
     if token:
         runtime = current()
-        with write_session(runtime.factory) as s:
-            end_session(s, token, runtime.now())
+        try:
+            with write_session(runtime.factory) as s:
+                end_session(s, token, runtime.now())
+        except SQLAlchemyError as exc:  # keep the session: it could not be ended
+            log.error("sign-out not recorded: %s", _db_reason(exc))
+            return Response(
+                "Sign-out could not be recorded: the database is unavailable. "
+                "Try again in a minute.",
+                status=503,
+                headers={"Retry-After": "30"},
+            )
     session.clear()
     return redirect("/login")
 
