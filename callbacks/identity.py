@@ -431,11 +431,14 @@ def logout_view() -> Response:
         try:
             with write_session(runtime.factory) as s:
                 end_session(s, token, runtime.now())
-        except SQLAlchemyError as exc:  # keep the session: it could not be ended
+        except SQLAlchemyError as exc:
+            # This browser forgets the session all the same (a shared ward PC must
+            # not stay signed in); the server's row ends at its idle timeout.
             log.error("sign-out not recorded: %s", _db_reason(exc))
+            session.clear()
             return Response(
-                "Sign-out could not be recorded: the database is unavailable. "
-                "Try again in a minute.",
+                "You are signed out in this browser, but the database could not "
+                "record it; the session ends by itself after 30 minutes idle.",
                 status=503,
                 headers={"Retry-After": "30"},
             )

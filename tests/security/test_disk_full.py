@@ -63,6 +63,8 @@ def test_df001_sign_in_on_a_full_disk_is_503_in_one_line(
     )
     client = app.server.test_client()
     assert client.get("/healthz").status_code == 200  # the app's connection is open
+    signed_in = app.server.test_client()
+    assert _login(signed_in).status_code == 302
     with sqlite3.connect(database) as conn:  # every later write must grow the WAL
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     filler = _fill(small_disk)
@@ -74,9 +76,14 @@ def test_df001_sign_in_on_a_full_disk_is_503_in_one_line(
             assert r.status_code == 503, r.status_code
             assert r.headers.get("Retry-After")
             assert SIGN_IN_UNAVAILABLE.split(":")[0].encode() in r.data
+        with signed_in.session_transaction() as sess:  # the shell's sign-out form
+            sess["cc_csrf"] = "form-token"
+        r = signed_in.post("/logout", data={"csrf_token": "form-token"})
+        assert r.status_code == 503 and b"signed out in this browser" in r.data
+    assert signed_in.get("/api/v1/beds").status_code == 401  # cookie forgotten
     assert not any(rec.exc_info for rec in caplog.records)
     lines = [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.ERROR]
-    assert len(lines) == 2 and all("disk is full" in line for line in lines), lines
+    assert len(lines) == 3 and all("disk is full" in line for line in lines), lines
 
     filler.unlink()
     r = _login(client)
