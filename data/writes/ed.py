@@ -3,6 +3,13 @@
 An attendance's events arriving in order extend its row; one arriving late rebuilds
 the row from all of that attendance's events, so the row never depends on arrival
 order. Events before the arrival is known are refused and re-judged when it comes.
+
+Cancels undo from the attendance's own history: ``ed_cancel_arrival`` voids its
+arrival (the attendance disappears), ``ed_cancel_area_move`` its latest area move
+(into the named area, when one is named), ``ed_cancel_departure`` its latest
+departure (the attendance is open again). An attendance with a cancel is always
+rebuilt from all its events; a cancel with nothing left to cancel is refused and
+changes nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +37,59 @@ FIELDS = (
     "departure_at",
     "disposition",
 )
+
+
+CANCEL_TARGET = {
+    "ed_cancel_arrival": "ed_arrival",
+    "ed_cancel_area_move": "ed_area_move",
+    "ed_cancel_departure": "ed_departure",
+}
+
+
+def _voids(history: list[LogRow]) -> dict[int, int]:
+    """target event id -> id of the cancel voiding it (history in canonical order):
+    each cancel voids the latest not yet voided event of its target kind before it."""
+    voided: dict[int, int] = {}
+    for i, cancel in enumerate(history):
+        target_kind = CANCEL_TARGET.get(cancel.kind)
+        if target_kind is None:
+            continue
+        named = cancel.payload.get("area")
+        for target in reversed(history[:i]):
+            if target.kind == target_kind and target.id not in voided:
+                if named is not None and target.payload.get("area") != named:
+                    break
+                voided[target.id] = cancel.id
+                break
+    return voided
+
+
+def fold_history(
+    history: list[LogRow], areas: dict[tuple[int, str], int]
+) -> dict | None:
+    """One attendance's row from all its events (canonical order), judging each."""
+    voided = _voids(history)
+    voiders = set(voided.values())
+    state = None
+    for r in history:
+        if r.id in voided:
+            r.status, r.reason, r.voided_by = (
+                "void",
+                "cancelled by a later event",
+                (voided[r.id]),
+            )
+            continue
+        r.voided_by = None
+        if r.kind in CANCEL_TARGET:
+            if r.id in voiders:
+                r.status, r.reason = "applied", None
+            else:
+                r.status = "refused"
+                r.reason = f"nothing to cancel for attendance {r.subject}"
+            continue
+        state, why = fold_one(state, r, areas)
+        r.status, r.reason = ("refused", why) if why else ("applied", None)
+    return state
 
 
 def _areas(session: Session) -> dict[tuple[int, str], int]:
@@ -154,7 +214,8 @@ def apply(
     new_rows, changed, gone = [], [], []
     for ref, items in by_subject.items():
         last = watermark.get(ref)
-        if last is None or items[0].at > last:
+        cancels = any(r.kind in CANCEL_TARGET for r in items)
+        if not cancels and (last is None or items[0].at > last):
             state = current.get(ref)
             for r in items:
                 state, why = fold_one(state, r, areas)
@@ -165,10 +226,7 @@ def apply(
                 session, FlowEvent.domain == "ed", FlowEvent.subject == ref
             )
             before = {r.id: (r.status, r.reason, r.voided_by) for r in history}
-            state = None
-            for r in history:
-                state, why = fold_one(state, r, areas)
-                r.status, r.reason = ("refused", why) if why else ("applied", None)
+            state = fold_history(history, areas)
             ev.save_statuses(session, history, before)
             mine = {(r.source, r.key): r for r in history}
             for r in items:
@@ -245,6 +303,20 @@ def ed_area_move(
 ) -> Outcome:  # fmt: skip
     event = Event("ed_area_move", at, key, attendance_ref, {"area": area})
     return _one(session, source, event, received_at)
+
+
+def ed_cancel(
+    session: Session, kind: str, *, at: datetime, source: str, key: str,
+    attendance_ref: str, area: str | None = None,
+    received_at: datetime | None = None,
+) -> Outcome:  # fmt: skip
+    """Cancel the attendance's arrival, latest area move (into ``area`` when given)
+    or departure (``kind`` one of ``CANCEL_TARGET``)."""
+    if kind not in CANCEL_TARGET:
+        raise ev.EventError(f"unknown ED cancel {kind!r}")
+    payload = {} if area is None else {"area": area}
+    return _one(session, source, Event(kind, at, key, attendance_ref, payload),
+                received_at)  # fmt: skip
 
 
 def ed_departure(

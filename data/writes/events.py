@@ -42,6 +42,7 @@ INPATIENT_KINDS = (
     "leave_end",
     "set_expected_discharge",
     "set_criteria_to_reside",
+    "merge_patients",
 )
 BED_KINDS = (
     "cleaning_requested",
@@ -61,6 +62,9 @@ ED_KINDS = (
     "ed_handover",
     "ed_area_move",
     "ed_departure",
+    "ed_cancel_arrival",
+    "ed_cancel_area_move",
+    "ed_cancel_departure",
 )
 SESSION_KINDS = ("session_planned", "session_cancelled")
 CASE_KINDS = (
@@ -141,6 +145,9 @@ SAME_INSTANT_RANK = {
     "cancel_admit": 4,
     "cancel_transfer": 4,
     "cancel_discharge": 4,
+    "ed_cancel_arrival": 4,
+    "ed_cancel_area_move": 4,
+    "ed_cancel_departure": 4,
 }
 
 

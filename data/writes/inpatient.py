@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from data.models.capacity import Bed, BedEvent, InpatientStay, Ward
 from data.models.events import FlowEvent
 from data.writes import events as ev
+from data.writes import merge
 from data.writes.events import Event, LogRow, Outcome, iso, parse_time
 
 ORGANISATION_SOURCE = "organisation"
@@ -84,6 +85,8 @@ class Fold:
     bed_rows: list[dict] = field(default_factory=list)
     touched_beds: set[int] = field(default_factory=set)
     touched_stays: set[str] = field(default_factory=set)
+    aliases: dict[str, str] = field(default_factory=dict)  # merged patient refs
+    merge_rows: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.patient_stay = {
@@ -152,7 +155,7 @@ class Fold:
 
     def _on_admit(self, row: LogRow) -> str | None:
         p = row.payload
-        patient = p.get("patient_ref")
+        patient = merge.resolve(self.aliases, p.get("patient_ref"))
         if not patient:
             return "an admission needs a patient reference"
         bed_id, ward_id, why = self._place(row)
@@ -219,6 +222,38 @@ class Fold:
         stay.on_leave_since = None
         self.patient_stay.pop(stay.patient_ref, None)
         self.touched_stays.add(stay.ref)
+        return None
+
+    def _on_merge_patients(self, row: LogRow) -> str | None:
+        """From ``row.at`` the prior reference is the surviving patient's: its open
+        stay and the bed it holds change hands (``data.writes.merge``)."""
+        p = row.payload
+        surviving = merge.resolve(self.aliases, p.get("patient_ref"))
+        prior = merge.resolve(self.aliases, p.get("prior_patient_ref"))
+        if not surviving or not prior:
+            return "a merge needs both patient references"
+        if surviving == prior:
+            return merge.NOTHING_TO_MERGE
+        kept, moved = self.patient_stay.get(surviving), self.patient_stay.get(prior)
+        if kept is not None and moved is not None:
+            return (
+                f"both patient references have an open stay ({kept}, {moved}): "
+                "one must be discharged or cancelled first"
+            )
+        self.aliases[prior] = surviving
+        self.merge_rows.append(
+            {"prior_ref": prior, "surviving_ref": surviving, "merged_at": row.at,
+             "source": row.source, "event_key": row.key}
+        )  # fmt: skip
+        if moved is not None:
+            stay = self.stays[moved]
+            stay.patient_ref = surviving
+            del self.patient_stay[prior]
+            self.patient_stay[surviving] = moved
+            self.touched_stays.add(moved)
+            if stay.bed_id is not None:
+                self._set(stay.bed_id, "occupied", row.at, row.source,
+                          patient_ref=surviving)  # fmt: skip
         return None
 
     def _on_swap_beds(self, row: LogRow) -> str | None:
@@ -427,6 +462,7 @@ def _apply_in_order(
     fold = Fold(
         info, beds, stays, _wards_info(session),
         closed_before=_existing_stays(session, admits),
+        aliases=merge.load_aliases(session),
     )  # fmt: skip
     attributes: dict[str, list[LogRow]] = defaultdict(list)
     for row in rows:
@@ -434,6 +470,7 @@ def _apply_in_order(
             attributes[row.subject].append(row)
     fold_rows(fold, [r for r in rows if r.kind not in ATTRIBUTE_KINDS])
     _judge_attributes(fold, attributes, set())
+    merge.write_merges(session, fold.merge_rows)
     _write_stays(session, fold, attributes, replace=False)
     _write_beds(session, fold)
     ev.bulk_insert(session, BedEvent, fold.bed_rows)
@@ -481,8 +518,10 @@ def _attribute_values(rows: list[LogRow]) -> dict[str, object]:
             values["expected_discharge_at"] = parse_time(p.get("expected_discharge_at"))
         else:
             meets = bool(p.get("meets_criteria"))
-            values["medically_ready_at"] = None if meets else row.at
+            since = parse_time(p.get("since")) if p.get("since") else None
+            values["medically_ready_at"] = None if meets else (since or row.at)
             values["discharge_pathway"] = None if meets else p.get("pathway")
+            values["delay_reason"] = None if meets else p.get("delay_reason")
     return values
 
 
@@ -521,6 +560,7 @@ def _write_stays(
                 bed_id=stay.bed_id,
                 discharged_at=stay.discharged_at,
                 on_leave_since=stay.on_leave_since,
+                patient_ref=stay.patient_ref,  # a merge may change it
             )
             if info is not None:
                 values.update(ward_id=info.ward_id, site_id=info.site_id)
@@ -547,6 +587,7 @@ def _write_stays(
             values.setdefault("expected_discharge_at", None)
             values.setdefault("medically_ready_at", None)
             values.setdefault("discharge_pathway", None)
+            values.setdefault("delay_reason", None)
             new.append(values)
     ev.bulk_insert(session, InpatientStay, new)
     for group in _by_columns(changed):
@@ -688,8 +729,12 @@ def replay(session: Session, start: datetime) -> None:
     before = {r.id: (r.status, r.reason, r.voided_by) for r in log}
     info = _beds_info(session)
     beds = _bed_states_before(session, start)
-    stays, closed_before = _stays_before(session, start, beds, log, info)
-    fold = Fold(info, beds, stays, _wards_info(session), closed_before=closed_before)
+    aliases = merge.load_aliases(session, before=start)
+    stays, closed_before = _stays_before(session, start, beds, log, info, aliases)
+    fold = Fold(
+        info, beds, stays, _wards_info(session), closed_before=closed_before,
+        aliases=aliases,
+    )  # fmt: skip
     attributes: dict[str, list[LogRow]] = defaultdict(list)
     judged_cancels: list[LogRow] = []
     foldable: list[LogRow] = []
@@ -734,6 +779,7 @@ def replay(session: Session, start: datetime) -> None:
         )
     )
     ev.bulk_insert(session, BedEvent, fold.bed_rows)
+    merge.write_merges(session, fold.merge_rows, since=start)
     _reset_beds(session, fold, start)
     if gone:
         session.execute(
@@ -804,8 +850,11 @@ def _stays_before(
     beds: dict[int, BedState],
     log: list[LogRow],
     info: dict[int, BedInfo],
+    aliases: dict[str, str] | None = None,
 ) -> tuple[dict[str, StayState], set[str]]:
-    """Stays open just before ``start`` and the refs of stays closed before it."""
+    """Stays open just before ``start`` and the refs of stays closed before it. A
+    stay's patient is the one its admission named, through the merges before
+    ``start`` (a later merge may have renamed the row since)."""
     in_bed = {b.patient_ref: bed_id for bed_id, b in beds.items() if b.patient_ref}
     candidates = session.scalars(
         select(InpatientStay).where(
@@ -818,6 +867,7 @@ def _stays_before(
     placed: dict[str, datetime] = {}
     ward_of: dict[str, int | None] = {}
     leave: dict[str, datetime | None] = {}
+    named: dict[str, str | None] = {}
     refs = [s.stay_ref for s in candidates]
     for chunk in ev.chunks(refs):
         for subject, kind, at, payload in session.execute(
@@ -834,6 +884,7 @@ def _stays_before(
             if kind in ("admit", "transfer"):
                 if kind == "admit":
                     placed[subject] = at
+                    named[subject] = (payload or {}).get("patient_ref")
                 ward_of[subject] = (payload or {}).get("ward_id")
             else:
                 leave[subject] = at if kind == "leave_start" else None
@@ -841,10 +892,11 @@ def _stays_before(
     for s in candidates:
         if s.stay_ref not in placed:
             continue  # admitted at or after start: the replay admits it again
-        bed_id = in_bed.get(s.patient_ref)
+        patient = merge.resolve(aliases or {}, named.get(s.stay_ref)) or s.patient_ref
+        bed_id = in_bed.get(patient)
         stays[s.stay_ref] = StayState(
             s.stay_ref,
-            s.patient_ref,
+            patient,
             bed_id,
             s.admitted_at,
             placed[s.stay_ref],
@@ -967,8 +1019,12 @@ def leave_end(
 def set_expected_discharge(
     session: Session, *, at: datetime, source: str, key: str, stay_ref: str,
     expected_discharge_at: datetime | None, received_at: datetime | None = None,
+    by: str | None = None,
 ) -> Outcome:  # fmt: skip
+    """Expected discharge date set (``by``: who, when a person set it)."""
     payload = {"expected_discharge_at": iso(expected_discharge_at)}
+    if by is not None:
+        payload["by"] = by
     event = Event("set_expected_discharge", at, key, stay_ref, payload)
     return _one(session, source, event, received_at)
 
@@ -976,12 +1032,22 @@ def set_expected_discharge(
 def set_criteria_to_reside(
     session: Session, *, at: datetime, source: str, key: str, stay_ref: str,
     meets_criteria: bool, pathway: str | None = None,
-    received_at: datetime | None = None,
+    received_at: datetime | None = None, delay_reason: str | None = None,
+    by: str | None = None, since: datetime | None = None,
 ) -> Outcome:  # fmt: skip
-    """Criteria to reside reviewed: not met means medically ready from ``at``."""
+    """Criteria to reside reviewed: not met means medically ready from ``at``, with
+    the discharge pathway and the reason for delay (config/discharge.yaml)."""
     if pathway is not None and pathway not in ("P0", "P1", "P2", "P3"):
         raise ev.EventError(f"unknown discharge pathway {pathway!r}")
-    payload = {"meets_criteria": meets_criteria, "pathway": pathway}
+    if delay_reason is not None and not (0 < len(delay_reason) <= 64):
+        raise ev.EventError("a delay reason is 1 to 64 characters")
+    payload: dict = {"meets_criteria": meets_criteria, "pathway": pathway}
+    if delay_reason is not None:
+        payload["delay_reason"] = delay_reason
+    if by is not None:
+        payload["by"] = by
+    if since is not None and not meets_criteria:
+        payload["since"] = iso(since)  # no criteria to reside from an earlier review
     event = Event("set_criteria_to_reside", at, key, stay_ref, payload)
     return _one(session, source, event, received_at)
 

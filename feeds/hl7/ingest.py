@@ -28,6 +28,7 @@ from feeds.hl7.parse import Hl7ParseError, Message, parse, redact
 
 log = logging.getLogger("command_centre.hl7")
 REJUDGED = ("unknown_patient", "refused")
+UNCHANGED = ("nothing to cancel", "nothing to merge")
 
 
 @dataclass(frozen=True)
@@ -164,10 +165,11 @@ def _map_and_apply(
         resolve_rejudged(session, received_at)
         return _ok(msg, "applied")
     reason = refused[0].reason or "refused by the event layer"
-    if all((o.reason or "").startswith("nothing to cancel") for o in refused):
-        # A cancel repeated (or of something never applied) changes nothing; the
-        # event layer keeps it and re-judges it if its target arrives late.
-        note = "nothing to cancel: the history is unchanged"
+    if all((o.reason or "").startswith(UNCHANGED) for o in refused):
+        # A cancel or merge repeated (or a cancel of something never applied)
+        # changes nothing; the event layer keeps it and re-judges it if its target
+        # arrives late.
+        note = f"{refused[0].reason}: the history is unchanged"
         store.set_outcome(row, "recorded", "AA", note, event_keys=keys)
         return _ok(msg, "recorded", note)
     problem = Problem(

@@ -5,8 +5,10 @@ class that takes a bed (``I``) is an inpatient stay; registrations of other clas
 are recorded without an event. References are keyed HMAC-SHA256 digests: the patient
 of PID-3 (first repetition, ID ^ assigning authority), the stay and the attendance of
 the visit number PV1-19 (else of the patient and the admit time PV1-44).
-Cancels name the stay; the event layer undoes from its own history, so PV1-3 of a
-cancel is not trusted (A12 passes the bed it cancels, from PV1-6, when it resolves).
+Cancels name the stay (class E: the attendance); the event layer undoes from its
+own history, so PV1-3 of a cancel is not trusted (A12 passes the bed or ED area it
+cancels, from PV1-6, when it resolves). A40 merges the MRG-1 patient into the PID-3
+patient (one event per PID/MRG pair; ``data.writes.merge``).
 """
 
 from __future__ import annotations
@@ -167,10 +169,7 @@ class _Mapper:
                 hl7_code="101", where="EVN^1^2",
             ))  # fmt: skip
         if trigger == "A40":
-            return Mapping(problem=Problem(
-                "not_supported", "patient merge (A40) is not supported yet",
-                hl7_code="200", where="MSH^1^9",
-            ))  # fmt: skip
+            return self._merge()
         if trigger == "A05":
             return Mapping(note="pre-admission recorded (no bed is taken)")
         pids, pv1s = msg.segments("PID"), msg.segments("PV1")
@@ -299,27 +298,21 @@ class _Mapper:
                  {"expected_discharge_at": iso(expected)})  # fmt: skip
         return None
 
-    def _ed_cancel(self, cls: str, what: str) -> Problem | None:
-        if cls == "E":
-            return Problem(
-                "not_supported",
-                f"cancelling an ED attendance's {what} is not supported yet",
-                hl7_code="201",
-                where="PV1^1^2",
-            )
-        return None
-
     def _a11(self, pid, pv1, cls: str, visit: str):  # noqa: ANN001, ANN202
-        problem = self._ed_cancel(cls, "arrival")
-        if problem:
-            return problem
+        if cls == "E":
+            self.add("ed_cancel_arrival", self._attendance(visit))
+            return None
         self.add("cancel_admit", self._stay(visit))
         return None
 
     def _a12(self, pid, pv1, cls: str, visit: str):  # noqa: ANN001, ANN202
-        problem = self._ed_cancel(cls, "area move")
-        if problem:
-            return problem
+        if cls == "E":
+            cancelled = self.location(pv1, 6)
+            payload = {}
+            if cancelled is not None and cancelled.ed_area_code is not None:
+                payload["area"] = cancelled.ed_area_code
+            self.add("ed_cancel_area_move", self._attendance(visit), payload)
+            return None
         cancelled = self.location(pv1, 6)
         payload = {}
         if cancelled is not None and cancelled.bed_id is not None:
@@ -328,11 +321,49 @@ class _Mapper:
         return None
 
     def _a13(self, pid, pv1, cls: str, visit: str):  # noqa: ANN001, ANN202
-        problem = self._ed_cancel(cls, "departure")
-        if problem:
-            return problem
+        if cls == "E":
+            self.add("ed_cancel_departure", self._attendance(visit))
+            return None
         self.add("cancel_discharge", self._stay(visit))
         return None
+
+    def _merge(self) -> Mapping:
+        """A40 (ADT_A39): each PID (the surviving patient) with its MRG (MRG-1, the
+        prior patient identifier) becomes one ``merge_patients`` event; PV1 is
+        optional and not read."""
+        msg = self.msg
+        pids, mrgs = msg.segments("PID"), msg.segments("MRG")
+        if not pids or len(pids) != len(mrgs):
+            return Mapping(problem=Problem(
+                "missing_field", "a merge (A40) needs a PID and an MRG segment for "
+                "each patient", ack="AR", hl7_code="100", where="MRG",
+            ))  # fmt: skip
+        for n, (pid, mrg) in enumerate(zip(pids, mrgs, strict=True), start=1):
+            surviving = self.patient_ref(pid)
+            ident = msg.field(mrg, 1, 1)
+            if not surviving or not ident:
+                what, where = (
+                    ("PID-3", f"PID^{n}^3")
+                    if not surviving
+                    else ("MRG-1", f"MRG^{n}^1")
+                )
+                return Mapping(problem=Problem(
+                    "missing_field", f"{what} (patient identifier) is missing",
+                    ack="AR", hl7_code="101", where=where,
+                ))  # fmt: skip
+            authority = msg.field(mrg, 1, 4)
+            prior = "P" + digest(self.key, "patient", f"{ident}^{authority}")[:24]
+            if prior == surviving:
+                continue
+            self.add(
+                "merge_patients",
+                f"patient:{surviving}",
+                {"patient_ref": surviving, "prior_patient_ref": prior},
+                related=f"patient:{prior}",
+            )
+        if not self.events:
+            return Mapping(note="merge of a patient into itself recorded")
+        return Mapping(events=self.events)
 
     def _a17(self, pid, pv1, cls: str, visit: str):  # noqa: ANN001, ANN202
         pids, pv1s = self.msg.segments("PID"), self.msg.segments("PV1")

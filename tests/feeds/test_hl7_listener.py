@@ -205,10 +205,10 @@ def test_hl7l008_a17_swaps_and_a21_a22_leave(feed) -> None:
     assert all(s.on_leave_since is None for s in stays(factory))
 
 
-def test_hl7l009_unsupported_and_merge(feed) -> None:
+def test_hl7l009_unsupported_messages_are_rejected(feed) -> None:
     factory, client, _, _ = feed
-    ack = client.send(adt("A40", "X1", at=AT))
-    assert ack_code(ack) == "AE" and "not supported yet" in ack
+    ack = client.send(adt("A40", "X1", at=AT))  # a merge without MRG
+    assert ack_code(ack) == "AR" and "needs a PID and an MRG segment" in ack
     ack = client.send(adt("A99", "X2", at=AT))
     assert ack_code(ack) == "AR" and "ERR|" in ack and "|201^" in ack
     ack = client.send(adt("A99", "X2", at=AT))  # resent: rejected again
@@ -216,8 +216,8 @@ def test_hl7l009_unsupported_and_merge(feed) -> None:
     oru = adt("A01", "X3", at=AT).replace("ADT^A01^ADT_A01", "ORU^R01^ORU_R01")
     ack = client.send(oru)
     assert ack_code(ack) == "AR" and "|200^" in ack
-    with factory() as s:
-        assert s.scalar(select(Hl7Quarantine.reason_code)) == "not_supported"
+    with factory() as s:  # rejected, not quarantined: the sender must fix them
+        assert s.scalar(select(Hl7Quarantine.id)) is None
 
 
 # -- the journey -----------------------------------------------------------------
