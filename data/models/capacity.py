@@ -136,6 +136,8 @@ class InpatientStay(Base):
     expected_discharge_at: Mapped[datetime | None]
     medically_ready_at: Mapped[datetime | None]  # no criteria to reside from
     discharge_pathway: Mapped[str | None] = mapped_column(String(4))  # P0..P3
+    # why a patient with no criteria to reside is still in (config/discharge.yaml)
+    delay_reason: Mapped[str | None] = mapped_column(String(64))
     discharged_at: Mapped[datetime | None] = mapped_column(index=True)
     on_leave_since: Mapped[datetime | None]  # leave of absence: the bed is held
 
