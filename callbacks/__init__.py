@@ -11,6 +11,7 @@ FEATURES: tuple[str, ...] = (
     "router",
     "overview",
     "beds",
+    "flow",
     "ed",
     "theatres",
     "alerts",

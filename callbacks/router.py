@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 from dash import Dash, Input, Output, State, ctx, html, no_update
 
 from callbacks.identity import csrf_token, current_actor
-from components import admin, alerts, beds, ed, overview, surge, theatres, wall
+from components import admin, alerts, beds, ed, flow, overview, surge, theatres, wall
 from components.shell import IDS, navbar, no_data_yet, no_organisation, not_found
 from data.runtime import current
 
@@ -21,6 +21,7 @@ PageLayout = Callable[[dict[str, str]], html.Div]
 PAGES: dict[str, PageLayout] = {
     "/": lambda query: overview.layout(),
     "/beds": beds.layout,
+    "/flow": lambda query: flow.layout(query, _delay_reasons()),
     "/ed": ed.layout,
     "/theatres": theatres.layout,
     "/alerts": alerts.layout,
@@ -34,6 +35,7 @@ CHROMELESS: set[str] = {"/wall"}
 TITLES: dict[str, str] = {
     "/": "Overview",
     "/beds": "Beds",
+    "/flow": "Flow",
     "/ed": "ED",
     "/theatres": "Theatres",
     "/alerts": "Alerts",
@@ -43,9 +45,20 @@ TITLES: dict[str, str] = {
 }
 # Pages whose every figure comes from one domain (data.queries.feeds.DOMAINS):
 # until a feed has reported it, the page says "no data yet".
-PAGE_DOMAIN: dict[str, str] = {"/beds": "beds", "/ed": "ed", "/theatres": "theatres"}
+PAGE_DOMAIN: dict[str, str] = {
+    "/beds": "beds",
+    "/flow": "beds",
+    "/ed": "ed",
+    "/theatres": "theatres",
+}
 # Pages still usable without an organisation: the notice goes above them.
 WITHOUT_ORGANISATION: set[str] = {"/admin"}
+
+
+def _delay_reasons() -> tuple[str, ...]:
+    from ops.flow import load_delay_reasons
+
+    return load_delay_reasons()
 
 
 def parse_query(search: object) -> dict[str, str]:

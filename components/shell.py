@@ -24,6 +24,7 @@ class IDS:
 NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
     ("Overview", "/", "bi-speedometer2"),
     ("Beds", "/beds", "bi-hospital"),
+    ("Flow", "/flow", "bi-arrow-left-right"),
     ("ED", "/ed", "bi-heart-pulse"),
     ("Theatres", "/theatres", "bi-scissors"),
     ("Alerts", "/alerts", "bi-bell"),

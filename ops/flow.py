@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 STRANDED_DAYS = 7
 SUPER_STRANDED_DAYS = 21
@@ -98,3 +99,37 @@ def usual_by_hour(days: Sequence[Sequence[int]]) -> list[float | None]:
 
 def same_weekdays(today: date, weeks: int = 4) -> list[date]:
     return [today - timedelta(days=7 * k) for k in range(1, weeks + 1)]
+
+
+# -- configuration ----------------------------------------------------------------
+
+DEFAULT_DISCHARGE_CONFIG_PATH = (
+    Path(__file__).resolve().parent.parent / "config" / "discharge.yaml"
+)
+_LOADED: dict = {}
+
+
+def load_delay_reasons(
+    path: str | Path = DEFAULT_DISCHARGE_CONFIG_PATH,
+) -> tuple[str, ...]:
+    """The configured delay reasons (config/discharge.yaml); ConfigError if bad."""
+    from ops.config_errors import once_per_file_version
+
+    return once_per_file_version(_LOADED, path, _load_delay_reasons)
+
+
+def _load_delay_reasons(path: str | Path) -> tuple[str, ...]:
+    from ops.config_errors import ConfigError, read_yaml_mapping
+
+    data = read_yaml_mapping(path)
+    reasons = data.get("delay_reasons")
+    if not isinstance(reasons, list) or not reasons:
+        raise ConfigError(path, "delay_reasons", "a non-empty list of reasons")
+    out: list[str] = []
+    for i, r in enumerate(reasons):
+        if not isinstance(r, str) or not r.strip() or len(r.strip()) > 64:
+            raise ConfigError(path, f"delay_reasons[{i}]", "text of 1 to 64 characters")
+        if r.strip() in out:
+            raise ConfigError(path, f"delay_reasons[{i}]", f"{r!r} is listed twice")
+        out.append(r.strip())
+    return tuple(out)

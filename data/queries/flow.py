@@ -97,6 +97,7 @@ class BoardRow:
     overdue: bool
     medically_ready_at: datetime | None  # no criteria to reside since
     pathway: str | None
+    delay_reason: str | None
 
 
 def _ga_wards(filters: FlowFilters) -> Select:
@@ -311,6 +312,7 @@ def board(session: Session, filters: FlowFilters, now: datetime) -> list[BoardRo
             InpatientStay.expected_discharge_at,
             InpatientStay.medically_ready_at,
             InpatientStay.discharge_pathway,
+            InpatientStay.delay_reason,
         )
         .join(Ward, Ward.id == InpatientStay.ward_id)
         .join(Site, Site.id == Ward.site_id)
@@ -340,6 +342,7 @@ def board(session: Session, filters: FlowFilters, now: datetime) -> list[BoardRo
                 overdue=rules.edd_overdue(edd, now),
                 medically_ready_at=ready if ready and ready <= now else None,
                 pathway=r.discharge_pathway,
+                delay_reason=r.delay_reason,
             )
         )
     return rows
