@@ -175,7 +175,9 @@ def audit_trail_exposure(connection: Connection, role: str | None = None) -> lis
 
 def warn_if_audit_exposed(engine: Engine) -> list[str]:
     """At start-up on PostgreSQL: one warning line if the app's own database account
-    could change the audit trail (it runs as the migration owner or a superuser)."""
+    could change the audit trail (it runs as the migration owner or a superuser).
+    With ``COMMAND_CENTRE_APP_ROLE`` set (only the migration owner's environment sets
+    it) the account is the owner running an upgrade: one info line instead."""
     if engine.dialect.name != "postgresql":
         return []
     try:
@@ -185,7 +187,11 @@ def warn_if_audit_exposed(engine: Engine) -> list[str]:
         log.warning("could not check the database account's privileges: %s",
                     exc.__class__.__name__)  # fmt: skip
         return []
-    if problems:
+    app_role = app_role_from_env()
+    if problems and app_role:
+        # the migration owner's environment names the app role (README 'Production')
+        log.info("running as the migration owner; the app runs as %s", app_role)
+    elif problems:
         log.warning(
             "the app's database account can change the audit trail (%s): run the app "
             "as a separate role, see README 'Production'",

@@ -15,8 +15,8 @@ from psycopg import errors
 from sqlalchemy import text
 
 from app import create_app
-from data.db import DatabaseConfigError, create_db_engine
-from data.roles import audit_trail_exposure
+from data.db import DatabaseConfigError, create_db_engine, upgrade
+from data.roles import RoleError, audit_trail_exposure
 from tests.security.test_http_security import _login
 from tests.support.apps import FROZEN_NOW, settings_for
 from tests.support.auth import DEFAULT_PASSWORD
@@ -80,6 +80,7 @@ def test_rol001_app_role_works_and_cannot_change_the_audit_trail(two_roles):
     done = _upgrade_as_owner(roles)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "database schema is up to date" in done.stdout
+    assert "can change the audit trail" not in done.stderr  # the owner, upgrading
 
     with psycopg.connect(roles["dsn"](roles["owner"]), autocommit=True) as conn:
         owners = {
@@ -209,3 +210,13 @@ def test_rol005_a_missing_app_role_stops_the_upgrade_with_one_line(two_roles):
     assert done.returncode == 2
     assert "no such role" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_rol006_an_app_role_acting_as_the_owner_stops_the_upgrade(two_roles, pg_server):
+    roles = two_roles
+    pg_server.execute(f"GRANT {roles['owner']} TO {roles['app']}")
+    engine = create_db_engine(roles["url"](roles["owner"]))
+    with pytest.raises(RoleError, match="could still change the audit trail"):
+        upgrade(engine, app_role=roles["app"])
+    engine.dispose()
+    pg_server.execute(f"REVOKE {roles['owner']} FROM {roles['app']}")
