@@ -58,13 +58,15 @@ def test_flow101_review_conflict_and_audit(seeded_url: str) -> None:
     assert after["pathway"] == "P1" and after["delay_reason"] == REASONS[1]
     # a second person filled the form before Anna saved: refused, told who and when
     later = FROZEN_NOW + timedelta(minutes=3)
-    with pytest.raises(discharge.ReviewConflict) as info:
-        with write_session(factory) as s:
-            discharge.review(
-                s, stay_ref=ref, token=token, actor=SAM, now=later,
-                expected_discharge_at=edd + timedelta(days=1), meets_criteria=True,
-                pathway=None, delay_reason=None, reasons=REASONS,
-            )  # fmt: skip
+    with (
+        pytest.raises(discharge.ReviewConflict) as info,
+        write_session(factory) as s,
+    ):
+        discharge.review(
+            s, stay_ref=ref, token=token, actor=SAM, now=later,
+            expected_discharge_at=edd + timedelta(days=1), meets_criteria=True,
+            pathway=None, delay_reason=None, reasons=REASONS,
+        )  # fmt: skip
     assert info.value.last.by == "Anna Bed"
     assert info.value.last.at == FROZEN_NOW
     with factory() as s:
@@ -115,14 +117,13 @@ def test_flow101_review_conflict_and_audit(seeded_url: str) -> None:
         assert row.pathway == "P2" and row.delay_reason == REASONS[2]
         assert row.expected_discharge_at == edd
     # an unknown delay reason is refused and nothing changes
-    with pytest.raises(EventError):
-        with write_session(factory) as s:
-            discharge.review(
-                s, stay_ref=ref, token=discharge.last_review(s, ref).token,
-                actor=SAM, now=later, expected_discharge_at=None,
-                meets_criteria=False, pathway="P2", delay_reason="=HYPERLINK()",
-                reasons=REASONS,
-            )  # fmt: skip
+    with pytest.raises(EventError), write_session(factory) as s:
+        discharge.review(
+            s, stay_ref=ref, token=discharge.last_review(s, ref).token,
+            actor=SAM, now=later, expected_discharge_at=None,
+            meets_criteria=False, pathway="P2", delay_reason="=HYPERLINK()",
+            reasons=REASONS,
+        )  # fmt: skip
     # a feed setting the same field is a review too: the form's token goes stale
     with factory() as s:
         token = discharge.last_review(s, ref).token
@@ -131,12 +132,14 @@ def test_flow101_review_conflict_and_audit(seeded_url: str) -> None:
             s, at=later, source="pas", key="edd-1", stay_ref=ref,
             expected_discharge_at=edd,
         )  # fmt: skip
-    with pytest.raises(discharge.ReviewConflict) as info:
-        with write_session(factory) as s:
-            discharge.review(
-                s, stay_ref=ref, token=token, actor=ANNA, now=later,
-                expected_discharge_at=None, meets_criteria=True, pathway=None,
-                delay_reason=None, reasons=REASONS,
-            )  # fmt: skip
+    with (
+        pytest.raises(discharge.ReviewConflict) as info,
+        write_session(factory) as s,
+    ):
+        discharge.review(
+            s, stay_ref=ref, token=token, actor=ANNA, now=later,
+            expected_discharge_at=None, meets_criteria=True, pathway=None,
+            delay_reason=None, reasons=REASONS,
+        )  # fmt: skip
     assert info.value.last.by == "pas"
     engine.dispose()
