@@ -38,6 +38,9 @@ def freshness(
         age,
         runtime.settings.stale_after_seconds,
         error,
+        as_of_ms=int(as_of.timestamp() * 1000) if as_of else None,
+        now_ms=int(now.timestamp() * 1000),
+        tz=tz,
     )
     return Freshness(status, as_of_text, line)
 

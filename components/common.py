@@ -248,11 +248,30 @@ def format_age(age_seconds: float) -> str:
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
+def age_span(
+    age_seconds: float, as_of_ms: int | None = None, now_ms: int | None = None
+) -> html.Span | str:
+    """The age text ("45 s"); given the data's and the server's times (epoch ms) the
+    browser keeps it ageing between refreshes (``assets/30-staleness.js``)."""
+    text = format_age(age_seconds)
+    if as_of_ms is None or now_ms is None:
+        return text
+    return html.Span(
+        text,
+        className="cc-age",
+        **{"data-cc-as-of": str(as_of_ms), "data-cc-now": str(now_ms)},
+    )
+
+
 def freshness_line(
     as_of_text: str | None,
     age_seconds: float | None,
     stale_after_seconds: float,
     error: str | None = None,
+    *,
+    as_of_ms: int | None = None,
+    now_ms: int | None = None,
+    tz: str | None = None,
 ) -> tuple[Status, html.Span]:
     """Status and display of how fresh a feed's data is.
 
@@ -260,16 +279,23 @@ def freshness_line(
     - no data yet (``as_of_text`` or ``age_seconds`` is ``None``): MISSING badge.
     - ``age_seconds > stale_after_seconds``: STALE badge with the age.
     - otherwise OK: plain text "as of 14:02 (45 s ago)".
+
+    With ``as_of_ms``/``now_ms`` (epoch ms) the age keeps counting in the browser.
     """
+    attrs = {"data-cc-tz": tz} if tz else {}
     if as_of_text is None or age_seconds is None:
         since = None
     else:
-        since = f"as of {as_of_text} ({format_age(age_seconds)} ago)"
+        since = [
+            f"as of {as_of_text} (",
+            age_span(age_seconds, as_of_ms, now_ms),
+            " ago)",
+        ]
     if error:
         parts: list[Any] = [status_badge(Status.ERROR, "Feed error"), " ", error]
         if since:
-            parts += [" · last data ", since]
-        return Status.ERROR, html.Span(parts, className="freshness-line")
+            parts += [" · last data ", *since]
+        return Status.ERROR, html.Span(parts, className="freshness-line", **attrs)
     if as_of_text is None or age_seconds is None:
         return Status.MISSING, html.Span(
             [status_badge(Status.MISSING), " no data has been received yet"],
@@ -279,11 +305,14 @@ def freshness_line(
         return Status.STALE, html.Span(
             [
                 status_badge(Status.STALE, f"Stale · {format_age(age_seconds)} old"),
-                f" as of {as_of_text}",
+                f" as of {as_of_text} (",
+                age_span(age_seconds, as_of_ms, now_ms),
+                " ago)",
             ],
             className="freshness-line",
+            **attrs,
         )
-    return Status.OK, html.Span(since, className="freshness-line")
+    return Status.OK, html.Span(since, className="freshness-line", **attrs)
 
 
 def page_header(

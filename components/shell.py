@@ -19,6 +19,9 @@ class IDS:
     sign_out = "shell-sign-out"
     notice = "shell-notice"
     notice_poll = "shell-notice-poll"
+    root = "shell-root"
+    # Filled by assets/30-staleness.js while the page's figures are STALE.
+    stale = "shell-stale"
 
 
 NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
@@ -30,6 +33,7 @@ NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
     ("Alerts", "/alerts", "bi-bell"),
     ("Surge", "/surge", "bi-clipboard-check"),
     ("Wall", "/wall", "bi-display"),
+    ("Feeds", "/feeds", "bi-activity"),
     ("Admin", "/admin", "bi-gear"),
 )
 
@@ -115,11 +119,20 @@ def root_layout(poll_seconds: int, version: str) -> html.Div:
             dcc.Location(id=IDS.url, refresh="callback-nav"),
             html.Div(id=IDS.nav),
             html.Div(id=IDS.banner),
+            html.Div(
+                id=IDS.stale,
+                className="cc-stale-notice cc-hidden",
+                role="status",
+                **{"aria-live": "polite"},
+            ),
             html.Main(id=IDS.page, className="container-fluid pb-4"),
             dcc.Interval(id=IDS.poll, interval=poll_seconds * 1000, n_intervals=0),
             dcc.Store(id=IDS.version, data=version),
             dcc.Store(id=IDS.rendered_path),
-        ]
+        ],
+        id=IDS.root,
+        # the poll interval the browser judges staleness by (assets/30-staleness.js)
+        **{"data-cc-poll-ms": str(poll_seconds * 1000)},
     )
 
 

@@ -66,3 +66,17 @@ def start_app(dash_duo, app, navigate: bool = True) -> None:  # noqa: ANN001
     Use ``navigate=False`` for apps that require sign-in (the home page redirects).
     """
     dash_duo.start_server(app, navigate=navigate, port=free_port())
+
+
+def start_app_on_port(dash_duo, app, navigate: bool = True) -> int:  # noqa: ANN001
+    """Start ``app`` like :func:`start_app` and return its port, so a test can stop
+    the server (``dash_duo.server.stop()``) and start one again on the same address
+    (:func:`restart_app`): the open page sees an outage and a recovery."""
+    port = free_port()
+    dash_duo.start_server(app, navigate=navigate, port=port)
+    return port
+
+
+def restart_app(dash_duo, app, port: int) -> None:  # noqa: ANN001
+    """Serve ``app`` again on ``port`` after ``dash_duo.server.stop()``."""
+    dash_duo.server(app, port=port)
