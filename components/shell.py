@@ -33,7 +33,6 @@ NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
     ("Alerts", "/alerts", "bi-bell"),
     ("Surge", "/surge", "bi-clipboard-check"),
     ("Wall", "/wall", "bi-display"),
-    ("Feeds", "/feeds", "bi-activity"),
     ("Admin", "/admin", "bi-gear"),
 )
 
