@@ -321,6 +321,10 @@ if __name__ != "__main__":
 
     register_hl7_cli(server)  # flask hl7-listen / hl7-replay PATH | --quarantine
 
+    from feeds.csv.cli import register as register_csv_cli
+
+    register_csv_cli(server)  # flask csv-import KIND FILE --source NAME [--dry-run]
+
     @server.cli.command("upgrade-db")
     def upgrade_db_command() -> None:
         """Bring the database schema up to date (as the migration owner; grants
