@@ -14,7 +14,7 @@ from callbacks.common import filter_sync, freshness, query_failed
 from callbacks.identity import current_actor
 from callbacks.router import parse_query
 from components import flow
-from components.common import empty_figure, kpi_tile
+from components.common import empty_figure
 from components.shell import IDS as SHELL
 from data.db import write_session
 from data.queries import flow as q
@@ -206,25 +206,6 @@ def save(
         html.Span(f"Saved at {saved}.", className="text-success", id="flow-edit-saved"),
         {"stay": token["stay"], "token": last.token},
     )
-
-
-def overview_tiles(snap: Any, trust_id: str, as_of: Any) -> list:
-    """Overview tiles from the metric catalogue (the same figures OPEL and alerts use)."""
-    get = snap.get
-    free = get("ga_beds_free", "trust", trust_id)
-    waiting = get("waiting_for_bed", "trust", trust_id)
-    expected = get("expected_discharges_today", "trust", trust_id)
-    done = get("discharges_today", "trust", trust_id)
-    return [
-        kpi_tile("G&A beds free now", free, as_of_text=as_of, href="/flow",
-                 tile_id="overview-flow-free"),
-        kpi_tile("Waiting for a bed", waiting, as_of_text=as_of, href="/flow",
-                 tile_id="overview-flow-waiting"),
-        kpi_tile("Discharges today", done, as_of_text=as_of, href="/flow",
-                 tile_id="overview-flow-discharges",
-                 detail=None if expected is None
-                 else f"of {int(expected)} expected"),
-    ]  # fmt: skip
 
 
 def register(app: Dash) -> None:

@@ -158,8 +158,23 @@ THEATRE_TILES: tuple[TileSpec, ...] = (
              _m("theatre_cancellations_today"), detail=lambda v: "since midnight"),
 )  # fmt: skip
 
+
+def _discharges_detail(v: ScopeValues) -> str | None:
+    expected = v.metrics.get("expected_discharges_today")
+    return None if expected is None else f"of {int(expected)} expected today"
+
+
+FLOW_TILES: tuple[TileSpec, ...] = (
+    TileSpec("flow-free", "G&A beds free now", "/flow", _m("ga_beds_free")),
+    TileSpec("flow-waiting", "Waiting for a bed", "/flow", _m("waiting_for_bed"),
+             detail=lambda v: "decision to admit, still in ED"),
+    TileSpec("flow-discharges", "Discharges today", "/flow", _m("discharges_today"),
+             detail=_discharges_detail),
+)  # fmt: skip
+
 GROUPS: tuple[tuple[str, str, tuple[TileSpec, ...]], ...] = (
     ("Beds", "bi-hospital", BED_TILES),
+    ("Patient flow", "bi-arrow-left-right", FLOW_TILES),
     ("Emergency department", "bi-heart-pulse", ED_TILES),
     ("Theatres", "bi-scissors", THEATRE_TILES),
 )

@@ -216,6 +216,35 @@ CATALOGUE: dict[str, MetricDef] = {
             "Closed beds, including escalation beds not open.",
         ),
         MetricDef(
+            "ga_beds_free",
+            "G&A beds free now",
+            "count",
+            ("trust", "site"),
+            "Adult G&A beds clean and ready now (data.queries.flow.bed_gap).",
+        ),
+        MetricDef(
+            "waiting_for_bed",
+            "Patients waiting for a bed",
+            "count",
+            ("trust", "site"),
+            "ED patients with a decision to admit who have not left the department.",
+        ),
+        MetricDef(
+            "expected_discharges_today",
+            "Expected discharges today",
+            "count",
+            ("trust", "site"),
+            "G&A stays whose expected discharge date is today (local day), still in"
+            " or discharged since local midnight.",
+        ),
+        MetricDef(
+            "discharges_today",
+            "Discharges today",
+            "count",
+            ("trust", "site"),
+            "G&A stays discharged since local midnight.",
+        ),
+        MetricDef(
             "data_age_seconds",
             "Age of newest feed data",
             "seconds",

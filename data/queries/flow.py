@@ -148,12 +148,19 @@ def _stays(filters: FlowFilters, ga: bool = True) -> Select:
     return filters.apply(stmt)
 
 
-def bed_gap(session: Session, filters: FlowFilters, now: datetime, tz: str) -> BedGap:
+def bed_gap(
+    session: Session,
+    filters: FlowFilters,
+    now: datetime,
+    tz: str,
+    *,
+    with_waiting: bool = True,
+) -> BedGap:
     zone = ZoneInfo(tz)
     today = to_local(now, zone).date()
     start, end = local_day_bounds_utc(today, zone)
     counts = ga_bed_counts(session, filters)
-    if filters.by_ward:
+    if filters.by_ward or not with_waiting:
         waiting, longest = None, None  # ED does not know the ward a patient will go to
     else:
         waiting, longest = waiting_for_bed(session, filters, now)

@@ -92,10 +92,12 @@ def snapshot_metrics(session: Session, now: datetime, tz: str) -> MetricSnapshot
     for s in sites.values():
         snap.labels[("site", s.code)] = s.name
         snap.site_of[("site", s.code)] = s.code
-    by_domain: dict[str, set[Key]] = {}
+    by_domain: dict[str, set[Key]] = defaultdict(set)
     for domain, compute in (
         (BEDS, lambda: _beds(session, now, snap, sites, trust_id)),
+        (BEDS, lambda: _flow_beds(session, now, tz, snap, sites, trust_id)),
         (ED, lambda: _ed(session, now, midnight, zone, snap, sites, trust_id)),
+        (ED, lambda: _flow_ed(session, now, snap, sites, trust_id)),
         (
             THEATRES,
             lambda: _theatres(session, zone, midnight, now, snap, sites, trust_id),
@@ -103,7 +105,7 @@ def snapshot_metrics(session: Session, now: datetime, tz: str) -> MetricSnapshot
     ):
         before = set(snap.values)
         compute()
-        by_domain[domain] = set(snap.values) - before
+        by_domain[domain] |= set(snap.values) - before
     _feeds(session, now, snap)
     _no_data_until_reported(session, snap, by_domain)
     return snap
@@ -299,6 +301,38 @@ def _beds(
         snap.set("nctr_count", kind, sid, nctr_n)
         for state in ("occupied", "awaiting_clean", "blocked", "closed"):
             snap.set(f"beds_{state}", kind, sid, c[state])
+
+
+def _flow_scopes(sites, trust_id: str):  # noqa: ANN001, ANN202
+    from data.queries.flow import FlowFilters
+
+    yield "trust", trust_id, FlowFilters()
+    for s in sites.values():
+        yield "site", s.code, FlowFilters(site=s.code)
+
+
+def _flow_beds(
+    session: Session, now: datetime, tz: str, snap: MetricSnapshot, sites, trust_id
+) -> None:  # noqa: ANN001
+    """The Flow page's bed-gap figures (one definition: ``data.queries.flow``)."""
+    from data.queries.flow import bed_gap
+
+    for kind, sid, filters in _flow_scopes(sites, trust_id):
+        gap = bed_gap(session, filters, now, tz, with_waiting=False)
+        snap.set("ga_beds_free", kind, sid, gap.available)
+        snap.set("expected_discharges_today", kind, sid, gap.expected_today)
+        snap.set("discharges_today", kind, sid, gap.discharged_today)
+
+
+def _flow_ed(
+    session: Session, now: datetime, snap: MetricSnapshot, sites, trust_id
+) -> None:  # noqa: ANN001
+    from data.queries.flow import waiting_for_bed
+
+    for kind, sid, filters in _flow_scopes(sites, trust_id):
+        snap.set(
+            "waiting_for_bed", kind, sid, waiting_for_bed(session, filters, now)[0]
+        )
 
 
 # -- ED -----------------------------------------------------------------------

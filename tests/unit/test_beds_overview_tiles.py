@@ -77,7 +77,7 @@ def test_bed_u022_stale_outranks_the_threshold_band_and_trust_links_are_unfilter
     for spec in BED_TILES + ED_TILES:
         assert _find(card, IDS.tile("trust", spec.key)) is not None
     hrefs = _hrefs(card)
-    assert {"/beds", "/ed", "/theatres"} == set(hrefs)
+    assert {"/beds", "/flow", "/ed", "/theatres"} == set(hrefs)
 
 
 def _hrefs(component) -> list[str]:  # noqa: ANN001
@@ -93,4 +93,9 @@ def _hrefs(component) -> list[str]:  # noqa: ANN001
 
 def test_bed_u023_site_tiles_link_to_their_page_filtered_to_the_site():
     card = scope_section("Downs", "DDH", "DDH", _values(), None, Status.OK)
-    assert set(_hrefs(card)) == {"/beds?site=DDH", "/ed?site=DDH", "/theatres?site=DDH"}
+    assert set(_hrefs(card)) == {
+        "/beds?site=DDH",
+        "/flow?site=DDH",
+        "/ed?site=DDH",
+        "/theatres?site=DDH",
+    }
