@@ -265,6 +265,7 @@ def import_create_app(url: str):  # noqa: ANN201
     os.environ.setdefault("COMMAND_CENTRE_DEMO", "false")
     os.environ.setdefault("COMMAND_CENTRE_BACKGROUND", "false")
     os.environ.setdefault("SECRET_KEY", __import__("secrets").token_hex(32))
+    os.environ.setdefault("COMMAND_CENTRE_HL7_KEY", __import__("secrets").token_hex(32))
     from app import create_app
 
     return create_app

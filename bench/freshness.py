@@ -106,7 +106,7 @@ def run(backend: c.Backend, args: Any) -> dict[str, Any]:
     t0 = time.time()
     clock = ShiftedClock(NOW, t0)
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": backend.url, "COMMAND_CENTRE_SECURE_COOKIES": "false", "SECRET_KEY": secrets.token_hex(32),
+    env = {**os.environ, "DATABASE_URL": backend.url, "COMMAND_CENTRE_SECURE_COOKIES": "false", "SECRET_KEY": secrets.token_hex(32), "COMMAND_CENTRE_HL7_KEY": secrets.token_hex(32),
            "COMMAND_CENTRE_DEMO": "false", "COMMAND_CENTRE_BACKGROUND": "false",
            "COMMAND_CENTRE_POLL_SECONDS": str(args.poll), "BENCH_T0": str(t0),
            "PYTHONPATH": str(c.ROOT)}  # fmt: skip

@@ -236,6 +236,7 @@ def main() -> None:
             "DATABASE_URL": backend.url,
             "COMMAND_CENTRE_SECURE_COOKIES": "false",
             "SECRET_KEY": secrets.token_hex(32),
+            "COMMAND_CENTRE_HL7_KEY": secrets.token_hex(32),
             "COMMAND_CENTRE_DEMO": "false",
             "COMMAND_CENTRE_BACKGROUND": "false",
             "BENCH_T0": str(time.time()),

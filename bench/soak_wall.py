@@ -204,6 +204,7 @@ def main() -> None:
         **os.environ,
         "DATABASE_URL": f"sqlite:///{workdir / 'soak.db'}",
         "SECRET_KEY": "soak-test-secret",
+        "COMMAND_CENTRE_HL7_KEY": secrets.token_hex(32),
         "COMMAND_CENTRE_SECURE_COOKIES": "false",
         "COMMAND_CENTRE_HISTORY_DAYS": str(args.history_days),
         "COMMAND_CENTRE_BACKGROUND": "false" if args.server == "gunicorn" else "true",

@@ -106,6 +106,7 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 # A session cookie signed with a guessable key can be forged (a wall display's, an
 # administrator's): outside the embedded demo the key must be long and random.
 SECRET_KEY_MIN_LENGTH = 32
+HL7_KEY_MIN_LENGTH = 32
 SECRET_KEY_MIN_DISTINCT = 10
 SECRET_KEY_MIN_BITS = 96
 KNOWN_SECRET_KEYS = frozenset({"embedded-demo-not-secret", "change-me", "secret"})
@@ -196,6 +197,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(
                 f"SECRET_KEY {problem}: outside the embedded SQLite demo "
                 f"{SECRET_KEY_HINT}"
+            )
+        # The HL7 feed's pseudonymisation key (patient references are keyed HMACs):
+        # checked here so the web app, the worker and the listener all stop alike.
+        if len(env.get("COMMAND_CENTRE_HL7_KEY", "").strip()) < HL7_KEY_MIN_LENGTH:
+            raise SettingsError(
+                "COMMAND_CENTRE_HL7_KEY is missing or shorter than "
+                f"{HL7_KEY_MIN_LENGTH} characters: outside the embedded SQLite demo "
+                "set it to random text, kept secret and stable (it keys the "
+                "pseudonymous patient references, docs/hl7.md)"
             )
     return Settings(
         auth_required=not auth_disabled,

@@ -53,6 +53,7 @@ def test_prd001_gunicorn_two_workers_on_postgresql(
         **os.environ,
         "DATABASE_URL": url,
         "SECRET_KEY": secrets.token_hex(32),
+        "COMMAND_CENTRE_HL7_KEY": secrets.token_hex(32),
         "COMMAND_CENTRE_FROZEN_NOW": FROZEN_NOW.isoformat(),
         "COMMAND_CENTRE_SECURE_COOKIES": "false",  # plain HTTP on loopback
         "PYTHONPATH": str(ROOT),

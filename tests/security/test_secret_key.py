@@ -45,7 +45,8 @@ def test_key001_production_refuses_a_missing_or_weak_key(key: str):
 )
 def test_key002_a_strong_key_is_accepted(key: str):
     assert secret_key_problem(key) is None
-    assert load_settings({"DATABASE_URL": PG, "SECRET_KEY": key}).secret_key == key
+    env = {"DATABASE_URL": PG, "SECRET_KEY": key, "COMMAND_CENTRE_HL7_KEY": key * 2}
+    assert load_settings(env).secret_key == key
 
 
 def test_key003_only_the_embedded_sqlite_demo_may_run_without_a_key(tmp_path: Path):

@@ -38,6 +38,7 @@ def test_db001_bad_database_url_gives_one_clear_line_and_exit_2(url, expected):
         **os.environ,
         "DATABASE_URL": url,
         "SECRET_KEY": "9b" * 4 + "4f9c2a7e1b8d3f6a0c5e9b2d7f4a1c8e",
+        "COMMAND_CENTRE_HL7_KEY": "hl7-" + "4f9c2a7e1b8d3f6a" * 3,
     }
     done = subprocess.run(
         [sys.executable, "app.py"],

@@ -191,6 +191,7 @@ def test_nds007_demo_off_starts_on_an_empty_database_without_seeding(tmp_path) -
             "DATABASE_URL": f"sqlite:///{tmp_path / 'real.db'}",
             "COMMAND_CENTRE_DEMO": "0",
             "SECRET_KEY": secrets.token_urlsafe(48),
+            "COMMAND_CENTRE_HL7_KEY": secrets.token_urlsafe(48),
         }
     )
     assert settings.demo is False

@@ -52,6 +52,7 @@ def test_wrk001_worker_survives_a_postgresql_restart(tmp_path):
             **os.environ,
             "DATABASE_URL": url,
             "SECRET_KEY": secrets.token_hex(32),
+            "COMMAND_CENTRE_HL7_KEY": secrets.token_hex(32),
             "COMMAND_CENTRE_DEMO": "0",
             "COMMAND_CENTRE_SIM_TICK_SECONDS": "1",
         }

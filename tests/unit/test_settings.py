@@ -27,7 +27,12 @@ KEY = "4f9c2a7e1b8d3f6a0c5e9b2d7f4a1c8e"  # a strong SECRET_KEY (production need
 
 def test_set002_postgres_urls_use_psycopg_and_no_demo_by_default():
     s = load_settings(
-        {"DATABASE_URL": "postgres://u:p@db/cc", "PORT": "9000", "SECRET_KEY": KEY}
+        {
+            "DATABASE_URL": "postgres://u:p@db/cc",
+            "PORT": "9000",
+            "SECRET_KEY": KEY,
+            "COMMAND_CENTRE_HL7_KEY": KEY,
+        }
     )
     assert s.database_url == "postgresql+psycopg://u:p@db/cc"
     assert s.port == 9000 and not s.demo and not s.run_background
@@ -36,6 +41,7 @@ def test_set002_postgres_urls_use_psycopg_and_no_demo_by_default():
         "DATABASE_URL": "postgres://u:p@db/cc",
         "COMMAND_CENTRE_SECURE_COOKIES": "0",
         "SECRET_KEY": KEY,
+        "COMMAND_CENTRE_HL7_KEY": KEY,
     }
     assert not load_settings(plain).secure_cookies
 
