@@ -31,6 +31,7 @@ from data.queries.common import newest_feed_write
 from data.queries.protocols import active_run_summaries
 from data.runtime import current
 from data.writes import alerts as writes
+from jobs.worker import silent_since
 from ops import alert_views, alerting
 from ops.permissions import Permission, allowed
 from ops.timeutil import format_local
@@ -287,6 +288,7 @@ def banner(_n: int | None, pathname: str | None, seen_stores: list | None) -> An
                 (v for v in reads.latest_opel(session) if v.scope_kind == "trust"), None
             )
             protocols = active_run_summaries(session, runtime.now())
+            worker_since = silent_since(session, runtime.now(), runtime.settings)
     except Exception as exc:
         log.error("alert banner failed: %s: %s", exc.__class__.__name__, exc)
         return no_update
@@ -306,7 +308,14 @@ def banner(_n: int | None, pathname: str | None, seen_stores: list | None) -> An
     # Active surge protocols show on every page too (none on the surge page itself,
     # which lists them in full).
     protocol_part = None if path == "/surge" else active_protocols_banner(protocols)
-    return [alert_part, protocol_part] if protocol_part is not None else alert_part
+    # The worker cannot report its own death: judged here, from its lease row.
+    worker_part = (
+        banner_ui.worker_silent_notice(worker_since, runtime.settings.timezone)
+        if worker_since is not None
+        else None
+    )
+    parts = [p for p in (worker_part, alert_part, protocol_part) if p is not None]
+    return parts if len(parts) > 1 else alert_part
 
 
 # ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from data.queries import display as reads
 from data.queries.feeds import DOMAIN_LABELS
 from data.runtime import current
 from data.writes import display as writes
+from jobs.worker import silent_since
 from ops import display
 from ops.alerting import tile_bands
 from ops.permissions import Permission
@@ -146,6 +148,7 @@ def _read_and_render(
                 known = [p.slug for p in reads.list_profiles(session)]
             else:
                 data = reads.read_wall(session, profile, runtime.now(), tz)
+                worker_since = silent_since(session, runtime.now(), runtime.settings)
     except Exception as exc:
         log.warning(
             "wall refresh failed (%s): %s: %s", slug, exc.__class__.__name__, exc
@@ -157,7 +160,7 @@ def _read_and_render(
             wall.panels_class([], "grid"), wall.root_class("1080p"),
             {**base, "ok": True, "poll_ms": 30_000, "mode": "grid", "panels": 0},
         )  # fmt: skip
-    return render(data, runtime, base, viewport_height)
+    return render(data, runtime, base, viewport_height, worker_since)
 
 
 def refresh(
@@ -213,8 +216,10 @@ def render(
     runtime: Any,
     base: Mapping[str, Any],
     viewport_height: float | None = None,
+    worker_since: datetime | None = None,
 ) -> tuple:
-    """The refresh outputs for a successful read (pure apart from the runtime clock)."""
+    """The refresh outputs for a successful read (pure apart from the runtime clock);
+    ``worker_since``: the background worker is silent since then (a notice first)."""
     now = runtime.now()
     tz = runtime.settings.timezone
     snap = data.snapshot
@@ -270,7 +275,7 @@ def render(
         wall.asof_line(fresh.as_of_text, fresh.status, age),
         wall.opel_badge(opel.level if opel else None, opel.source if opel else None,
                         opel.incomplete if opel else False),
-        wall.alert_band(data.alerts, now, tz),
+        wall.alert_band(data.alerts, now, tz, worker_since),
         panels,
         wall.panels_class(profile.panels, "rotate" if profile.rotates else "grid"),
         wall.root_class(profile.resolution),

@@ -301,6 +301,42 @@ def alert_banner(
     )
 
 
+WORKER_SILENT_ID = "worker-silent"
+WORKER_SILENT_WORDS = "alerts, OPEL and stale-data checks are not running"
+
+
+def worker_silent_text(since: datetime, tz: str) -> str:
+    """The words of the silent-worker notice (the page banner and the wall)."""
+    return (
+        f"Background worker silent since {format_local(since, tz, '%H:%M')} — "
+        f"{WORKER_SILENT_WORDS}"
+    )
+
+
+def worker_silent_notice(since: datetime, tz: str = "Europe/London") -> html.Div:
+    """Shown above everything while the background worker has stopped renewing its
+    lease: no alert can fire and no OPEL is assessed, so the screens must say so."""
+    return html.Div(
+        [
+            status_badge_icon("bi-exclamation-octagon-fill"),
+            html.Strong("Background worker silent", className="ms-1 me-2"),
+            html.Span(worker_silent_text(since, tz), className="worker-silent-text"),
+            html.Span(
+                " Check the worker process (flask --app app worker); /healthz shows "
+                "its heartbeat.",
+                className="small ms-2",
+            ),
+        ],
+        id=WORKER_SILENT_ID,
+        role="alert",
+        className="worker-silent container-fluid py-2 status-critical",
+    )
+
+
+def status_badge_icon(name: str) -> html.I:
+    return _icon(name)
+
+
 def new_alert_toast(alerts: Sequence[AlertLike]) -> dbc.Toast:
     items = [
         html.Div(

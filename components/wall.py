@@ -22,7 +22,11 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from components.alert_banner import OPEL_MEANING, format_alert_value
+from components.alert_banner import (
+    OPEL_MEANING,
+    format_alert_value,
+    worker_silent_text,
+)
 from components.common import (
     MISSING_VALUE_TEXT,
     Status,
@@ -222,15 +226,33 @@ def asof_line(
     return f"Data as of {as_of_text}"
 
 
-def alert_band(alerts: Sequence[Any], now: datetime, tz: str | ZoneInfo) -> list[Any]:
-    """The band at the top: alerts that need attention (others are counted, not shown).
+def worker_silent(since: datetime, tz: str | ZoneInfo) -> html.Div:
+    """The silent background worker, first in the band: nothing is evaluated."""
+    return html.Div(
+        [
+            status_badge(Status.CRITICAL, "Worker silent"),
+            html.Span(worker_silent_text(since, str(tz)), className="wall-alert-title"),
+        ],
+        id=f"{IDS.alerts}-worker-silent",
+        className=f"wall-alert wall-worker-silent {Status.CRITICAL.css_class}",
+    )
+
+
+def alert_band(
+    alerts: Sequence[Any],
+    now: datetime,
+    tz: str | ZoneInfo,
+    worker_since: datetime | None = None,
+) -> list[Any]:
+    """The band at the top: alerts that need attention (others are counted, not shown),
+    after the silent-worker notice when ``worker_since`` is given.
 
     Empty when nothing needs attention (the band then takes no space).
     """
     loud = [a for a in alerts if a.needs_attention]
+    items: list[Any] = [worker_silent(worker_since, tz)] if worker_since else []
     if not loud:
-        return []
-    items = []
+        return items
     for a in loud[:4]:
         status = Status.CRITICAL if a.severity == "critical" else Status.WARNING
         if a.state in ("no_data", "error"):
@@ -247,7 +269,7 @@ def alert_band(alerts: Sequence[Any], now: datetime, tz: str | ZoneInfo) -> list
                 className=f"wall-alert {status.css_class}",
             )
         )
-    more = len(loud) - len(items)
+    more = len(loud) - min(len(loud), 4)
     if more > 0:
         items.append(html.Div(f"+ {more} more alerts", className="wall-alert-more"))
     return items

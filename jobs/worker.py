@@ -110,6 +110,29 @@ def heartbeat_age(session, now):  # noqa: ANN001, ANN201
     return None if renewed is None else (now - renewed).total_seconds()
 
 
+def silent_after_seconds(settings) -> float:  # noqa: ANN001
+    """A heartbeat older than this means the worker is silent (``/healthz``, the
+    banner on every page and the wall): four ticks, at least a minute."""
+    return max(60.0, settings.sim_tick_seconds * 4)
+
+
+def silent_since(session, now, settings):  # noqa: ANN001, ANN201
+    """When a silent worker last renewed its lease, read from the lease row (the
+    worker cannot report its own death); ``None`` while it is running, or when no
+    worker holds the lease (never started, or stopped cleanly: ``/healthz`` says)."""
+    from sqlalchemy import select
+
+    from data.models.system import LeaderLease
+
+    renewed = session.scalar(
+        select(LeaderLease.renewed_at).where(LeaderLease.name == LEASE_NAME)
+    )
+    if renewed is None:
+        return None
+    age = (now - renewed).total_seconds()
+    return renewed if age > silent_after_seconds(settings) else None
+
+
 class BackgroundThread(threading.Thread):
     """Runs cycles every ``sim_tick_seconds`` until stopped (embedded demo)."""
 
