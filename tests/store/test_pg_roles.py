@@ -53,6 +53,7 @@ def _flask(args: list[str], env_extra: dict[str, str]) -> subprocess.CompletedPr
     env = {
         **os.environ,
         "SECRET_KEY": SECRET,
+        "COMMAND_CENTRE_HL7_KEY": SECRET,
         "COMMAND_CENTRE_DEMO": "0",
         "COMMAND_CENTRE_SECURE_COOKIES": "0",
         **env_extra,
