@@ -28,6 +28,7 @@ PAGES: dict[str, PageLayout] = {
     "/surge": surge.layout,
     "/wall": wall.layout,
     "/admin": admin.layout,
+    "/imports": lambda query: _imports_page(query),
 }
 # Pages without the navigation bar (wall displays).
 CHROMELESS: set[str] = {"/wall"}
@@ -42,6 +43,7 @@ TITLES: dict[str, str] = {
     "/surge": "Surge",
     "/wall": "Wall",
     "/admin": "Admin",
+    "/imports": "Imports",
 }
 # Pages whose every figure comes from one domain (data.queries.feeds.DOMAINS):
 # until a feed has reported it, the page says "no data yet".
@@ -59,6 +61,12 @@ def _delay_reasons() -> tuple[str, ...]:
     from ops.flow import load_delay_reasons
 
     return load_delay_reasons()
+
+
+def _imports_page(query: dict[str, str]) -> html.Div:
+    from callbacks.imports import layout  # the kinds of file come from feeds.csv
+
+    return layout(query)
 
 
 def parse_query(search: object) -> dict[str, str]:

@@ -26,13 +26,19 @@ class Permission(StrEnum):
     EDIT_CONFIG = "edit_config"  # rules, templates, display profiles
     MANAGE_USERS = "manage_users"  # users and display tokens
     SET_SCENARIO = "set_scenario"  # demo simulator scenario
+    IMPORT_DATA = "import_data"  # CSV imports: upload, preview, confirm (audited)
 
 
 _ALL = frozenset(Permission)
 MATRIX: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.VIEW}),
     Role.BED_MANAGER: frozenset(
-        {Permission.VIEW, Permission.ACK_ALERT, Permission.WORK_PROTOCOL}
+        {
+            Permission.VIEW,
+            Permission.ACK_ALERT,
+            Permission.WORK_PROTOCOL,
+            Permission.IMPORT_DATA,
+        }
     ),
     Role.SITE_LEAD: frozenset(
         {
