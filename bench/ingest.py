@@ -68,18 +68,13 @@ def prepare(url: str) -> tuple:
         )  # fmt: skip
     with factory() as session:
         beds = session.execute(
-            select(Ward.code, Bed.label, Site.code)
+            select(Ward.code, Bed.label, Site.code, Ward.id)
             .join(Bed, Bed.ward_id == Ward.id)
             .join(Site, Site.id == Ward.site_id)
             .where(Bed.retired_at.is_(None), Bed.is_escalation.is_(False))
             .order_by(Site.code, Ward.code, Bed.label)
         ).all()
-        ward_ids = dict(
-            session.execute(
-                select(Bed.label, Bed.ward_id).where(Bed.retired_at.is_(None))
-            ).all()
-        )
-    return engine, factory, [(w, b, s, ward_ids[b]) for w, b, s in beds]
+    return engine, factory, [(w, b, s, ward_id) for w, b, s, ward_id in beds]
 
 
 def wall(factory, stop_at: float, poll: float, offset: float, ward_id: int,
@@ -157,9 +152,9 @@ def sender(
                     )
                     watcher.start()
                 code = ack_code(client.send(msg))
-                if watcher is not None:
-                    watcher.join()
                 latencies.append(time.perf_counter() - started)
+                if watcher is not None:  # before the transfer moves the patient on
+                    watcher.join()
                 codes[code] = codes.get(code, 0) + 1
             n += 1
     finally:
