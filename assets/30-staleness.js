@@ -23,38 +23,66 @@
 (function () {
   "use strict";
 
-  var POLL_INPUTS = ["shell-poll.n_intervals"];
+  // The polls whose answers bring a page its figures: the shell's (every page) and
+  // the wall's own. A page names the one it is judged by (data-cc-poll-id, the
+  // innermost wins) and its interval (data-cc-poll-ms, or set()).
+  var POLLS = ["shell-poll", "wall-poll"];
   var GRACE_MS = 2000;
 
-  var state = {
-    lastOk: null, // performance.now() of the last good refresh
-    failures: 0,
-    error: null,
-    anchorNow: null, // server time (ms) of the newest render seen ...
-    anchorAt: null, // ... and when it was seen (performance.now())
-    stale: false,
-    key: null,
-  };
+  var polls = {};
+  var anchor = { now: null, at: null }; // newest server time seen, and when
+  var shown = { key: null };
   var seen = new WeakMap();
 
-  function isPoll(body) {
+  function poll(id) {
+    if (!polls[id]) {
+      polls[id] = {
+        lastOk: null, // performance.now() of the last good refresh
+        failures: 0,
+        error: null,
+        pollMs: null,
+      };
+    }
+    return polls[id];
+  }
+
+  function pollOf(body) {
     if (typeof body !== "string" || body.indexOf("n_intervals") < 0) {
-      return false;
+      return null;
     }
     try {
       var changed = JSON.parse(body).changedPropIds || [];
-      return changed.some(function (p) {
-        return POLL_INPUTS.indexOf(p) >= 0;
-      });
+      for (var i = 0; i < POLLS.length; i++) {
+        if (changed.indexOf(POLLS[i] + ".n_intervals") >= 0) {
+          return POLLS[i];
+        }
+      }
     } catch (e) {
-      return false;
+      return null;
+    }
+    return null;
+  }
+
+  function good(id, serverNow) {
+    var p = poll(id);
+    p.lastOk = performance.now();
+    p.failures = 0;
+    p.error = null;
+    if (typeof serverNow === "number") {
+      anchor.now = serverNow;
+      anchor.at = p.lastOk;
     }
   }
 
-  function failed(message) {
-    state.failures += 1;
-    state.error = message;
+  function failed(id, message) {
+    var p = poll(id);
+    p.failures += 1;
+    p.error = message;
   }
+
+  // Polls whose answer says itself whether its figures were read (the wall's
+  // status store): a 2xx is not enough, the page calls good() / failed().
+  var verified = {};
 
   function reason(status) {
     if (status === 503) {
@@ -69,25 +97,23 @@
   var realFetch = window.fetch;
   window.fetch = function (input, init) {
     var url = typeof input === "string" ? input : (input && input.url) || "";
-    var poll =
-      url.indexOf("_dash-update-component") >= 0 && init && isPoll(init.body);
+    var id =
+      url.indexOf("_dash-update-component") >= 0 && init ? pollOf(init.body) : null;
     var answer = realFetch.apply(this, arguments);
-    if (!poll) {
+    if (!id) {
       return answer;
     }
     return answer.then(
       function (response) {
-        if (response.ok) {
-          state.lastOk = performance.now();
-          state.failures = 0;
-          state.error = null;
-        } else {
-          failed(reason(response.status));
+        if (!response.ok) {
+          failed(id, reason(response.status));
+        } else if (!verified[id]) {
+          good(id);
         }
         return response;
       },
       function (error) {
-        failed("No answer from the server");
+        failed(id, "No answer from the server");
         throw error;
       }
     );
@@ -133,12 +159,13 @@
     if (!known || known.serverNow !== serverNow) {
       known = { serverNow: serverNow, at: now };
       seen.set(el, known);
-      if (state.anchorNow === null || serverNow >= state.anchorNow) {
-        state.anchorNow = serverNow;
-        state.anchorAt = now;
+      if (anchor.now === null || serverNow >= anchor.now) {
+        anchor.now = serverNow;
+        anchor.at = now;
       }
-      if (state.lastOk === null) {
-        state.lastOk = now; // the page's first render is its first good refresh
+      var p = poll(judgedBy());
+      if (p.lastOk === null && !p.failures) {
+        p.lastOk = now; // the page's first render is its first good refresh
       }
     }
     return known.at;
@@ -166,14 +193,57 @@
     return newestAsOf;
   }
 
-  function pollMs() {
-    var root = document.querySelector("[data-cc-poll-ms]");
+  function judgedBy() {
+    var roots = document.querySelectorAll("[data-cc-poll-id]");
+    return roots.length
+      ? roots[roots.length - 1].getAttribute("data-cc-poll-id")
+      : "shell-poll";
+  }
+
+  function pollMs(id) {
+    var set = poll(id).pollMs;
+    if (set) {
+      return set;
+    }
+    var roots = document.querySelectorAll("[data-cc-poll-ms]");
+    var root = roots.length ? roots[roots.length - 1] : null;
     return (root && number(root.getAttribute("data-cc-poll-ms"))) || 5000;
   }
 
   function timezone() {
     var root = document.querySelector("[data-cc-tz]");
     return (root && root.getAttribute("data-cc-tz")) || "Europe/London";
+  }
+
+  /* What the page's figures are worth now: the one judgement every page and the
+   * wall show (the wall draws it in its own banner, assets/wall.js). */
+  function view(now) {
+    now = now === undefined ? performance.now() : now;
+    var id = judgedBy();
+    var p = poll(id);
+    var interval = pollMs(id);
+    var v = {
+      poll: id,
+      pollMs: interval,
+      failures: p.failures,
+      error: p.error,
+      everGood: p.lastOk !== null,
+      stale: false,
+      ageS: null,
+      lastGood: null,
+    };
+    if (p.lastOk === null) {
+      v.stale = p.failures > 0;
+      return v;
+    }
+    var quiet = now - p.lastOk;
+    v.ageS = quiet / 1000;
+    v.stale = p.failures > 0 || quiet > 2 * interval + GRACE_MS;
+    v.lastGood =
+      anchor.now !== null
+        ? formatTime(anchor.now + (p.lastOk - anchor.at), timezone())
+        : "--:--";
+    return v;
   }
 
   function escapeText(text) {
@@ -184,7 +254,10 @@
 
   function render(stale, text, label) {
     var body = document.body;
-    var slot = document.getElementById("shell-stale");
+    // the wall draws the judgement in its own banner (assets/wall.js)
+    var slot = document.getElementById("wall-stale")
+      ? null
+      : document.getElementById("shell-stale");
     if (stale) {
       body.classList.add("cc-stale");
       body.style.setProperty("--cc-stale-label", JSON.stringify(label));
@@ -205,43 +278,46 @@
   function tick() {
     var now = performance.now();
     var newestAsOf = ageSpans(now);
-    if (state.lastOk === null) {
-      return; // nothing shown yet
-    }
-    var interval = pollMs();
-    var quiet = now - state.lastOk;
-    var stale = state.failures > 0 || quiet > 2 * interval + GRACE_MS;
+    var v = view(now);
     var text = "";
     var label = "";
-    if (stale) {
-      var tz = timezone();
-      var lastGood =
-        state.anchorNow !== null
-          ? formatTime(state.anchorNow + (state.lastOk - state.anchorAt), tz)
-          : "--:--";
-      label = "STALE · last good " + lastGood;
+    if (v.stale && v.everGood) {
+      label = "STALE · last good " + v.lastGood;
       text =
         "— the figures on this page are from the last good refresh at " +
-        lastGood +
+        v.lastGood +
         " (" +
-        formatAge(quiet / 1000) +
+        formatAge(v.ageS) +
         " ago)" +
-        (newestAsOf !== null ? "; data as of " + formatTime(newestAsOf, tz) : "") +
+        (newestAsOf !== null
+          ? "; data as of " + formatTime(newestAsOf, timezone())
+          : "") +
         ". " +
-        (state.error || "No answer from the server") +
+        (v.error || "No answer from the server") +
         "; the page keeps trying and recovers by itself.";
+    } else if (v.stale) {
+      label = "NO DATA";
+      text = "— " + (v.error || "No answer from the server") + "; retrying.";
     }
-    var key = stale + "|" + text;
-    if (key !== state.key) {
-      state.key = key;
-      state.stale = stale;
-      render(stale, text, label);
+    var key = v.stale + "|" + text;
+    if (key !== shown.key) {
+      shown.key = key;
+      render(v.stale, text, label);
     }
   }
 
   window.ccStaleness = {
-    state: function () {
-      return Object.assign({}, state);
+    view: view,
+    good: good,
+    failed: failed,
+    formatAge: formatAge,
+    formatTime: formatTime,
+    // a page whose interval is set at run time (a wall profile's poll)
+    setPollMs: function (id, ms) {
+      poll(id).pollMs = ms;
+    },
+    verify: function (id) {
+      verified[id] = true;
     },
   };
   window.setInterval(tick, 1000);

@@ -1,15 +1,19 @@
 /*
  * Wall display: the browser half of the self-recovery loop (callbacks/wall.py).
  *
+ * Whether the figures are STALE is judged once for every page and the wall by
+ * assets/30-staleness.js (window.ccStaleness); this file feeds it the wall's own
+ * verdicts and draws the judgement in the wall's banner.
+ *
  * health(): runs on every poll tick and every refresh result.
- *   - a refresh result with ok=false (the server could not read the database), or a
- *     poll tick while the previous poll is still unanswered (the server is away),
- *     counts a failure; the poll interval doubles per failure up to max_poll_ms and
- *     drops back to the profile's interval on the first success;
+ *   - a refresh result with ok=true is a good refresh (cc.good, with the server's
+ *     time), ok=false (the server could not read the database) a failed one
+ *     (cc.failed); no answer, 5xx and 401/403 are counted by the shared watcher;
+ *   - the poll interval doubles per failure up to max_poll_ms and drops back to the
+ *     profile's interval on the first success;
  *   - a new app version or build fingerprint reloads the page.
  * tick(): once a second: the clock (server time + elapsed, trust time zone), the
- *   STALE banner with the age of the figures on screen (red past stale_red_s), and
- *   the rotation of panels.
+ *   STALE banner from cc.view() (red past stale_red_s), and the rotation of panels.
  * Nothing here grows: the health store is a fixed set of fields.
  */
 (function () {
@@ -61,6 +65,9 @@
   }
 
   var last = { clock: null, staleKey: null, stage: null };
+  var cc = window.ccStaleness; // assets/30-staleness.js: the one staleness judge
+  var POLL = "wall-poll";
+  cc.verify(POLL); // a wall answer is good only when its status says ok
 
   function health(nPoll, status, state, shellVersion) {
     var dc = window.dash_clientside;
@@ -70,9 +77,6 @@
     var now = performance.now();
     var h = Object.assign(
       {
-        failures: 0,
-        pending: false,
-        lastOk: null,
         base: 5000,
         interval: 5000,
         maxPoll: 60000,
@@ -85,12 +89,10 @@
         mode: "grid",
         panels: 0,
         rotateMs: 20000,
-        error: null,
       },
       state || {}
     );
     if (triggered.indexOf("wall-status.data") >= 0 && status) {
-      h.pending = false;
       if (status.version && shellVersion && status.version !== shellVersion) {
         window.location.reload();
         return [dc.no_update, dc.no_update];
@@ -106,31 +108,24 @@
       h.redAfter = status.stale_red_s || h.redAfter;
       h.tz = status.tz || h.tz;
       if (status.ok) {
-        h.failures = 0;
-        h.error = null;
-        h.lastOk = now;
+        cc.good(POLL, status.server_now_ms);
         h.serverNow = status.server_now_ms;
         h.serverAt = now;
         h.base = status.poll_ms || h.base;
+        cc.setPollMs(POLL, h.base);
         h.mode = status.mode || "grid";
         h.panels = status.panels || 0;
         h.rotateMs = status.rotate_ms || h.rotateMs;
         // the first answer to a poll was drawn knowing the screen size
         h.sized = h.sized || status.n > 0;
       } else {
-        h.failures += 1;
-        h.error = status.error || "The figures could not be read";
+        cc.failed(POLL, status.error || "The figures could not be read");
       }
-    } else if (triggered.indexOf("wall-poll.n_intervals") >= 0) {
-      if (h.pending) {
-        h.failures += 1;
-        h.error = "No answer from the server";
-      }
-      h.pending = true;
     }
     h.viewportHeight = window.innerHeight;
-    var interval = h.failures
-      ? Math.min(h.maxPoll, h.base * Math.pow(2, Math.min(h.failures, 6)))
+    var failures = cc.view(now).failures;
+    var interval = failures
+      ? Math.min(h.maxPoll, h.base * Math.pow(2, Math.min(failures, 6)))
       : h.sized
         ? h.base
         : Math.min(h.base, 2000); // one early poll: figures sized for this screen
@@ -151,38 +146,36 @@
         ? formatTime(h.serverNow + (now - h.serverAt), h.tz, false)
         : "--:--";
 
+    // The STALE banner shows the shared judgement (cc.view), in the wall's words.
+    var v = cc.view(now);
     var children = "";
     var className = "wall-stale wall-hidden";
     var staleKey = "ok";
     var base = h.base || 5000;
-    if (h.lastOk !== null && h.lastOk !== undefined) {
-      var age = (now - h.lastOk) / 1000;
-      var late = age * 1000 > 2 * base + 5000;
-      if (h.failures > 0 || late) {
-        var red = age >= (h.redAfter || 300);
-        var retry = Math.round((h.interval || base) / 1000);
-        var text =
-          " Figures below are from " +
-          formatTime(h.serverNow, h.tz, false) +
-          " (" +
-          formatAge(age) +
-          " ago). " +
-          (h.error || "No answer from the server") +
-          "; retrying every " +
-          retry +
-          " s.";
-        children = [icon("bi-clock-history"), span("STALE", "wall-stale-word"), text];
-        className = "wall-stale " + (red ? "wall-stale-red" : "wall-stale-amber");
-        staleKey = className + text;
-      }
-    } else if (h.failures > 0) {
+    if (v.stale && v.everGood) {
+      var red = v.ageS >= (h.redAfter || 300);
+      var retry = Math.round((h.interval || base) / 1000);
+      var text =
+        " Figures below are from " +
+        v.lastGood +
+        " (" +
+        formatAge(v.ageS) +
+        " ago). " +
+        (v.error || "No answer from the server") +
+        "; retrying every " +
+        retry +
+        " s.";
+      children = [icon("bi-clock-history"), span("STALE", "wall-stale-word"), text];
+      className = "wall-stale " + (red ? "wall-stale-red" : "wall-stale-amber");
+      staleKey = className + text;
+    } else if (v.stale) {
       children = [
         icon("bi-exclamation-octagon"),
         span("NO DATA", "wall-stale-word"),
-        " " + (h.error || "No answer from the server") + "; retrying.",
+        " " + (v.error || "No answer from the server") + "; retrying.",
       ];
       className = "wall-stale wall-stale-red";
-      staleKey = "none" + h.error;
+      staleKey = "none" + v.error;
     }
 
     var stage = "wall-stage";

@@ -177,6 +177,9 @@ def layout(query: Mapping[str, str]) -> html.Div:
         ],
         id=IDS.body,
         className="wall-root wall-res-1080p",
+        # judged by its own poll (assets/30-staleness.js; the profile's interval is
+        # set by assets/wall.js once known)
+        **{"data-cc-poll-id": IDS.poll, "data-cc-poll-ms": "5000"},
     )
 
 
