@@ -99,19 +99,28 @@ def export(_clicks: int | None, search: str | None) -> Any:
 
 
 def _local_input(value: datetime | None, tz: str) -> str | None:
-    return format_local(value, tz, "%Y-%m-%dT%H:%M") if value else None
+    return format_local(value, tz, "%Y-%m-%d %H:%M") if value else None
 
 
 def _parse_local(text: str | None, tz: str) -> datetime | None:
-    """A datetime-local input's value in the trust's zone, as UTC."""
-    if not text:
+    """The typed expected discharge ("YYYY-MM-DD HH:MM", or a date alone for
+    12:00) in the trust's zone, as UTC; ValueError for anything else."""
+    if not text or not text.strip():
         return None
-    naive = datetime.fromisoformat(text)
+    text = text.strip()
+    naive = datetime.fromisoformat(text if len(text) > 10 else f"{text} 12:00")
+    if naive.tzinfo is not None:
+        raise ValueError("no time zone: the trust's local time is meant")
     return ensure_utc(naive.replace(tzinfo=ZoneInfo(tz), fold=0))
 
 
-def select_patient(selected: list | None) -> tuple:
-    """Fill the board-round form from the selected row (as the store holds it)."""
+def select_patient(selected: list | None, loaded: dict | None = None) -> tuple:
+    """Fill the board-round form from the selected row (as the store holds it).
+
+    A poll that refreshes the board keeps the selection: the form (and the token it
+    was filled with) stays as it is, so a change made meanwhile is a conflict."""
+    if selected and loaded and loaded.get("stay") == selected[0].get("stay"):
+        return (no_update,) * 8
     if not selected:
         return ("Select a patient on the board to review their discharge.",
                 None, None, None, None, None, True, "")  # fmt: skip
@@ -253,6 +262,7 @@ def register(app: Dash) -> None:
         Output(flow.IDS.edit_save, "disabled"),
         Output(flow.IDS.edit_message, "children"),
         Input(flow.IDS.board, "selectedRows"),
+        State(flow.IDS.edit_token, "data"),
     )(select_patient)
     app.callback(
         Output(flow.IDS.edit_message, "children", allow_duplicate=True),

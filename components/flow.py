@@ -183,7 +183,13 @@ def edit_panel(reasons: Sequence[str]) -> dbc.Card:
             [
                 _filter(
                     "Expected discharge (local)",
-                    dbc.Input(id=IDS.edit_edd, type="datetime-local", size="sm"),
+                    dbc.Input(
+                        id=IDS.edit_edd,
+                        type="text",
+                        size="sm",
+                        placeholder="YYYY-MM-DD HH:MM",
+                        debounce=True,
+                    ),
                 ),
                 _filter(
                     "Criteria to reside",
