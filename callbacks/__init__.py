@@ -18,6 +18,7 @@ FEATURES: tuple[str, ...] = (
     "surge",
     "wall",
     "admin",
+    "feeds",
     "imports",
 )
 

@@ -28,6 +28,7 @@ PAGES: dict[str, PageLayout] = {
     "/surge": surge.layout,
     "/wall": wall.layout,
     "/admin": admin.layout,
+    "/feeds": lambda query: _feeds_page(query),
     "/imports": lambda query: _imports_page(query),
 }
 # Pages without the navigation bar (wall displays).
@@ -43,6 +44,7 @@ TITLES: dict[str, str] = {
     "/surge": "Surge",
     "/wall": "Wall",
     "/admin": "Admin",
+    "/feeds": "Feeds",
     "/imports": "Imports",
 }
 # Pages whose every figure comes from one domain (data.queries.feeds.DOMAINS):
@@ -54,7 +56,7 @@ PAGE_DOMAIN: dict[str, str] = {
     "/theatres": "theatres",
 }
 # Pages still usable without an organisation: the notice goes above them.
-WITHOUT_ORGANISATION: set[str] = {"/admin"}
+WITHOUT_ORGANISATION: set[str] = {"/admin", "/feeds"}
 
 
 def _delay_reasons() -> tuple[str, ...]:
@@ -67,6 +69,12 @@ def _imports_page(query: dict[str, str]) -> html.Div:
     from callbacks.imports import layout  # the kinds of file come from feeds.csv
 
     return layout(query)
+
+
+def _feeds_page(query: dict[str, str]) -> html.Div:
+    from callbacks.feeds import page  # the page depends on the viewer's role
+
+    return page(query)
 
 
 def parse_query(search: object) -> dict[str, str]:

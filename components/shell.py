@@ -33,6 +33,7 @@ NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
     ("Alerts", "/alerts", "bi-bell"),
     ("Surge", "/surge", "bi-clipboard-check"),
     ("Wall", "/wall", "bi-display"),
+    ("Feeds", "/feeds", "bi-activity"),
     ("Imports", "/imports", "bi-upload"),
     ("Admin", "/admin", "bi-gear"),
 )

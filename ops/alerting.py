@@ -140,6 +140,11 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": lambda v, t: v <= t,
 }
 _CONDITION = re.compile(r"^\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+_PATTERN_TEXT = re.compile(r"^[A-Za-z0-9_.*:-]{1,64}$")
+
+
+def _scope_pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile("[^:]*".join(re.escape(part) for part in pattern.split("*")))
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,32 @@ class AlertRule:
     severity: Severity
     suggests_protocol: str | None = None
     description: str = ""
+    # Per-scope raise thresholds (``expect:`` in the file, seconds): the rule applies
+    # only to scopes a pattern matches, and raises when the value is above that
+    # scope's expectation (see :func:`expectation_for`).
+    expect: tuple[tuple[str, float], ...] = ()
+
+    def expectation_for(self, scope_id: str) -> float | None:
+        """The first ``expect`` entry whose pattern matches ``scope_id`` (``*``
+        matches any run of characters but ``:``, so ``hl7:*`` names each HL7
+        sending facility's feed and not its per-domain rows ``hl7:RGH:beds``)."""
+        for pattern, seconds in self.expect:
+            if _scope_pattern(pattern).fullmatch(scope_id):
+                return seconds
+        return None
+
+    def applies_to(self, scope_id: str) -> bool:
+        return not self.expect or self.expectation_for(scope_id) is not None
+
+    def for_scope(self, scope_id: str) -> AlertRule:
+        """The rule as evaluated for one scope: with ``expect``, raise on a value
+        above the scope's expectation, clear at half of it."""
+        seconds = self.expectation_for(scope_id) if self.expect else None
+        if seconds is None:
+            return self
+        from dataclasses import replace
+
+        return replace(self, op=">", threshold=seconds, clear=seconds / 2)
 
     @property
     def raises_when_high(self) -> bool:
@@ -604,6 +635,7 @@ _RULE_FIELDS = {
     "recover_for",
     "severity",
     "suggests_protocol",
+    "expect",
 }
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _PROTOCOL_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -680,6 +712,12 @@ def _load_rule(path: str | Path, index: int, item: object) -> AlertRule:
             f"metric {metric!r} is not available per {scope} "
             f"(allowed: {', '.join(allowed)})"
         )
+    expect = _expectations(item, scope, metric, fail)
+    if expect:
+        # The raise threshold differs per scope; the rule's own is the shortest
+        # expectation (what a tile band or a listing shows).
+        shortest = min(seconds for _, seconds in expect)
+        item = {**item, "condition": f"> {shortest:g}", "clear": shortest / 2}
     condition = item.get("condition")
     match = _CONDITION.match(condition) if isinstance(condition, str) else None
     if match is None:
@@ -735,7 +773,38 @@ def _load_rule(path: str | Path, index: int, item: object) -> AlertRule:
         severity=severity,
         suggests_protocol=protocol,
         description=" ".join(description.split()),
+        expect=expect,
     )
+
+
+def _expectations(
+    item: Mapping[str, Any],
+    scope: str,
+    metric: str,
+    fail: Callable[[str], ConfigError],
+) -> tuple[tuple[str, float], ...]:
+    """``expect``: how long each feed may stay silent, by feed-name pattern."""
+    raw = item.get("expect")
+    if raw is None:
+        return ()
+    if scope != "feed" or CATALOGUE[metric].unit != "seconds":
+        raise fail("'expect' is for rules on a feed's age in seconds (scope: feed)")
+    if "condition" in item or "clear" in item:
+        raise fail(
+            "a rule with 'expect' takes no 'condition' or 'clear': it raises above "
+            "each feed's expectation and clears at half of it"
+        )
+    if not isinstance(raw, dict) or not raw:
+        raise fail("'expect' must map feed names (or patterns with *) to durations")
+    out = []
+    for pattern, duration in raw.items():
+        if not isinstance(pattern, str) or not _PATTERN_TEXT.match(pattern):
+            raise fail(f"'expect': bad feed name or pattern {pattern!r}")
+        seconds = _duration(duration, f"expect {pattern}", fail).total_seconds()
+        if seconds <= 0:
+            raise fail(f"'expect' {pattern!r}: the expectation must be positive")
+        out.append((pattern, seconds))
+    return tuple(out)
 
 
 def _duration(raw: object, name: str, fail: Callable[[str], ConfigError]) -> timedelta:
@@ -960,6 +1029,8 @@ def metric_bands(
     order = {kind: i for i, kind in enumerate(("site", *SCOPE_KINDS))}
     by_metric: dict[str, list[AlertRule]] = {}
     for rule in rules.rules:
+        if rule.expect:  # thresholds per scope, not one band
+            continue
         by_metric.setdefault(rule.metric, []).append(rule)
     out: dict[str, MetricBands] = {}
     for metric, found in by_metric.items():

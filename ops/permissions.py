@@ -26,6 +26,9 @@ class Permission(StrEnum):
     EDIT_CONFIG = "edit_config"  # rules, templates, display profiles
     MANAGE_USERS = "manage_users"  # users and display tokens
     SET_SCENARIO = "set_scenario"  # demo simulator scenario
+    VIEW_FEEDS = "view_feeds"  # the feeds page (health of the data feeds)
+    # replay / discard quarantined messages, see their raw originals (audited)
+    MANAGE_FEEDS = "manage_feeds"
     IMPORT_DATA = "import_data"  # CSV imports: upload, preview, confirm (audited)
 
 
@@ -37,6 +40,7 @@ MATRIX: dict[Role, frozenset[Permission]] = {
             Permission.VIEW,
             Permission.ACK_ALERT,
             Permission.WORK_PROTOCOL,
+            Permission.VIEW_FEEDS,
             Permission.IMPORT_DATA,
         }
     ),

@@ -18,10 +18,12 @@ How a ``feed_status`` row (``data.writes.touch_feed``) names its domains:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import String, case, func, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from data.models.capacity import Trust
 from data.models.system import FeedStatus
@@ -95,3 +97,198 @@ def feed_report(session: Session) -> FeedReport:
     ]
     reported = {d for row in rows for d in row.domains}
     return FeedReport(rows, [d for d in DOMAINS if d not in reported])
+
+
+# -- the feeds page -------------------------------------------------------------------
+
+
+def feed_kind(feed: str) -> str:
+    """What brings a ``feed_status`` row's data in, from its name."""
+    if feed in ALL_DOMAIN_FEEDS:
+        return "demo simulator"
+    head = feed.split(":", 1)[0]
+    return {
+        "hl7": "HL7 v2 ADT (MLLP)",
+        "fhir": "FHIR R4 client",
+        "csv": "CSV import",
+        "organisation": "organisation file",
+    }.get(head, "other writer")
+
+
+@dataclass(frozen=True)
+class FeedLine:
+    """One feed on the feeds page: its own ``feed_status`` row and its domain rows
+    (``"<feed>:<domain>"``) folded in."""
+
+    feed: str
+    kind: str
+    last_write_at: datetime
+    detail: str | None
+    domains: tuple[str, ...]
+    domain_writes: dict[str, datetime]  # domain -> when the feed last wrote it
+
+
+def feed_lines(session: Session) -> list[FeedLine]:
+    """Every feed that has written, domain rows folded into their feed."""
+    rows = session.execute(
+        select(FeedStatus.feed, FeedStatus.last_write_at, FeedStatus.detail)
+    ).all()
+    names = {r.feed for r in rows}
+    base: dict[str, tuple[datetime, str | None]] = {}
+    by_domain: dict[str, dict[str, datetime]] = {}
+    for r in rows:
+        head, sep, tail = r.feed.rpartition(":")
+        if sep and tail in DOMAINS and head in names:
+            by_domain.setdefault(head, {})[tail] = r.last_write_at
+        else:
+            base[r.feed] = (r.last_write_at, r.detail)
+    out = []
+    for feed in sorted(base):
+        at, detail = base[feed]
+        writes = by_domain.get(feed, {})
+        domains = feed_domains(feed) | set(writes)
+        out.append(
+            FeedLine(
+                feed=feed,
+                kind=feed_kind(feed),
+                last_write_at=at,
+                detail=detail or None,
+                domains=tuple(d for d in DOMAINS if d in domains),
+                domain_writes=dict(writes),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class MinuteCount:
+    minute: datetime  # start of the minute (UTC)
+    accepted: int  # applied or recorded (ACK AA), duplicates not counted again
+    refused: int  # quarantined (AE) or rejected (AR)
+
+
+class utc_minute(FunctionElement[str]):  # noqa: N801
+    """The UTC minute a timestamp falls in, as text 'YYYY-MM-DD HH:MM'."""
+
+    type = String()
+    inherit_cache = True
+    name = "utc_minute"
+
+
+@compiles(utc_minute, "sqlite")
+def _minute_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
+    (col,) = list(element.clauses)
+    return f"strftime('%Y-%m-%d %H:%M', {compiler.process(col, **kw)})"
+
+
+@compiles(utc_minute, "postgresql")
+def _minute_pg(element, compiler, **kw):  # noqa: ANN001, ANN202
+    (col,) = list(element.clauses)
+    return (
+        "to_char(date_trunc('minute', "
+        f"{compiler.process(col, **kw)} AT TIME ZONE 'UTC'), 'YYYY-MM-DD HH24:MI')"
+    )
+
+
+def hl7_minutes(
+    session: Session, now: datetime, minutes: int = 60
+) -> list[MinuteCount]:
+    """HL7 messages received per minute over the last ``minutes`` (oldest first, one
+    entry per minute, zero where nothing arrived), counted in SQL."""
+    from data.models.hl7 import Hl7Message
+
+    end = now.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    start = end - timedelta(minutes=minutes)
+    bucket = utc_minute(Hl7Message.received_at)
+    accepted = func.sum(
+        case((Hl7Message.outcome.in_(("applied", "recorded")), 1), else_=0)
+    )
+    found = {
+        label: (int(a or 0), int(n or 0) - int(a or 0))
+        for label, a, n in session.execute(
+            select(bucket, accepted, func.count(Hl7Message.id))
+            .where(Hl7Message.received_at >= start, Hl7Message.received_at < end)
+            .group_by(bucket)
+        )
+    }
+    out = []
+    for i in range(minutes):
+        at = start + timedelta(minutes=i)
+        a, r = found.get(at.strftime("%Y-%m-%d %H:%M"), (0, 0))
+        out.append(MinuteCount(at, a, r))
+    return out
+
+
+@dataclass(frozen=True)
+class OutcomeCounts:
+    accepted: int
+    quarantined: int
+    rejected: int
+    discarded: int
+
+
+def hl7_outcomes(session: Session, since: datetime) -> OutcomeCounts:
+    """Messages received since ``since`` by what became of them."""
+    from data.models.hl7 import Hl7Message
+
+    found = dict(
+        session.execute(
+            select(Hl7Message.outcome, func.count(Hl7Message.id))
+            .where(Hl7Message.received_at > since)
+            .group_by(Hl7Message.outcome)
+        ).all()
+    )
+    return OutcomeCounts(
+        accepted=found.get("applied", 0) + found.get("recorded", 0),
+        quarantined=found.get("quarantined", 0),
+        rejected=found.get("rejected", 0),
+        discarded=found.get("discarded", 0),
+    )
+
+
+@dataclass(frozen=True)
+class QuarantineOriginal:
+    id: int
+    message_type: str
+    sender: str
+    control_id: str
+    reason: str
+    raw: str | None  # None once past the retention limit (or resolved)
+    redacted: str
+
+
+def quarantine_original(
+    session: Session, quarantine_id: int
+) -> QuarantineOriginal | None:
+    """A quarantined message with its raw original (admins only: the caller checks
+    the permission and audits the view)."""
+    from data.models.hl7 import Hl7Message, Hl7Quarantine
+
+    row = session.execute(
+        select(
+            Hl7Quarantine.id,
+            Hl7Message.message_type,
+            Hl7Message.sender,
+            Hl7Message.control_id,
+            Hl7Quarantine.reason,
+            Hl7Quarantine.raw,
+            Hl7Message.redacted,
+        )
+        .join(Hl7Message, Hl7Message.id == Hl7Quarantine.message_id)
+        .where(Hl7Quarantine.id == quarantine_id)
+    ).first()
+    return QuarantineOriginal(*row) if row is not None else None
+
+
+def purged_originals(session: Session) -> frozenset[int]:
+    """Unresolved quarantine entries whose raw original is gone (past retention):
+    they can no longer be replayed or shown."""
+    from data.models.hl7 import Hl7Quarantine
+
+    return frozenset(
+        session.scalars(
+            select(Hl7Quarantine.id).where(
+                Hl7Quarantine.resolved_at.is_(None), Hl7Quarantine.raw.is_(None)
+            )
+        )
+    )

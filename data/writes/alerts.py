@@ -369,7 +369,7 @@ def _scopes_for(
 ) -> list[str]:
     """The scopes a rule applies to. G&A metrics do not apply to wards that are not
     G&A (critical care, paediatrics): those are "not applicable", not "no data"."""
-    scopes = snapshot.scopes(rule.scope)
+    scopes = [s for s in snapshot.scopes(rule.scope) if rule.applies_to(s)]
     if rule.scope == "ward" and rule.metric.startswith("ga_"):
         scopes = [s for s in scopes if ward_types.get(s) in GA_WARD_TYPES]
     return scopes
@@ -411,7 +411,7 @@ def _evaluate_rules(
             else:
                 observation = snapshot.get(rule.metric, rule.scope, scope_id)
                 label = scope_label(snapshot, rule.scope, scope_id)
-            status, events = step(rule, prev, observation, now)
+            status, events = step(rule.for_scope(scope_id), prev, observation, now)
             meta = {
                 "title": rule.title,
                 "scope_label": label,
@@ -455,11 +455,14 @@ def _retire_unconfigured(
     stored: Mapping[tuple[str, str, str], Alert],
     result: EvaluationResult,
 ) -> None:
-    """An active alert whose rule left the configuration returns to normal."""
-    configured = {r.id for r in rules.rules} | {OPEL_RULE_ID}
+    """An active alert whose rule left the configuration (or no longer applies to
+    its scope: a feed taken out of the rule's ``expect``) returns to normal."""
+    configured = {r.id: r for r in rules.rules}
     for key, row in stored.items():
+        rule = configured.get(key[0])
         if (
-            key[0] in configured
+            key[0] == OPEL_RULE_ID
+            or (rule is not None and rule.applies_to(key[2]))
             or row.state == "normal"
             or row.last_evaluated_at >= now
         ):
@@ -468,7 +471,11 @@ def _retire_unconfigured(
         status = AlertStatus(
             state=AlertState.NORMAL, since=now, last_evaluated_at=now, value=None
         )
-        reason = f"rule no longer configured (rules version {rules.version})"
+        reason = (
+            f"rule no longer configured (rules version {rules.version})"
+            if rule is None
+            else f"rule no longer applies to {key[2]} (rules version {rules.version})"
+        )
         meta = {"rules_version": rules.version}
         alert_id = _write_alert(session, row, key, status, meta, result)
         if alert_id is None:
