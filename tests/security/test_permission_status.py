@@ -106,6 +106,17 @@ EXPECTED: dict[str, tuple[int, dict[str, object]]] = {
         {"admin-toggle.n_clicks": 1, "admin-toggle-user.value": "vera.viewer"},
     ),
     "callbacks.admin.export": (403, {"admin-export.n_clicks": 1}),
+    "callbacks.feeds.replay": (403, {"feeds-replay.n_clicks": 1}),
+    "callbacks.feeds.confirm_discard": (
+        403,
+        {
+            "feeds-discard-confirm.n_clicks": 1,
+            "feeds-discard-target.data": {"id": 1},
+            "feeds-discard-reason.value": "sent twice",
+        },
+    ),  # fmt: skip
+    "callbacks.feeds.show_original": (403, {}),
+    "callbacks.imports.refresh_recent": (200, {"shell-poll.n_intervals": 1}),
 }
 
 
@@ -134,6 +145,9 @@ def _dep(d: dict, values: dict[str, object]) -> object:
         pattern = json.loads(cid)
         if pattern.get("type") == "surge-tick":
             return [{"id": TICK_ID, "property": d["property"], "value": 1}]
+        if pattern.get("type") == "feeds-original":
+            return [{"id": {"id": 1, "type": "feeds-original"},
+                     "property": d["property"], "value": 1}]  # fmt: skip
         if pattern.get("type") == "wall-revoke":
             return [{"id": {"token": 1, "type": "wall-revoke"},
                      "property": d["property"], "value": 1}]  # fmt: skip
