@@ -89,6 +89,9 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Das
 
     init_hardening(server, app, debug=settings.debug)
     server.add_url_rule("/healthz", "healthz", healthz)
+    from feeds.fhir.api import register as register_fhir
+
+    register_fhir(server)  # /fhir/r4: FHIR clients with feed bearer tokens
     return app
 
 
@@ -324,6 +327,10 @@ if __name__ != "__main__":
     from feeds.csv.cli import register as register_csv_cli
 
     register_csv_cli(server)  # flask csv-import KIND FILE --source NAME [--dry-run]
+
+    from feeds.fhir.cli import register as register_fhir_cli
+
+    register_fhir_cli(server)  # flask feed-token issue|list|revoke, fhir-location …
 
     @server.cli.command("upgrade-db")
     def upgrade_db_command() -> None:

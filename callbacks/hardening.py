@@ -147,7 +147,14 @@ def _declared(app: Dash) -> bool:
     return spec is not None and declared_values(body, spec) is not None
 
 
+# Bearer-token APIs with their own size limit, content types and error format
+# (feeds/fhir/api.py); no browser session is read there, so no same-origin check.
+OWN_LIMIT_PREFIXES = ("/fhir/",)
+
+
 def _check_size() -> tuple[Response, int] | None:
+    if request.path.startswith(OWN_LIMIT_PREFIXES):
+        return None
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit and (request.content_length or 0) > limit:
         return jsonify({"error": f"request body over {limit // 1024} KB"}), 413
@@ -156,6 +163,8 @@ def _check_size() -> tuple[Response, int] | None:
 
 def _check_request() -> Response | tuple[Response, int] | None:
     if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return None
+    if request.path.startswith(OWN_LIMIT_PREFIXES):
         return None
     if not _origin_allowed():
         log.warning(

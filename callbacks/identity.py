@@ -48,6 +48,9 @@ DISPLAY_OUTPUTS_KEY = "command_centre.display_outputs"  # set by callbacks/wall.
 # static files (below these folders, never with a "." or ".." segment).
 PUBLIC_PATHS = frozenset({"/login", "/healthz", "/_favicon.ico"})
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
+# Paths that authenticate every request themselves with a feed bearer token and
+# never read the browser session (feeds/fhir/api.py): the guard leaves them alone.
+BEARER_PREFIXES = ("/fhir/",)
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,8 @@ def _load_user_from_request(_request) -> _LoginUser | None:  # noqa: ANN001
 def _is_public(path: str) -> bool:
     if path in PUBLIC_PATHS:
         return True
+    if path.startswith(BEARER_PREFIXES):
+        return not any(part in (".", "..") for part in path.split("/"))
     if not path.startswith(PUBLIC_PREFIXES):
         return False
     return not any(part in (".", "..") for part in path.split("/"))
