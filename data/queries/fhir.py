@@ -29,7 +29,7 @@ def stored_resource(
 
 
 def site_trusts(session: Session) -> dict[int, int]:
-    return dict(session.execute(select(Site.id, Site.trust_id)).tuples().all())
+    return {sid: tid for sid, tid in session.execute(select(Site.id, Site.trust_id))}
 
 
 def proposal_for(
@@ -79,13 +79,14 @@ def applied_kinds(
     if not subjects:
         return set()
     return set(
-        session.execute(
+        (kind, subject)
+        for kind, subject in session.execute(
             select(FlowEvent.kind, FlowEvent.subject).where(
                 FlowEvent.source == source,
                 FlowEvent.subject.in_(subjects),
                 FlowEvent.status == "applied",
             )
-        ).tuples()
+        )
     )
 
 

@@ -82,11 +82,11 @@ def issue(factory, feed: str = "fhir:pas") -> tuple[int, str]:  # noqa: ANN001
         return row.id, token
 
 
-def make_app(url: str, now: datetime):  # noqa: ANN201
+def make_app(url: str, clock, auth_required: bool = True):  # noqa: ANN001, ANN201
     from app import create_app
     from tests.support.apps import settings_for
 
-    return create_app(settings_for(url, now=now, auth_required=True))
+    return create_app(settings_for(url, clock=clock, auth_required=auth_required))
 
 
 def headers(token: str | None, content_type: str = FHIR_JSON, **extra: str) -> dict:
@@ -182,3 +182,47 @@ def entry(resource: dict, method: str = "PUT") -> dict:
 def bundle(kind: str, *resources: dict) -> dict:
     return {"resourceType": "Bundle", "type": kind,
             "entry": [entry(r) for r in resources]}  # fmt: skip
+
+
+class Feed:
+    """The app under test with one FHIR feed's token, and a reader app for the
+    read APIs a screen polls (``/api/v1/beds``, ``/api/v1/ed``). Both share a clock
+    that moves a second with every request, as real time would."""
+
+    def __init__(self, url: str, folder: Path, now: datetime) -> None:
+        from tests.support.clock import MovableClock
+
+        self.url, self.clock = url, MovableClock(now)
+        self.engine, self.factory = prepare(url, folder)
+        self.token_id, self.token = issue(self.factory)
+        self.app = make_app(url, self.clock)
+        self.client = self.app.server.test_client()
+        self._reader = None
+
+    def put(self, path: str, body: dict, **extra: str):  # noqa: ANN201
+        self.clock.advance(seconds=1)
+        return put(self.client, path, body, self.token, **extra)
+
+    def post(self, body: dict, **extra: str):  # noqa: ANN201
+        self.clock.advance(seconds=1)
+        return post(self.client, body, self.token, **extra)
+
+    def api(self, name: str) -> dict:
+        if self._reader is None:
+            self._reader = make_app(self.url, self.clock, auth_required=False)
+        self.clock.advance(seconds=1)
+        response = self._reader.server.test_client().get(f"/api/v1/{name}")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+    def close(self) -> None:
+        for app in (self.app, self._reader):
+            if app is not None:
+                app.server.extensions["command_centre"].engine.dispose()
+        self.engine.dispose()
+
+
+def issues(response) -> list[dict]:  # noqa: ANN001
+    body = response.get_json()
+    assert body["resourceType"] == "OperationOutcome", body
+    return body["issue"]
