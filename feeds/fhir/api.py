@@ -106,8 +106,10 @@ def _authenticate() -> Response | None:
         except Exception as exc:  # bookkeeping only
             log.warning("fhir: token use not recorded: %s", exc.__class__.__name__)
     g.fhir_access = access
-    limit = current_app.config.get(LIMIT_KEY) or fhir_max_bytes()
-    request.max_content_length = limit
+    limit = _limit()
+    # One byte over the limit: werkzeug cuts a body without Content-Length at the
+    # maximum silently, so a body that reaches limit + 1 is known to be too large.
+    request.max_content_length = limit + 1
     if request.content_length is not None and request.content_length > limit:
         return _too_large(limit)
     if request.method in ("POST", "PUT"):
@@ -126,6 +128,10 @@ def _too_large(limit: int) -> Response:
                    "split the bundle")  # fmt: skip
 
 
+def _limit() -> int:
+    return int(current_app.config.get(LIMIT_KEY) or fhir_max_bytes())
+
+
 def _key() -> bytes:
     cached = current_app.extensions.get("fhir_key")
     if cached is None:
@@ -141,7 +147,9 @@ def _json_body() -> object | Response:
     try:
         raw = request.get_data(cache=False)
     except RequestEntityTooLarge:
-        return _too_large(request.max_content_length or 0)
+        return _too_large(_limit())
+    if len(raw) > _limit():
+        return _too_large(_limit())
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -188,7 +196,7 @@ def unsupported(rest: str) -> Response:
 @fhir.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Response:
     if isinstance(exc, RequestEntityTooLarge):
-        return _too_large(request.max_content_length or 0)
+        return _too_large(_limit())
     code = {405: "not-supported", 404: "not-found"}.get(exc.code or 500, "processing")
     return _refuse(exc.code or 500, code, exc.description or exc.name)
 
