@@ -57,17 +57,23 @@ def _bearer() -> str | None:
     return token.strip()
 
 
-def _record_refusal(feed: str, status: int, text: str) -> None:
+def _record_refusal(feed: str, status: int, text: str, touch: bool = False) -> None:
+    """Count a refused request; ``touch`` (a live token's request) also marks the
+    feed's ``feed_status`` row, as every request of a live token does."""
+    from data.writes.events import touch_feed
     from data.writes.fhir import record_request
 
     runtime = current()
     try:
         with write_session(runtime.factory) as session:
+            now = runtime.now()
             record_request(
-                session, feed, runtime.now(), interaction=f"{request.method} "
+                session, feed, now, interaction=f"{request.method} "
                 f"{request.path[len(PREFIX):] or '/'}", status_code=status,
                 outcome="refused", detail=text,
             )  # fmt: skip
+            if touch:
+                touch_feed(session, feed, now, detail=f"refused {status}")
     except Exception as exc:  # bookkeeping only
         log.warning("fhir: refusal not recorded: %s", exc.__class__.__name__)
 
@@ -115,6 +121,7 @@ def _authenticate() -> Response | None:
     if request.method in ("POST", "PUT"):
         mimetype = request.mimetype
         if mimetype not in ACCEPTED_TYPES:
+            _record_refusal(access.feed, 415, f"content type {mimetype}", touch=True)
             return _refuse(415, "not-supported", f"content type {mimetype or '(none)'}"
                            " is not supported: send application/fhir+json")  # fmt: skip
     return None
@@ -123,7 +130,7 @@ def _authenticate() -> Response | None:
 def _too_large(limit: int) -> Response:
     access = getattr(g, "fhir_access", None)
     if access is not None:
-        _record_refusal(access.feed, 413, "body too large")
+        _record_refusal(access.feed, 413, "body too large", touch=True)
     return _refuse(413, "too-costly", f"the body is over the limit of {limit} bytes; "
                    "split the bundle")  # fmt: skip
 
@@ -153,6 +160,7 @@ def _json_body() -> object | Response:
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
+        _record_refusal(g.fhir_access.feed, 400, "not JSON", touch=True)
         return _refuse(400, "structure", f"the body is not valid JSON: {exc}")
 
 

@@ -143,6 +143,12 @@ def test_fhirh004_content_type_body_limit_and_malformed_bodies(feed: Feed) -> No
     r = feed.client.put("/fhir/r4/Encounter/att-20", data="{not json",
                         headers=headers(feed.token))  # fmt: skip
     assert r.status_code == 400 and issues(r)[0]["code"] == "structure"
+    with feed.factory() as s:
+        counted = s.scalars(
+            select(FhirRequest.status_code).where(FhirRequest.outcome == "refused")
+        ).all()
+        row = s.get(FeedStatus, "fhir:pas")
+    assert counted == [415, 413, 413, 400] and row.detail == "refused 400"
     r = feed.put("Encounter/other-id", ENC)
     assert r.status_code == 400 and issues(r)[0]["expression"] == ["Encounter.id"]
     r = feed.put("Encounter/att-20", {**ENC, "unknownElement": 1})
