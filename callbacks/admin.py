@@ -1,4 +1,5 @@
-"""Admin callbacks: users (create, disable/enable) and the audit trail."""
+"""Admin callbacks: users (create, disable/enable), feed tokens (issue, revoke)
+and the audit trail."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, html, no_update
 
 from callbacks.identity import PermissionDenied, require
-from components import admin
+from components import admin, feed_tokens
 from components.shell import IDS as SHELL
 from data.audit import record_audit
 from data.db import write_session
@@ -156,6 +157,66 @@ def export(n_clicks, actor, action, entity, since, until) -> object:  # noqa: AN
     }
 
 
+def refresh_feed_tokens(_n, _message) -> object:  # noqa: ANN001
+    try:
+        require(Permission.MANAGE_FEEDS)
+    except PermissionDenied as exc:
+        return _denied(exc)
+    from data.queries.feed_tokens import list_feed_tokens
+
+    runtime = current()
+    with runtime.factory() as s:
+        rows = list_feed_tokens(s)
+    return feed_tokens.tokens_table(rows, runtime.settings.timezone)
+
+
+def issue_feed_token(n_clicks, feed, label) -> object:  # noqa: ANN001
+    """Issue a token (audited); it is shown once, in the answer to this click."""
+    if not n_clicks:
+        return no_update
+    try:
+        actor = require(Permission.MANAGE_FEEDS)
+    except PermissionDenied as exc:
+        return _denied(exc)
+    from data.writes.feed_tokens import FeedTokenError
+    from data.writes.feed_tokens import issue_feed_token as issue
+
+    runtime = current()
+    try:
+        with write_session(runtime.factory) as s:
+            row, token = issue(
+                s, str(feed or ""), actor=actor.username, actor_role=actor.role,
+                now=runtime.now(), label=str(label or ""),
+            )  # fmt: skip
+            token_id, name = row.id, row.feed
+    except FeedTokenError as exc:
+        return dbc.Alert(str(exc), color="warning")
+    return feed_tokens.issued(token_id, name, token)
+
+
+def revoke_feed_token(n_clicks, token_id) -> object:  # noqa: ANN001
+    if not n_clicks:
+        return no_update
+    try:
+        actor = require(Permission.MANAGE_FEEDS)
+    except PermissionDenied as exc:
+        return _denied(exc)
+    from data.writes.feed_tokens import FeedTokenError
+    from data.writes.feed_tokens import revoke_feed_token as revoke
+
+    if isinstance(token_id, bool) or not isinstance(token_id, int | float):
+        return dbc.Alert("Give the id of the token to revoke.", color="warning")
+    runtime = current()
+    try:
+        with write_session(runtime.factory) as s:
+            row = revoke(s, int(token_id), actor=actor.username,
+                         actor_role=actor.role, now=runtime.now())  # fmt: skip
+            feed = row.feed
+    except FeedTokenError as exc:
+        return dbc.Alert(str(exc), color="warning")
+    return dbc.Alert(f"Token {int(token_id)} for {feed} revoked.", color="success")
+
+
 def register(app: Dash) -> None:
     filters = [
         Input(admin.IDS.f_actor, "value"),
@@ -190,6 +251,24 @@ def register(app: Dash) -> None:
         *filters,
         Input(admin.IDS.message, "children"),
     )(refresh_audit)
+    app.callback(
+        Output(feed_tokens.IDS.table, "children"),
+        Input(SHELL.poll, "n_intervals"),
+        Input(feed_tokens.IDS.message, "children"),
+    )(refresh_feed_tokens)
+    app.callback(
+        Output(feed_tokens.IDS.message, "children", allow_duplicate=True),
+        Input(feed_tokens.IDS.issue, "n_clicks"),
+        State(feed_tokens.IDS.feed, "value"),
+        State(feed_tokens.IDS.label, "value"),
+        prevent_initial_call=True,
+    )(issue_feed_token)
+    app.callback(
+        Output(feed_tokens.IDS.message, "children", allow_duplicate=True),
+        Input(feed_tokens.IDS.revoke, "n_clicks"),
+        State(feed_tokens.IDS.revoke_id, "value"),
+        prevent_initial_call=True,
+    )(revoke_feed_token)
     app.callback(
         Output(admin.IDS.download, "data"),
         Input(admin.IDS.export, "n_clicks"),

@@ -9,6 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from components.common import page_header
+from components.feed_tokens import card as feed_tokens_card
 from ops.csv_export import csv_text
 from ops.permissions import Role
 from ops.timeutil import format_local
@@ -168,6 +169,7 @@ def layout(query: dict[str, str]) -> html.Div:
         [
             page_header("Administration", "Users and the audit trail"),
             users_card,
+            feed_tokens_card(),
             audit_card,
         ]
     )

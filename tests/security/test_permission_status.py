@@ -106,6 +106,15 @@ EXPECTED: dict[str, tuple[int, dict[str, object]]] = {
         {"admin-toggle.n_clicks": 1, "admin-toggle-user.value": "vera.viewer"},
     ),
     "callbacks.admin.export": (403, {"admin-export.n_clicks": 1}),
+    "callbacks.admin.refresh_feed_tokens": (200, {"shell-poll.n_intervals": 1}),
+    "callbacks.admin.issue_feed_token": (
+        200,
+        {"admin-feedtok-issue.n_clicks": 1, "admin-feedtok-feed.value": "fhir:evil"},
+    ),
+    "callbacks.admin.revoke_feed_token": (
+        200,
+        {"admin-feedtok-revoke.n_clicks": 1, "admin-feedtok-revoke-id.value": 1},
+    ),
     "callbacks.feeds.replay": (403, {"feeds-replay.n_clicks": 1}),
     "callbacks.feeds.confirm_discard": (
         403,
