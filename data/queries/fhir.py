@@ -148,3 +148,66 @@ def find_ward_or_bed(
         select(Bed.id).where(Bed.ward_id == ward_id, Bed.label == bed_label)
     )
     return location_of(session, ward_id, bed_id) if bed_id is not None else None
+
+
+# -- the feeds page ---------------------------------------------------------------
+
+
+def fhir_minutes(
+    session: Session, now: datetime, minutes: int = 60, feed: str | None = None
+) -> list:
+    """FHIR requests per minute over the last ``minutes`` (oldest first, zero where
+    none), as ``data.queries.feeds.MinuteCount``: accepted (applied or recorded)
+    and refused; ``feed`` limits them to one client."""
+    from datetime import UTC, timedelta
+
+    from sqlalchemy import case, func
+
+    from data.models.feeds import FhirRequest
+    from data.queries.feeds import MinuteCount, utc_minute
+
+    end = now.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    start = end - timedelta(minutes=minutes)
+    bucket = utc_minute(FhirRequest.received_at)
+    accepted = func.sum(case((FhirRequest.outcome != "refused", 1), else_=0))
+    stmt = (
+        select(bucket, accepted, func.count(FhirRequest.id))
+        .where(FhirRequest.received_at >= start, FhirRequest.received_at < end)
+        .group_by(bucket)
+    )
+    if feed is not None:
+        stmt = stmt.where(FhirRequest.feed == feed)
+    found = {
+        label: (int(a or 0), int(n or 0) - int(a or 0))
+        for label, a, n in session.execute(stmt)
+    }
+    out = []
+    for i in range(minutes):
+        at = start + timedelta(minutes=i)
+        a, r = found.get(at.strftime("%Y-%m-%d %H:%M"), (0, 0))
+        out.append(MinuteCount(at, a, r))
+    return out
+
+
+def fhir_outcomes(session: Session, since: datetime, feed: str | None = None):  # noqa: ANN201
+    """FHIR requests since ``since`` as ``data.queries.feeds.OutcomeCounts``
+    (accepted = applied or recorded, rejected = refused; FHIR has no quarantine)."""
+    from sqlalchemy import func
+
+    from data.models.feeds import FhirRequest
+    from data.queries.feeds import OutcomeCounts
+
+    stmt = (
+        select(FhirRequest.outcome, func.count(FhirRequest.id))
+        .where(FhirRequest.received_at > since)
+        .group_by(FhirRequest.outcome)
+    )
+    if feed is not None:
+        stmt = stmt.where(FhirRequest.feed == feed)
+    found = {outcome: n for outcome, n in session.execute(stmt)}
+    return OutcomeCounts(
+        accepted=found.get("applied", 0) + found.get("recorded", 0),
+        quarantined=0,
+        rejected=found.get("refused", 0),
+        discarded=0,
+    )

@@ -114,6 +114,15 @@ def test_fhirb003_batch_answers_per_entry(feed: Feed) -> None:
     outcome = body["entry"][3]["response"]["outcome"]["issue"][0]
     assert outcome["expression"] == ["Bundle.entry[3].resource.period.end"]
     assert counts(feed.factory)[1:] == (1, 1, 3)
+    # The feeds page's figures: one accepted request this minute, none refused
+    # (the batch as a whole was taken; its refused entries are in its answer).
+    from data.queries.fhir import fhir_minutes, fhir_outcomes
+
+    with feed.factory() as s:
+        minutes = fhir_minutes(s, feed.clock(), 5, feed="fhir:pas")
+        outcomes = fhir_outcomes(s, AT, feed="fhir:pas")
+    assert [(m.accepted, m.refused) for m in minutes] == [(0, 0)] * 4 + [(1, 0)]
+    assert (outcomes.accepted, outcomes.rejected) == (1, 0)
 
 
 def test_fhirb004_not_a_batch_or_transaction(feed: Feed) -> None:
@@ -122,3 +131,9 @@ def test_fhirb004_not_a_batch_or_transaction(feed: Feed) -> None:
     r = feed.post(location("x", "RGH-CAR"))
     assert r.status_code == 400
     assert "takes a Bundle" in issues(r)[0]["diagnostics"]
+    from data.queries.fhir import fhir_minutes, fhir_outcomes
+
+    with feed.factory() as s:
+        minutes = fhir_minutes(s, feed.clock(), 2)
+        outcomes = fhir_outcomes(s, AT)
+    assert sum(m.refused for m in minutes) == 2 and outcomes.rejected == 2
