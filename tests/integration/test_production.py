@@ -34,8 +34,8 @@ def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 60) -> dic
             r = requests.get(f"{base}/healthz", timeout=5)
             if r.status_code == 200:
                 return r.json()
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # still starting: workers accept before the app is loaded
         time.sleep(0.3)
     raise AssertionError("gunicorn did not answer /healthz in time")
 
