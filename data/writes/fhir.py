@@ -20,10 +20,12 @@ class ProposalError(ValueError):
 def save_resource(
     session: Session, feed: str, resource_type: str, resource_id: str, *,
     content_hash: str, status: str | None, detail: dict, now: datetime,
+    row: FhirResource | None = None,
 ) -> tuple[FhirResource, bool]:  # fmt: skip
     """Store the new version (a new version only when the content changed);
-    returns (row, created)."""
-    row = stored_resource(session, feed, resource_type, resource_id)
+    returns (row, created). ``row``: the stored row, when the caller read it."""
+    if row is None:
+        row = stored_resource(session, feed, resource_type, resource_id)
     if row is None:
         row = FhirResource(
             feed=feed, resource_type=resource_type, resource_id=resource_id,

@@ -151,7 +151,7 @@ def take(ctx: Context, resource_type: str, rid: str, body: dict,
             notes = [Issue(n.code, f"{n.text} (proposal {row.id})", n.expression,
                            n.severity) for n in notes]  # fmt: skip
     else:
-        eplan = map_encounter(ctx, resource, rid)
+        eplan = map_encounter(ctx, resource, rid, stored)
         notes, status, detail = eplan.notes, eplan.status, eplan.detail
         if eplan.events:
             applied = _apply(ctx, eplan.events, eplan.where, where)
@@ -160,7 +160,7 @@ def take(ctx: Context, resource_type: str, rid: str, body: dict,
                                "unchanged", None, "information")]  # fmt: skip
     row, created = store.save_resource(
         session, ctx.feed, resource_type, rid, content_hash=content_hash(body),
-        status=status, detail=detail, now=ctx.received_at,
+        status=status, detail=detail, now=ctx.received_at, row=stored,
     )  # fmt: skip
     session.flush()
     return Done(201 if created else 200, resource_type, rid, row.version,

@@ -567,8 +567,10 @@ class EncounterMapper:
         return d["attendance"], f"{d['prefix']}:departure{d.get('reopened', 0)}"
 
 
-def map_encounter(ctx: Context, enc, rid: str) -> Plan:  # noqa: ANN001
-    stored = stored_resource(ctx.session, ctx.feed, "Encounter", rid)
+def map_encounter(ctx: Context, enc, rid: str, stored=None) -> Plan:  # noqa: ANN001
+    """``stored``: this Encounter's ``fhir_resource`` row, when the caller has it."""
+    if stored is None:
+        stored = stored_resource(ctx.session, ctx.feed, "Encounter", rid)
     return EncounterMapper(ctx, enc, rid, stored).map()
 
 
