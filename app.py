@@ -38,6 +38,7 @@ from ops.config_errors import ConfigError
 from ops.settings import Settings, SettingsError, load_settings
 
 __version__ = "0.1.0"
+PAGE_LANGUAGE = "en-GB"
 log = logging.getLogger("command_centre")
 
 
@@ -81,6 +82,12 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Das
             {"name": "viewport", "content": "width=device-width, initial-scale=1"}
         ],
     )
+    # Dash has no option for <html> attributes (plotly/dash#2563): the page's
+    # language is set in its own index template (WCAG 3.1.1).
+    lang = app.index_string.replace("<html>", f'<html lang="{PAGE_LANGUAGE}">', 1)
+    if lang == app.index_string:
+        raise RuntimeError("Dash's index template has no <html> tag to set lang on")
+    app.index_string = lang
     app.layout = lambda: root_layout(settings.poll_seconds, __version__)
     from callbacks import register_all
 

@@ -207,7 +207,7 @@ def _touch(access) -> None:  # noqa: ANN001
 
 
 DISPLAY_REFUSED_PAGE = """<!doctype html>
-<html lang="en" data-bs-theme="dark"><head><meta charset="utf-8"><title>Display refused</title>
+<html lang="en-GB" data-bs-theme="dark"><head><meta charset="utf-8"><title>Display refused</title>
 <link rel="stylesheet" href="/assets/00-bootstrap-darkly.min.css"></head>
 <body style="cursor:none"><main class="container" style="margin-top:20vh">
 <h1 class="display-4">This display link is not valid</h1>
@@ -216,7 +216,7 @@ DISPLAY_REFUSED_PAGE = """<!doctype html>
 
 
 DISPLAY_RETRY_PAGE = """<!doctype html>
-<html lang="en" data-bs-theme="dark"><head><meta charset="utf-8">
+<html lang="en-GB" data-bs-theme="dark"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="30"><title>Display waiting</title>
 <link rel="stylesheet" href="/assets/00-bootstrap-darkly.min.css"></head>
 <body style="cursor:none"><main class="container" style="margin-top:20vh">
@@ -330,7 +330,7 @@ def _safe_next(target: str | None) -> str:
 
 
 LOGIN_PAGE = """<!doctype html>
-<html lang="en" data-bs-theme="dark"><head><meta charset="utf-8">
+<html lang="en-GB" data-bs-theme="dark"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sign in — Command Centre</title>
 <link rel="stylesheet" href="/assets/00-bootstrap-darkly.min.css">

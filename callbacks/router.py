@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from urllib.parse import parse_qs
@@ -33,7 +34,8 @@ PAGES: dict[str, PageLayout] = {
 }
 # Pages without the navigation bar (wall displays).
 CHROMELESS: set[str] = {"/wall"}
-# Page titles for the notices shown before there is anything to show.
+# Page titles: the browser tab's title (document_title) and the notices shown
+# before there is anything to show.
 TITLES: dict[str, str] = {
     "/": "Overview",
     "/beds": "Beds",
@@ -75,6 +77,29 @@ def _feeds_page(query: dict[str, str]) -> html.Div:
     from callbacks.feeds import page  # the page depends on the viewer's role
 
     return page(query)
+
+
+APP_NAME = "Command Centre"
+NOT_FOUND_TITLE = "Page not found"
+
+
+def document_title(path: str | None) -> str:
+    """The browser tab's title for a rendered path (WCAG 2.4.2), e.g.
+    "Beds – Command Centre"."""
+    return f"{TITLES.get(path or '', NOT_FOUND_TITLE)} – {APP_NAME}"
+
+
+def _document_title_js() -> str:
+    """The clientside function setting document.title from the rendered path: the
+    same titles as :func:`document_title`, so a page's title is right however it
+    was reached (first load, a link, Back)."""
+    titles = {path: document_title(path) for path in TITLES}
+    return (
+        "function (path) {"
+        f" var titles = {json.dumps(titles)};"
+        f" document.title = titles[path] || {json.dumps(document_title(None))};"
+        " }"
+    )
 
 
 def parse_query(search: object) -> dict[str, str]:
@@ -183,3 +208,5 @@ def register(app: Dash) -> None:
         State(IDS.url, "search"),
         prevent_initial_call=True,
     )(recheck)
+    # The tab's title follows the page (no output: it writes document.title only).
+    app.clientside_callback(_document_title_js(), Input(IDS.rendered_path, "data"))

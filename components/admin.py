@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from components.a11y import labelled
 from components.common import page_header
 from components.feed_tokens import card as feed_tokens_card
 from ops.csv_export import csv_text
@@ -39,35 +40,51 @@ def layout(query: dict[str, str]) -> html.Div:
     role_options = [{"label": r.label, "value": r.value} for r in Role]
     users_card = dbc.Card(
         [
-            dbc.CardHeader(html.H3("Users", className="h5 mb-0")),
+            dbc.CardHeader(html.H2("Users", className="h5 mb-0")),
             dbc.CardBody(
                 [
                     html.Div(id=IDS.users),
-                    html.H4("Create a user", className="h6 mt-3"),
+                    html.H3("Create a user", className="h6 mt-3"),
                     dbc.Row(
                         [
                             dbc.Col(
-                                dbc.Input(id=IDS.new_username, placeholder="user name"),
-                                md=2,
-                            ),
-                            dbc.Col(
-                                dbc.Input(id=IDS.new_name, placeholder="display name"),
-                                md=3,
-                            ),
-                            dbc.Col(
-                                dcc.Dropdown(
-                                    id=IDS.new_role,
-                                    options=role_options,
-                                    placeholder="role",
-                                    clearable=False,
+                                labelled(
+                                    "User name",
+                                    dbc.Input(
+                                        id=IDS.new_username, placeholder="user name"
+                                    ),
                                 ),
                                 md=2,
                             ),
                             dbc.Col(
-                                dbc.Input(
-                                    id=IDS.new_password,
-                                    type="password",
-                                    placeholder="initial password (12+ characters)",
+                                labelled(
+                                    "Display name",
+                                    dbc.Input(
+                                        id=IDS.new_name, placeholder="display name"
+                                    ),
+                                ),
+                                md=3,
+                            ),
+                            dbc.Col(
+                                labelled(
+                                    "Role",
+                                    dcc.Dropdown(
+                                        id=IDS.new_role,
+                                        options=role_options,
+                                        placeholder="role",
+                                        clearable=False,
+                                    ),
+                                ),
+                                md=2,
+                            ),
+                            dbc.Col(
+                                labelled(
+                                    "Initial password",
+                                    dbc.Input(
+                                        id=IDS.new_password,
+                                        type="password",
+                                        placeholder="12 or more characters",
+                                    ),
                                 ),
                                 md=3,
                             ),
@@ -76,13 +93,18 @@ def layout(query: dict[str, str]) -> html.Div:
                                 md=2,
                             ),
                         ],
-                        className="g-2",
+                        className="g-2 align-items-end",
                     ),
-                    html.H4("Disable or enable", className="h6 mt-3"),
+                    html.H3("Disable or enable", className="h6 mt-3"),
                     dbc.Row(
                         [
                             dbc.Col(
-                                dbc.Input(id=IDS.toggle_user, placeholder="user name"),
+                                labelled(
+                                    "User name",
+                                    dbc.Input(
+                                        id=IDS.toggle_user, placeholder="user name"
+                                    ),
+                                ),
                                 md=3,
                             ),
                             dbc.Col(
@@ -95,7 +117,7 @@ def layout(query: dict[str, str]) -> html.Div:
                                 md=3,
                             ),
                         ],
-                        className="g-2",
+                        className="g-2 align-items-end",
                     ),
                     html.Div(id=IDS.message, className="mt-3", role="status"),
                 ]
@@ -105,48 +127,63 @@ def layout(query: dict[str, str]) -> html.Div:
     )
     audit_card = dbc.Card(
         [
-            dbc.CardHeader(html.H3("Audit trail", className="h5 mb-0")),
+            dbc.CardHeader(html.H2("Audit trail", className="h5 mb-0")),
             dbc.CardBody(
                 [
                     dbc.Row(
                         [
                             dbc.Col(
-                                dbc.Input(
-                                    id=IDS.f_actor,
-                                    placeholder="user",
-                                    value=query.get("actor", ""),
+                                labelled(
+                                    "User",
+                                    dbc.Input(
+                                        id=IDS.f_actor,
+                                        placeholder="user",
+                                        value=query.get("actor", ""),
+                                    ),
                                 ),
                                 md=2,
                             ),
                             dbc.Col(
-                                dbc.Input(
-                                    id=IDS.f_action,
-                                    placeholder="action",
-                                    value=query.get("action", ""),
+                                labelled(
+                                    "Action",
+                                    dbc.Input(
+                                        id=IDS.f_action,
+                                        placeholder="action",
+                                        value=query.get("action", ""),
+                                    ),
                                 ),
                                 md=2,
                             ),
                             dbc.Col(
-                                dbc.Input(
-                                    id=IDS.f_entity,
-                                    placeholder="entity type",
-                                    value=query.get("entity", ""),
+                                labelled(
+                                    "Entity type",
+                                    dbc.Input(
+                                        id=IDS.f_entity,
+                                        placeholder="entity type",
+                                        value=query.get("entity", ""),
+                                    ),
                                 ),
                                 md=2,
                             ),
                             dbc.Col(
-                                dbc.Input(
-                                    id=IDS.f_since,
-                                    type="date",
-                                    value=query.get("since"),
+                                labelled(
+                                    "Since (local date)",
+                                    dbc.Input(
+                                        id=IDS.f_since,
+                                        type="date",
+                                        value=query.get("since"),
+                                    ),
                                 ),
                                 md=2,
                             ),
                             dbc.Col(
-                                dbc.Input(
-                                    id=IDS.f_until,
-                                    type="date",
-                                    value=query.get("until"),
+                                labelled(
+                                    "Until (local date)",
+                                    dbc.Input(
+                                        id=IDS.f_until,
+                                        type="date",
+                                        value=query.get("until"),
+                                    ),
                                 ),
                                 md=2,
                             ),
@@ -157,7 +194,7 @@ def layout(query: dict[str, str]) -> html.Div:
                                 md=2,
                             ),
                         ],
-                        className="g-2 mb-3",
+                        className="g-2 mb-3 align-items-end",
                     ),
                     html.Div(id=IDS.audit),
                     dcc.Download(id=IDS.download),

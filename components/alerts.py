@@ -147,7 +147,14 @@ def _opt(value: str | None) -> list[dict[str, str]]:
 def history_filters(query: Mapping[str, str]) -> dbc.Row:
     def col(label: str, control: Any, lg: int = 2) -> dbc.Col:
         return dbc.Col(
-            html.Div([dbc.Label(label, className="small text-muted mb-1"), control]),
+            html.Div(
+                [
+                    dbc.Label(
+                        label, html_for=control.id, className="small text-muted mb-1"
+                    ),
+                    control,
+                ]
+            ),
             xs=12,
             sm=6,
             lg=lg,
@@ -288,6 +295,7 @@ def layout(query: dict[str, str]) -> html.Div:
                                         [
                                             html.Span(
                                                 "Why this level:",
+                                                id=f"{IDS.opel_scope}-label",
                                                 className="me-2 small text-muted",
                                             ),
                                             dbc.RadioItems(
@@ -298,6 +306,10 @@ def layout(query: dict[str, str]) -> html.Div:
                                                 className="d-inline-block",
                                             ),
                                         ],
+                                        role="radiogroup",
+                                        **{
+                                            "aria-labelledby": f"{IDS.opel_scope}-label"
+                                        },
                                     ),
                                     html.Div(id=IDS.opel_breakdown),
                                 ],

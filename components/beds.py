@@ -12,6 +12,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from components.a11y import labelled
 from components.common import (
     MISSING_VALUE_TEXT,
     format_age,
@@ -111,7 +112,7 @@ def _initial_options(
 
 def _filter(label: str, control: Any) -> dbc.Col:
     return dbc.Col(
-        html.Div([dbc.Label(label, className="small text-muted mb-1"), control]),
+        html.Div(labelled(label, control)),
         xs=12,
         sm=6,
         lg=3,

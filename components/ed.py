@@ -17,6 +17,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from components.a11y import labelled
 from components.common import (
     MISSING_VALUE_TEXT,
     Status,
@@ -124,10 +125,8 @@ def _filters(query: Mapping[str, str]) -> dbc.Row:
                 className="mb-2",
             ),
             dbc.Col(
-                [
-                    dbc.Label(
-                        "Heatmap history", className="small text-muted mb-1 d-block"
-                    ),
+                labelled(
+                    "Heatmap history",
                     dbc.RadioItems(
                         id=IDS.weeks,
                         options=[
@@ -140,7 +139,7 @@ def _filters(query: Mapping[str, str]) -> dbc.Row:
                         labelClassName="btn btn-outline-light btn-sm",
                         labelCheckedClassName="active",
                     ),
-                ],
+                ),
                 xs=12,
                 sm=6,
                 lg=4,

@@ -14,6 +14,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from components.a11y import labelled
 from components.common import MISSING_VALUE_TEXT, kpi_tile, page_header, query_string
 from ops import flow as rules
 from ops.timeutil import format_local
@@ -68,7 +69,7 @@ def _initial(value: Any) -> list[dict[str, Any]]:
 
 def _filter(label: str, control: Any) -> dbc.Col:
     return dbc.Col(
-        html.Div([dbc.Label(label, className="small text-muted mb-1"), control]),
+        html.Div(labelled(label, control)),
         xs=12,
         sm=4,
         lg=3,

@@ -126,7 +126,7 @@ def layout(
             html.Div(id=IDS.message),
             dbc.Card(
                 [
-                    dbc.CardHeader(html.H3("Recent imports", className="h5 mb-0")),
+                    dbc.CardHeader(html.H2("Recent imports", className="h5 mb-0")),
                     dbc.CardBody(html.Div(id=IDS.recent)),
                 ]
             ),
@@ -139,7 +139,7 @@ def _problems(
 ) -> html.Div:
     return html.Div(
         [
-            html.H4(f"{title} ({len(items)})", className=f"h6 text-{color}"),
+            html.H3(f"{title} ({len(items)})", className=f"h6 text-{color}"),
             dbc.Table(
                 [
                     html.Thead(
@@ -164,7 +164,7 @@ def _problems(
 def preview(view: dict) -> html.Div:
     """``view``: title, rows, ok, already, applied, errors/warnings as (row, column,
     problem), counts (event kind -> n), outcomes, mapping (field -> header), date_format."""
-    parts: list = [html.H3(view["title"], className="h5")]
+    parts: list = [html.H2(view["title"], className="h5")]
     if view.get("already"):
         parts.append(
             dbc.Alert(view["already"], color="info", className="imports-status")

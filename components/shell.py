@@ -20,6 +20,7 @@ class IDS:
     notice = "shell-notice"
     notice_poll = "shell-notice-poll"
     root = "shell-root"
+    skip = "shell-skip"
     # Filled by assets/30-staleness.js while the page's figures are STALE.
     stale = "shell-stale"
 
@@ -117,6 +118,14 @@ def root_layout(poll_seconds: int, version: str) -> html.Div:
     """The layout every page lives in; pages render into ``IDS.page``."""
     return html.Div(
         [
+            # First in the Tab order: past the navigation to the page (WCAG 2.4.1);
+            # assets/a11y.js moves focus to <main> without touching the address.
+            html.A(
+                "Skip to main content",
+                href=f"#{IDS.page}",
+                id=IDS.skip,
+                className="cc-skip-link",
+            ),
             dcc.Location(id=IDS.url, refresh="callback-nav"),
             html.Div(id=IDS.nav),
             html.Div(id=IDS.banner),
@@ -126,7 +135,7 @@ def root_layout(poll_seconds: int, version: str) -> html.Div:
                 role="status",
                 **{"aria-live": "polite"},
             ),
-            html.Main(id=IDS.page, className="container-fluid pb-4"),
+            html.Main(id=IDS.page, className="container-fluid pb-4", tabIndex="-1"),
             dcc.Interval(id=IDS.poll, interval=poll_seconds * 1000, n_intervals=0),
             dcc.Store(id=IDS.version, data=version),
             dcc.Store(id=IDS.rendered_path),

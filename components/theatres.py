@@ -16,6 +16,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from components.a11y import labelled
 from components.common import (
     Status,
     empty_figure,
@@ -128,14 +129,9 @@ def _filters(query: Mapping[str, str]) -> dbc.Row:
     if site != ALL_SITES:
         initial.append({"label": site, "value": site})
 
-    def col(label: str, control: Any, html_for: str | None = None) -> dbc.Col:
+    def col(label: str, control: Any) -> dbc.Col:
         return dbc.Col(
-            [
-                dbc.Label(
-                    label, html_for=html_for, className="small text-muted mb-1 d-block"
-                ),
-                control,
-            ],
+            labelled(label, control, "small text-muted mb-1 d-block"),
             xs=12,
             sm=6,
             lg=3,
@@ -144,7 +140,7 @@ def _filters(query: Mapping[str, str]) -> dbc.Row:
 
     return dbc.Row(
         [
-            col("Site", dcc.Dropdown(id=IDS.site, options=initial, value=site, clearable=False), IDS.site),
+            col("Site", dcc.Dropdown(id=IDS.site, options=initial, value=site, clearable=False)),
             col(
                 "Utilisation history",
                 _radio(IDS.days, [{"label": f"{n} days", "value": n} for n in DAYS_OPTIONS],

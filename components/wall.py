@@ -605,7 +605,24 @@ def opel_panel(
             )  # fmt: skip
     head = _opel_summary(opel)
     table = (
-        html.Table(html.Tbody(rows), className="wall-opel-table")
+        html.Table(
+            [
+                # Read by screen readers; the wall's sighted viewers see the columns.
+                html.Caption(
+                    "OPEL parameters: value and band", className="visually-hidden"
+                ),
+                html.Thead(
+                    html.Tr(
+                        [
+                            html.Th(h, scope="col", className="visually-hidden")
+                            for h in ("Number", "Parameter", "Value", "Band")
+                        ]
+                    )
+                ),
+                html.Tbody(rows),
+            ],
+            className="wall-opel-table",
+        )
         if rows
         else html.P("No OPEL breakdown available.", className="wall-empty")
     )
