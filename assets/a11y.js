@@ -13,12 +13,32 @@
  *    props never change), so the fix holds across re-renders; a re-mounted
  *    dropdown is a new element and is fixed when it appears.
  *
+ *    An open dropdown list is a named radio group (check boxes when multi) of the
+ *    native inputs Dash already focuses, rather than a listbox whose options each
+ *    hold a focusable input (nested controls, WCAG 4.1.2).
+ *
  * 2. dcc.Upload's hidden file input is named by its drop zone's text.
  *
- * 3. The skip link (components/shell.py) moves focus to the page's <main> without
+ * 3. Charts: plotly's SVG drawing inside a named figure is hidden from assistive
+ *    technology (the figure's text says what it shows).
+ *
+ * 4. A table box that scrolls but holds no control becomes a focusable, named
+ *    region, so the keyboard can scroll it.
+ *
+ * 5. The skip link (components/shell.py) moves focus to the page's <main> without
  *    changing the address (a hash would be seen by the pages' dcc.Location).
  *
- * Only attributes on those elements are written here; React owns everything else.
+ * 6. Focus lost with its element (a poll redrew it, a dialog closed) goes back to
+ *    the element with the same id, the dialog's opener, or <main>.
+ *
+ * 7. Live regions: polled content is never one (it would be read out at every poll,
+ *    and the STALE notices' ages change every second). What changes that matters
+ *    is announced once: a newly firing alert by its toast (role=alert, server side),
+ *    and the page going STALE or recovering (body.cc-stale, set by
+ *    assets/30-staleness.js) by the polite announcer #cc-announce made here.
+ *
+ * Only attributes on those elements (and the announcer, outside React's tree) are
+ * written here; React owns everything else.
  */
 (function () {
   "use strict";
@@ -61,6 +81,44 @@
     button.setAttribute("data-cc-labelled", "1");
   }
 
+  // The text a dropdown is labelled with ("Site"), for its open list.
+  function labelText(button) {
+    var label = button && button.id
+      ? document.querySelector('label[for="' + CSS.escape(button.id) + '"]')
+      : null;
+    return label ? label.textContent.replace(/\s+/g, " ").trim() : "";
+  }
+
+  // An open dropdown list: Dash renders each option as <label role="option"> holding
+  // the radio (checkbox when multi) that takes focus, a control inside a control.
+  // The list becomes a named group of those native inputs, each named by its label.
+  function fixOptions(content) {
+    var trigger = content.id
+      ? document.querySelector('[aria-controls="' + CSS.escape(content.id) + '"]')
+      : null;
+    var name = labelText(trigger);
+    if (name && !content.hasAttribute("aria-label")) {
+      content.setAttribute("aria-label", name);
+    }
+    var search = content.querySelector("input.dash-dropdown-search:not([aria-label])");
+    if (search) {
+      search.setAttribute("aria-label", "Search " + (name ? name.toLowerCase() + " " : "") + "options");
+    }
+    var lists = content.querySelectorAll(".dash-options-list[role=listbox]");
+    for (var i = 0; i < lists.length; i++) {
+      var multi = lists[i].querySelector("input[type=checkbox]");
+      lists[i].setAttribute("role", multi ? "group" : "radiogroup");
+      if (name) {
+        lists[i].setAttribute("aria-label", name + " options");
+      }
+    }
+    var options = content.querySelectorAll("label.dash-options-list-option");
+    for (var j = 0; j < options.length; j++) {
+      options[j].removeAttribute("role");
+      options[j].removeAttribute("aria-selected");
+    }
+  }
+
   function sweep(root) {
     var found = root.getElementsByClassName ? root.getElementsByClassName(TARGET) : [];
     for (var i = 0; i < found.length; i++) {
@@ -73,7 +131,17 @@
       var text = (files[k].parentElement && files[k].parentElement.textContent) || "";
       files[k].setAttribute("aria-label", text.replace(/\s+/g, " ").trim() || "Choose a file");
     }
+    var open = document.querySelectorAll(".dash-dropdown-content");
+    for (var o = 0; o < open.length; o++) {
+      fixOptions(open[o]);
+    }
     scrollables();
+    // A chart's drawing says nothing a screen reader can use (ticks, rectangles):
+    // its figure is named and described in words instead (components/chart_text.py).
+    var drawings = document.querySelectorAll(".cc-chart-plot svg.main-svg:not([aria-hidden])");
+    for (var m = 0; m < drawings.length; m++) {
+      drawings[m].setAttribute("aria-hidden", "true");
+    }
     // A label rendered after its dropdown (or the other way round) names it now.
     var buttons = document.querySelectorAll("button.dash-dropdown:not([data-cc-labelled])");
     for (var j = 0; j < buttons.length; j++) {
@@ -138,13 +206,95 @@
     main.scrollIntoView({ block: "start" });
   }
 
+  // Focus that falls to <body> because its element went away (a poll re-rendered
+  // it, a dialog closed after its opener was redrawn) goes back to the element with
+  // the same id, else to the dialog's opener, else to <main>: a keyboard user keeps
+  // their place. Focus the user moved off the page themselves (a click on nothing,
+  // Tab past the end) is left alone: its element is still there.
+  var focusKept = { last: null, lastId: "", opener: null, openerId: "" };
+
+  function keepFocus() {
+    var active = document.activeElement;
+    if (active && active !== document.body && active !== document.documentElement) {
+      focusKept.last = active;
+      focusKept.lastId = active.id || "";
+      if (!active.closest(".modal")) {
+        focusKept.opener = active;
+        focusKept.openerId = active.id || "";
+      }
+      return;
+    }
+    var last = focusKept.last;
+    if (!last || last.isConnected) {
+      return;
+    }
+    focusKept.last = null;
+    var wasInDialog = !document.getElementById(focusKept.lastId) && focusKept.opener;
+    var target = null;
+    if (!wasInDialog && focusKept.lastId) {
+      target = document.getElementById(focusKept.lastId);
+    }
+    if (!target && focusKept.opener) {
+      target = focusKept.opener.isConnected
+        ? focusKept.opener
+        : focusKept.openerId && document.getElementById(focusKept.openerId);
+    }
+    if (!target || target.closest(".modal:not(.show)")) {
+      target = document.querySelector("main");
+    }
+    if (target) {
+      target.focus();
+    }
+  }
+
+  var announced = { stale: false };
+
+  function announcer() {
+    var el = document.getElementById("cc-announce");
+    if (!el) {
+      el = document.createElement("div");
+      el.id = "cc-announce";
+      el.className = "visually-hidden";
+      el.setAttribute("role", "status");
+      el.setAttribute("aria-live", "polite");
+      el.setAttribute("aria-atomic", "true");
+      document.body.appendChild(el);
+    }
+    return el;
+  }
+
+  // Once a second, like the staleness judge: say it when the page turns STALE and
+  // when it recovers, never the ticking age.
+  function announceStaleness() {
+    var stale = document.body.classList.contains("cc-stale");
+    if (stale === announced.stale) {
+      return;
+    }
+    announced.stale = stale;
+    var label = (document.body.style.getPropertyValue("--cc-stale-label") || "")
+      .replace(/^\s*"|"\s*$/g, "");
+    announcer().textContent = stale
+      ? "The figures on this page are stale" + (label ? " (" + label + ")" : "") +
+        ": the page is not receiving updates."
+      : "The figures on this page are up to date again.";
+  }
+
   function start() {
     sweep(document);
     // One sweep per batch of changes (the observer batches a whole render).
+    // (aria-selected: React sets it again on an option when a multi-choice changes)
     new MutationObserver(function () {
       sweep(document);
-    }).observe(document.body, { childList: true, subtree: true });
+    }).observe(document.body, {
+      childList: true,
+      subtree: true,
+      attributes: true,
+      attributeFilter: ["aria-selected"],
+    });
     document.addEventListener("click", skipToMain);
+    announcer();
+    window.setInterval(announceStaleness, 1000);
+    window.setInterval(keepFocus, 200);
     window.addEventListener("resize", scrollables);
   }
 

@@ -22,6 +22,7 @@ from callbacks.identity import PermissionDenied, current_actor, require
 from callbacks.router import CHROMELESS, parse_query
 from components import alert_banner as banner_ui
 from components import alerts as ui
+from components import chart_text
 from components.common import empty_figure
 from components.shell import IDS as SHELL
 from components.surge import active_protocols_banner
@@ -70,7 +71,7 @@ def refresh(
     _changed: int | None = None,
 ) -> tuple:
     """Freshness, OPEL cards, breakdown scope options, breakdown, trend, current alerts,
-    history, and the history filters' options."""
+    history, the history filters' options, and the trend's text."""
     runtime = current()
     tz = runtime.settings.timezone
     now = runtime.now()
@@ -101,6 +102,10 @@ def refresh(
             message,
             no_update,
             no_update,
+            chart_text.alternative(
+                chart_text.unavailable("OPEL figures could not be read."),
+                ui.IDS.opel_trend,
+            ),
         )
     if evaluated is None:
         fresh = freshness(runtime, None, "alerts have not been evaluated yet")
@@ -143,6 +148,9 @@ def refresh(
         ui.history_table(events, tz, now, reads.HISTORY_LIMIT),
         ui.rule_options(options.rules),
         ui.scope_options(options.scopes),
+        chart_text.alternative(
+            chart_text.opel_trend_text(trend, since, now, tz), ui.IDS.opel_trend
+        ),
     )
 
 
@@ -385,6 +393,7 @@ def register(app: Dash) -> None:
         Output(ui.IDS.history, "children"),
         Output(ui.IDS.f_rule, "options"),
         Output(ui.IDS.f_scope, "options"),
+        Output(chart_text.text_id(ui.IDS.opel_trend), "children"),
         Input(SHELL.url, "search"),
         Input(SHELL.poll, "n_intervals"),
         Input(ui.IDS.body, "id"),

@@ -16,14 +16,15 @@ from callbacks.common import (
     query_failed,
 )
 from callbacks.router import parse_query
-from components import beds
+from components import beds, chart_text
 from components.common import empty_figure
-from components.figures_beds import occupancy_heatmap
+from components.figures_beds import occupancy_heatmap, occupancy_matrix
 from components.shell import IDS as SHELL
 from data.queries import beds as q
 from data.queries.common import newest_feed_write
 from data.queries.feeds import reported_domains
 from data.runtime import current
+from ops.alerting import tile_bands
 from ops.metrics import occupancy_pct, ratio_pct
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
     """Everything on the page from one pass of queries.
 
     Returns: freshness (page, heatmap, table), heatmap figure, ward table, drill-down,
-    and the options of the site, specialty and ward-type filters.
+    the options of the site, specialty and ward-type filters, and the heatmap's text.
     """
     runtime = current()
     query = parse_query(search)
@@ -70,6 +71,10 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
             no_update,
             no_update,
             no_update,
+            chart_text.alternative(
+                chart_text.unavailable("Bed figures could not be read."),
+                beds.IDS.heatmap,
+            ),
         )
     fresh = freshness(runtime, as_of)
     tz = runtime.settings.timezone
@@ -78,6 +83,13 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
         str(v) for v in (filters.site, filters.specialty, filters.ward_type, range_key)
     )
     figure = occupancy_heatmap(frame, labelled, hours, tz, uirevision=uirevision)
+    text = chart_text.bed_occupancy_text(
+        labelled,
+        occupancy_matrix(frame, labelled, hours),
+        hours,
+        tz,
+        *chart_text.occupancy_thresholds(tile_bands("site")),
+    )
     total = q.totals(wards)
     grid = beds.ward_drilldown(detail, now, query) if detail is not None else None
     in_table = detail is not None and any(w.ward_id == detail.ward_id for w in wards)
@@ -106,6 +118,7 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
         beds.site_options(options.sites),
         beds.specialty_options(options.specialties),
         beds.ward_type_options(options.ward_types),
+        chart_text.alternative(text, beds.IDS.heatmap),
     )
 
 
@@ -208,6 +221,7 @@ def register(app: Dash) -> None:
         Output(beds.IDS.site, "options"),
         Output(beds.IDS.specialty, "options"),
         Output(beds.IDS.ward_type, "options"),
+        Output(chart_text.text_id(beds.IDS.heatmap), "children"),
         Output(beds.IDS.sent, "data"),
         Input(SHELL.url, "search"),
         Input(SHELL.poll, "n_intervals"),

@@ -21,7 +21,7 @@ from callbacks.common import (
     query_failed,
 )
 from callbacks.router import parse_query
-from components import ed
+from components import chart_text, ed
 from components.common import empty_figure
 from components.shell import IDS as SHELL
 from data.queries import ed as q
@@ -92,7 +92,8 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
     """Everything on the page from one read session.
 
     Returns: freshness, tiles, area table, time-in-department figure, arrivals figure,
-    arrivals note, handover counts, handover table, heatmap, heatmap note, site options.
+    arrivals note, handover counts, handover table, heatmap, heatmap note, site options,
+    and the three charts' texts.
     """
     runtime = current()
     tz = runtime.settings.timezone
@@ -111,7 +112,8 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
         message = ed.error_message("ED figures")
         failed = empty_figure("Data could not be read")
         return (fresh.line, message, message, failed, failed, "", "", message, failed, "",
-                no_update)  # fmt: skip
+                no_update, *_texts(chart_text.unavailable(
+                    "ED figures could not be read.")))  # fmt: skip
     options = ed.site_options(data.sites)
     if site and site not in dict(data.sites):
         fresh = freshness(runtime, snap.as_of)
@@ -129,6 +131,7 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
             empty,
             "",
             options,
+            *_texts(chart_text.unavailable(f"Site {site!r} is unknown; no figures.")),
         )
     fresh = freshness(runtime, snap.as_of)
     values = tile_values(snap, site)
@@ -149,7 +152,23 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
         ed.heatmap_figure(data.heatmap, uirevision),
         ed.heatmap_note(data.heatmap, label),
         options,
+        *_texts(chart_text.time_in_department_text(data.time_in_department),
+                chart_text.arrivals_today_text(data.today),
+                chart_text.arrivals_heatmap_text(data.heatmap)),
     )  # fmt: skip
+
+
+TEXT_GRAPHS = (ed.IDS.tid, ed.IDS.arrivals, ed.IDS.heatmap)
+
+
+def _texts(*texts: chart_text.ChartText) -> list[list]:
+    """The rendered texts of the time-in-department, arrivals and heatmap charts (one
+    text for all three when they share it)."""
+    if len(texts) == 1:
+        texts = texts * len(TEXT_GRAPHS)
+    return [
+        chart_text.alternative(t, g) for t, g in zip(texts, TEXT_GRAPHS, strict=True)
+    ]
 
 
 def filters_changed(
@@ -264,6 +283,7 @@ def register(app: Dash) -> None:
         Output(ed.IDS.heatmap, "figure"),
         Output(ed.IDS.heatmap_note, "children"),
         Output(ed.IDS.site, "options"),
+        *(Output(chart_text.text_id(g), "children") for g in TEXT_GRAPHS),
         Output(ed.IDS.sent, "data"),
         Input(SHELL.url, "search"),
         Input(SHELL.poll, "n_intervals"),

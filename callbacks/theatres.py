@@ -22,7 +22,7 @@ from callbacks.common import (
     query_failed,
 )
 from callbacks.router import parse_query
-from components import theatres
+from components import chart_text, theatres
 from components.common import empty_figure
 from components.shell import IDS as SHELL
 from data.queries import theatres as q
@@ -86,7 +86,8 @@ def _as_of(as_of_text: str | None) -> str | None:
 
 
 def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> tuple:
-    """Returns: freshness, tiles, board, heatmap, heatmap note, lost time, site options."""
+    """Returns: freshness, tiles, board, heatmap, heatmap note, lost time, site options,
+    and the heatmap's text."""
     runtime = current()
     tz = runtime.settings.timezone
     query = parse_query(search)
@@ -104,13 +105,15 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
         fresh = query_failed("theatres", exc)
         message = theatres.error_message("Theatre figures")
         return (fresh.line, message, message, empty_figure("Data could not be read"), "",
-                message, no_update)  # fmt: skip
+                message, no_update, _text(chart_text.unavailable(
+                    "Theatre figures could not be read.")))  # fmt: skip
     options = theatres.site_options(data.sites)
     fresh = freshness(runtime, snap.as_of)
     if site and site not in dict(data.sites):
         message = theatres.error_message(f"Site {site!r} is unknown; its figures")
         return (fresh.line, message, message, empty_figure(f"Unknown site {site}"), "",
-                message, options)  # fmt: skip
+                message, options, _text(chart_text.unavailable(
+                    f"Site {site!r} is unknown; no figures.")))  # fmt: skip
     show_site = site is None
     label = dict(data.sites).get(site, site) if site else "All sites"
     values = tile_values(data.board, data.window, snap, site, now, tz)
@@ -129,7 +132,16 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
         theatres.heatmap_note(data.days, label),
         theatres.lost_time_table(data.lost_time, period_label, show_site),
         options,
+        _text(
+            chart_text.theatre_utilisation_text(
+                rows, data.days, data.utilisation, theatres.UTILISATION_TARGET
+            )
+        ),
     )
+
+
+def _text(text: chart_text.ChartText) -> list:
+    return chart_text.alternative(text, theatres.IDS.heatmap)
 
 
 def filters_changed(
@@ -251,6 +263,7 @@ def register(app: Dash) -> None:
         Output(theatres.IDS.heatmap_note, "children"),
         Output(theatres.IDS.lost, "children"),
         Output(theatres.IDS.site, "options"),
+        Output(chart_text.text_id(theatres.IDS.heatmap), "children"),
         Output(theatres.IDS.sent, "data"),
         Input(SHELL.url, "search"),
         Input(SHELL.poll, "n_intervals"),

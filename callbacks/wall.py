@@ -31,7 +31,8 @@ from callbacks.common import freshness
 from callbacks.hardening import declared_values
 from callbacks.identity import PermissionDenied, display_access, require
 from callbacks.router import parse_query
-from components import wall
+from components import chart_text, wall
+from components.figures_beds import occupancy_matrix
 from components.shell import IDS as SHELL
 from data.db import write_session
 from data.queries import display as reads
@@ -240,7 +241,12 @@ def render(
                 data.occupancy, data.wards, data.hours, tz,
                 wall.font_scale(profile.resolution, viewport_height), show_site,
             )  # fmt: skip
-            panels.append(wall.beds_panel(values, fresh.status, figure, bands))
+            rows = wall.heatmap_rows(data.wards, show_site)
+            text = chart_text.bed_occupancy_text(
+                rows, occupancy_matrix(data.occupancy, rows, data.hours), data.hours,
+                tz, *chart_text.occupancy_thresholds(tile_bands("site")),
+            )  # fmt: skip
+            panels.append(wall.beds_panel(values, fresh.status, figure, bands, text))
         elif key == "ed_board":
             area_values = {
                 a.scope_id: (snap.get("ed_in_department", "ed_area", a.scope_id),

@@ -295,7 +295,8 @@ def alert_banner(
     return html.Div(
         children,
         id=IDS.root,
-        role="status",
+        # Not a live region: it is redrawn at every poll. A newly firing alert is
+        # announced once, by its toast (role=alert).
         className="container-fluid py-2 mb-3 border-bottom border-secondary",
         style={"backgroundColor": "var(--cc-surface)"},
     )

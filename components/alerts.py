@@ -25,6 +25,7 @@ from components.alert_banner import (
     severity_badge,
     state_badge,
 )
+from components.chart_text import chart_figure
 from components.common import (
     MISSING_VALUE_TEXT,
     empty_figure,
@@ -276,7 +277,7 @@ def layout(query: dict[str, str]) -> html.Div:
                 "with the reason for it.",
                 right=html.Span(id=IDS.freshness),
             ),
-            html.Div(id=IDS.message),
+            html.Div(id=IDS.message, role="status"),
             _section(
                 "Current alerts",
                 html.Div(
@@ -317,14 +318,17 @@ def layout(query: dict[str, str]) -> html.Div:
                                 xxl=7,
                             ),
                             dbc.Col(
-                                dcc.Graph(
-                                    id=IDS.opel_trend,
-                                    figure=empty_figure("Loading…"),
-                                    config={
-                                        "displaylogo": False,
-                                        "displayModeBar": False,
-                                    },
-                                    style={"height": "320px"},
+                                chart_figure(
+                                    dcc.Graph(
+                                        id=IDS.opel_trend,
+                                        figure=empty_figure("Loading…"),
+                                        config={
+                                            "displaylogo": False,
+                                            "displayModeBar": False,
+                                        },
+                                        style={"height": "320px"},
+                                    ),
+                                    "Line chart: OPEL level over the last 7 days",
                                 ),
                                 xs=12,
                                 xxl=5,

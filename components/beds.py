@@ -13,6 +13,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from components.a11y import labelled
+from components.chart_text import chart_figure
 from components.common import (
     MISSING_VALUE_TEXT,
     format_age,
@@ -218,10 +219,19 @@ def layout(query: dict[str, str]) -> html.Div:
     """The Beds page for the URL's query (filters pre-set from it)."""
     heatmap = html.Div(
         [
-            dcc.Graph(
-                id=IDS.heatmap,
-                config={"displaylogo": False, "responsive": True},
-                style={"minHeight": f"{ROW_HEIGHT_PX * 12}px"},
+            chart_figure(
+                dcc.Graph(
+                    id=IDS.heatmap,
+                    # no "Share chart" button: it would send the figures to plotly's
+                    # cloud, outside the hospital's network
+                    config={
+                        "displaylogo": False,
+                        "responsive": True,
+                        "showSendToCloud": False,
+                    },
+                    style={"minHeight": f"{ROW_HEIGHT_PX * 12}px"},
+                ),
+                "Bed occupancy heatmap: wards by hour",
             ),
             html.P(
                 [

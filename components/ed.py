@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from components.a11y import labelled
+from components.chart_text import chart_figure
 from components.common import (
     MISSING_VALUE_TEXT,
     Status,
@@ -203,7 +204,11 @@ def layout(query: dict[str, str]) -> html.Div:
                     dbc.Col(
                         _card(
                             "Time in department, patients now",
-                            _graph(IDS.tid, 300),
+                            chart_figure(
+                                _graph(IDS.tid, 300),
+                                "Bar chart: patients in the department by hours since "
+                                "arrival",
+                            ),
                             subtitle="hours since arrival; 4 h and 12 h marked",
                         ),
                         xs=12,
@@ -217,7 +222,10 @@ def layout(query: dict[str, str]) -> html.Div:
                     dbc.Col(
                         _card(
                             "Arrivals per hour today against the usual",
-                            _graph(IDS.arrivals, 320),
+                            chart_figure(
+                                _graph(IDS.arrivals, 320),
+                                "Chart: arrivals per hour today against the usual range",
+                            ),
                             IDS.arrivals_note,
                         ),
                         xs=12,
@@ -240,7 +248,10 @@ def layout(query: dict[str, str]) -> html.Div:
             ),
             _card(
                 "Arrivals by hour and weekday",
-                _graph(IDS.heatmap, 360),
+                chart_figure(
+                    _graph(IDS.heatmap, 360),
+                    "Heatmap: mean arrivals per hour by weekday and hour",
+                ),
                 IDS.heatmap_note,
             ),
             html.Div(id=IDS.body),

@@ -129,12 +129,9 @@ def root_layout(poll_seconds: int, version: str) -> html.Div:
             dcc.Location(id=IDS.url, refresh="callback-nav"),
             html.Div(id=IDS.nav),
             html.Div(id=IDS.banner),
-            html.Div(
-                id=IDS.stale,
-                className="cc-stale-notice cc-hidden",
-                role="status",
-                **{"aria-live": "polite"},
-            ),
+            # Not a live region: its age ticks every second. assets/a11y.js
+            # announces the change to and from STALE once each.
+            html.Div(id=IDS.stale, className="cc-stale-notice cc-hidden"),
             html.Main(id=IDS.page, className="container-fluid pb-4", tabIndex="-1"),
             dcc.Interval(id=IDS.poll, interval=poll_seconds * 1000, n_intervals=0),
             dcc.Store(id=IDS.version, data=version),

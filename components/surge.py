@@ -461,6 +461,11 @@ def log_card() -> dbc.Card:
                         "New entry", html_for=IDS.log_text, className="small mb-1"
                     ),
                     dbc.Textarea(id=IDS.log_text, rows=2, maxLength=4000),
+                    dbc.Label(
+                        "Written as (role)",
+                        html_for=IDS.log_role,
+                        className="visually-hidden",
+                    ),
                     dbc.InputGroup(
                         [
                             dbc.Select(
@@ -618,11 +623,17 @@ def progress_bar(
             )
             if label
             else None,
-            dbc.Progress(
-                value=pct,
-                color="success" if done == total and total else "info",
-                style={"height": "0.6rem", "flex": "1"},
+            # The bar repeats the count written beside it: hidden from screen readers,
+            # which read the label and "done/total".
+            html.Div(
+                dbc.Progress(
+                    value=pct,
+                    color="success" if done == total and total else "info",
+                    style={"height": "0.6rem"},
+                ),
+                style={"flex": "1"},
                 className="mx-2",
+                **{"aria-hidden": "true"},
             ),
             html.Span(f"{done}/{total}", className="small text-nowrap", **kwargs),
         ],
@@ -743,7 +754,6 @@ def active_protocols_banner(runs: Sequence[BannerRun]) -> html.Div | None:
     return html.Div(
         lines,
         className="alert alert-warning py-1 px-3 mb-2 rounded-0",
-        role="status",
         id=IDS.banner,
     )
 

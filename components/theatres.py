@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from components.a11y import labelled
+from components.chart_text import chart_figure
 from components.common import (
     Status,
     empty_figure,
@@ -191,11 +192,15 @@ def layout(query: dict[str, str]) -> html.Div:
                   "after the planned start"),
             _card(
                 "Capped utilisation by theatre and day",
-                dcc.Graph(
-                    id=IDS.heatmap,
-                    figure=empty_figure("Loading…"),
-                    config={"displaylogo": False, "responsive": True, "displayModeBar": False},
-                    style={"height": "420px"},
+                chart_figure(
+                    dcc.Graph(
+                        id=IDS.heatmap,
+                        figure=empty_figure("Loading…"),
+                        config={"displaylogo": False, "responsive": True,
+                                "displayModeBar": False},
+                        style={"height": "420px"},
+                    ),
+                    "Capped utilisation heatmap: theatres by day",
                 ),
                 subtitle="touch time (anaesthetic start → out of theatre) inside planned sessions",
                 footer_id=IDS.heatmap_note,

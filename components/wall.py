@@ -22,11 +22,13 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from components import chart_text
 from components.alert_banner import (
     OPEL_MEANING,
     format_alert_value,
     worker_silent_text,
 )
+from components.chart_text import ChartText
 from components.common import (
     MISSING_VALUE_TEXT,
     Status,
@@ -162,13 +164,11 @@ def layout(query: Mapping[str, str]) -> html.Div:
                 ],
                 className="wall-header",
             ),  # fmt: skip
-            html.Div(
-                id=IDS.stale,
-                className="wall-stale wall-hidden",
-                role="status",
-                **{"aria-live": "polite"},
-            ),  # fmt: skip
-            html.Div(id=IDS.alerts, className="wall-alerts", role="alert"),
+            # Neither is a live region: the STALE age ticks every second and the
+            # alert band is redrawn at every poll (assets/a11y.js announces the
+            # change to and from STALE once each).
+            html.Div(id=IDS.stale, className="wall-stale wall-hidden"),
+            html.Div(id=IDS.alerts, className="wall-alerts"),
             html.Div(
                 html.Div(id=IDS.panels, className="wall-panels"),
                 id=IDS.stage,
@@ -390,6 +390,13 @@ def no_data_panel(key: str, domain_label: str) -> html.Section:
     )
 
 
+def heatmap_rows(wards: Sequence[Any], show_site: bool) -> list[tuple[int, str]]:
+    """The heatmap's rows: (ward id, short label), the site code first on a trust wall."""
+    return [
+        (w.ward_id, f"{w.site_code} {w.code}" if show_site else w.code) for w in wards
+    ]
+
+
 def wall_heatmap(
     frame: Any,
     wards: Sequence[Any],
@@ -400,9 +407,7 @@ def wall_heatmap(
 ) -> go.Figure:
     """The beds page's occupancy heatmap (same builder, same fixed 0-100 % scale),
     with short ward labels and fonts sized for the wall; it fills its panel."""
-    labelled = [
-        (w.ward_id, f"{w.site_code} {w.code}" if show_site else w.code) for w in wards
-    ]
+    labelled = heatmap_rows(wards, show_site)
     fig = occupancy_heatmap(frame, labelled, hours, tz, uirevision="wall")
     rows = max(1, len(labelled))
     fig.update_layout(
@@ -427,17 +432,36 @@ def beds_panel(
     fresh_status: Status,
     figure: go.Figure,
     bands: Mapping[str, Any] | None = None,
+    text: ChartText | None = None,
 ) -> html.Section:
+    """``text``: the heatmap in words, for screen readers only (components/chart_text)."""
+    text_box = chart_text.text_id(IDS.heatmap)
     body = [
         metric_figures(BED_FIGURES, values, fresh_status, bands),
         html.Div(
-            dcc.Graph(
-                id=IDS.heatmap,
-                figure=figure,
-                config={"staticPlot": True, "displayModeBar": False},
-                responsive=True,
-                style={"height": "100%", "width": "100%"},
-            ),
+            [
+                # First, so its 1 px box sits inside the panel (nothing is cut off).
+                html.Div(
+                    chart_text.alternative(text, IDS.heatmap) if text else None,
+                    id=text_box,
+                    className="visually-hidden",
+                ),
+                html.Div(
+                    dcc.Graph(
+                        id=IDS.heatmap,
+                        figure=figure,
+                        config={"staticPlot": True, "displayModeBar": False},
+                        responsive=True,
+                        style={"height": "100%", "width": "100%"},
+                    ),
+                    role="img",
+                    style={"height": "100%", "width": "100%"},
+                    **{
+                        "aria-label": "Bed occupancy heatmap: wards by hour, last 24 hours",
+                        "aria-describedby": f"{text_box}-summary",
+                    },
+                ),
+            ],
             className="wall-heatmap",
         ),
     ]

@@ -207,3 +207,228 @@ def test_a11y003_every_tab_stop_shows_a_focus_ring(
     for kind in ("nav link", "button", "dropdown"):
         assert kinds.get(kind), f"no {kind} reached on {path}: {kinds}"
     assert dash_duo.get_logs() == []
+
+
+# ---------------------------------------------------------------------------
+# Keyboard walk-throughs (docs/accessibility.md records what they show)
+# ---------------------------------------------------------------------------
+
+ACTIVE_JS = """
+var e = document.activeElement;
+return {id: e.id, tag: e.tagName.toLowerCase(), text: (e.innerText || '').trim().slice(0, 60),
+        cls: String(e.className || ''), inModal: !!e.closest('.modal'),
+        expanded: e.getAttribute('aria-expanded')};
+"""
+# A dropdown button's accessible name: its aria-labelledby elements' text in order.
+NAME_JS = """
+var e = document.getElementById(arguments[0]);
+return (e.getAttribute('aria-labelledby') || '').split(/\\s+/).map(function (id) {
+  var n = document.getElementById(id); return n ? n.textContent.trim() : '';
+}).filter(Boolean).join(', ');
+"""
+
+
+def _press(dash_duo, *keys: str) -> dict:  # noqa: ANN001
+    _active(dash_duo).send_keys(*keys)
+    time.sleep(0.3)
+    return dash_duo.driver.execute_script(ACTIVE_JS)
+
+
+def _skip_link_then_main(dash_duo) -> None:  # noqa: ANN001
+    """The first Tab lands on the skip link, shown on screen; Enter moves focus to
+    <main> (past 14 navigation stops) without changing the address."""
+    url = dash_duo.driver.current_url
+    focus = _tab(dash_duo)
+    assert focus["id"] == "shell-skip" and focus["visible"], focus
+    assert focus["text"] == "Skip to main content"
+    assert _press(dash_duo, Keys.ENTER)["tag"] == "main"
+    assert dash_duo.driver.current_url == url
+
+
+def _no_trap(dash_duo, limit: int = 400) -> int:  # noqa: ANN001
+    """Tab on from wherever focus is, round the whole page: past its end focus comes
+    back to the skip link, and once more after every other stop, so nothing holds
+    the keyboard. Returns the number of stops in one round."""
+    rounds = []
+    for n in range(1, limit + 1):
+        if _press(dash_duo, Keys.TAB)["id"] == "shell-skip":
+            rounds.append(n)
+            if len(rounds) == 2:
+                return rounds[1] - rounds[0]
+    raise AssertionError(f"Tab did not go round the page in {limit} presses: {rounds}")
+
+
+def _blocking_now(dash_duo, where: str) -> None:  # noqa: ANN001
+    found = axe.blocking(axe.run_axe(dash_duo.driver))
+    assert found == [], f"{where}:\n{axe.describe(found)}"
+
+
+def test_a11y004_beds_by_keyboard(dash_duo, audited_template, tmp_path):
+    _start(dash_duo, audited_template, tmp_path, "/beds")
+    _settle(dash_duo)
+    _skip_link_then_main(dash_duo)
+
+    # The first control after the skip is the site filter, named by its label.
+    site = _press(dash_duo, Keys.TAB)
+    assert site["id"] == "beds-site", site
+    assert dash_duo.driver.execute_script(NAME_JS, "beds-site") == "Site, All sites"
+
+    # Enter opens the list (axe-clean while open), Escape closes it where it was.
+    assert _press(dash_duo, Keys.ENTER)["cls"] == "dash-dropdown-search"
+    assert dash_duo.find_element("#beds-site").get_attribute("aria-expanded") == "true"
+    _blocking_now(dash_duo, "/beds with the site list open")
+    assert _press(dash_duo, Keys.ESCAPE)["id"] == "beds-site"
+    assert dash_duo.find_element("#beds-site").get_attribute("aria-expanded") == "false"
+
+    # Arrow to the first site and choose it: the filter applies, focus comes back.
+    _press(dash_duo, Keys.ENTER)
+    _press(dash_duo, Keys.ARROW_DOWN)
+    back = _press(dash_duo, Keys.ENTER)
+    assert back["id"] == "beds-site" and back["expanded"] == "false", back
+    wait.until(lambda: "site=" in dash_duo.driver.current_url, timeout=10)
+    assert "Site, " in dash_duo.driver.execute_script(NAME_JS, "beds-site")
+
+    # Tab on through the other filters to the range, whose arrows change it.
+    assert _press(dash_duo, Keys.TAB)["id"] == "beds-specialty"
+    assert _press(dash_duo, Keys.TAB)["id"] == "beds-type"
+    radio = _press(dash_duo, Keys.TAB)
+    assert "btn-check" in radio["cls"] and radio["id"].endswith("_24h"), radio
+    _press(dash_duo, Keys.ARROW_RIGHT)
+    wait.until(lambda: "range=7d" in dash_duo.driver.current_url, timeout=10)
+    _settle(dash_duo)
+
+    # A ward's link opens its bed grid from the keyboard.
+    ward = _tab_until(dash_duo, lambda f: f["id"].startswith("beds-ward-"))
+    _press(dash_duo, Keys.ENTER)
+    wait.until(lambda: "ward=" in dash_duo.driver.current_url, timeout=10)
+    ward_id = ward["id"].split("-")[2]
+    dash_duo.wait_for_element(f"#beds-grid-{ward_id}, [id^='beds-bed-']", timeout=10)
+
+    assert _no_trap(dash_duo) > 10
+    assert dash_duo.get_logs() == []
+
+
+def test_a11y005_alerts_by_keyboard(dash_duo, audited_template, tmp_path):
+    _start(dash_duo, audited_template, tmp_path, "/alerts")
+    _settle(dash_duo)
+    _skip_link_then_main(dash_duo)
+
+    # Tab to the first Acknowledge button and open its dialog with Enter.
+    opener = _tab_until(dash_duo, lambda f: f["text"].startswith("Acknowledge"))
+    opened = _press(dash_duo, Keys.ENTER)
+    dash_duo.wait_for_text_to_equal("#alerts-action-title", "Acknowledge alert")
+    wait.until(lambda: dash_duo.driver.execute_script(ACTIVE_JS)["inModal"], timeout=5)
+    _blocking_now(dash_duo, "/alerts with the acknowledge dialog open")
+
+    # While open, Tab never reaches the page behind the dialog: past its last control
+    # focus leaves the document (the browser's own controls; <body> headless) and
+    # comes back into the dialog. Escape closes it and focus goes back to the button
+    # that opened it.
+    stops = [_press(dash_duo, Keys.TAB) for _ in range(8)]
+    assert all(f["inModal"] or f["tag"] == "body" for f in stops), stops
+    assert [f["id"] for f in stops].count("alerts-ack-note") == 2, stops
+    _press(dash_duo, Keys.ESCAPE)
+    dash_duo.wait_for_no_elements(".modal.show", timeout=5)
+    wait.until(
+        lambda: (
+            dash_duo.driver.execute_script(ACTIVE_JS)["id"] == opener["id"]
+            or dash_duo.driver.execute_script(ACTIVE_JS)["text"] == opener["text"]
+        ),
+        timeout=5,
+    )
+    assert opened is not None
+
+    # Again, this time typing a note and submitting by keyboard.
+    _press(dash_duo, Keys.ENTER)
+    dash_duo.wait_for_text_to_equal("#alerts-action-title", "Acknowledge alert")
+    wait.until(lambda: dash_duo.driver.execute_script(ACTIVE_JS)["inModal"], timeout=5)
+    _tab_until(dash_duo, lambda f: f["id"] == "alerts-ack-note", limit=10)
+    _active(dash_duo).send_keys("Opening escalation beds")
+    _tab_until(dash_duo, lambda f: f["id"] == "alerts-action-submit", limit=10)
+    _press(dash_duo, Keys.ENTER)
+    # The outcome is said in a polite live region.
+    dash_duo.wait_for_contains_text("#alerts-message", "Acknowledged", timeout=20)
+    assert dash_duo.find_element("#alerts-message").get_attribute("role") == "status"
+    dash_duo.wait_for_no_elements(".modal.show", timeout=5)
+    # The table is redrawn with the acknowledgement; focus is not dropped on <body>
+    # but kept on the redrawn button (or the page), so Tab carries on from there.
+    time.sleep(1)
+    kept = dash_duo.driver.execute_script(ACTIVE_JS)
+    assert kept["tag"] != "body", kept
+
+    assert _no_trap(dash_duo) > 10
+    assert dash_duo.get_logs() == []
+
+
+def _choose(dash_duo, element_id: str, value: str, limit: int = 12) -> None:  # noqa: ANN001
+    """Step a focused native <select> with the arrow key until it shows ``value``."""
+    element = dash_duo.find_element(f"#{element_id}")
+    for _ in range(limit):
+        if element.get_attribute("value") == value:
+            return
+        _press(dash_duo, Keys.ARROW_DOWN)
+    raise AssertionError(f"{element_id} never reached {value!r}")
+
+
+def test_a11y006_surge_by_keyboard(dash_duo, audited_template, tmp_path):
+    _start(dash_duo, audited_template, tmp_path, "/surge")
+    _settle(dash_duo)
+    dash_duo.wait_for_contains_text("#surge-active", "No protocol is active")
+    _skip_link_then_main(dash_duo)
+
+    # Declare OPEL 3 escalation with the keyboard alone.
+    _tab_until(dash_duo, lambda f: f["id"] == "surge-template", limit=20)
+    _choose(dash_duo, "surge-template", "opel3-escalation")
+    dash_duo.wait_for_contains_text("#surge-template-info", "OPEL 3")
+    _tab_until(dash_duo, lambda f: f["id"] == "surge-trigger-kind", limit=10)
+    _choose(dash_duo, "surge-trigger-kind", "opel")
+    _tab_until(dash_duo, lambda f: f["id"] == "surge-trigger-detail", limit=5)
+    _active(dash_duo).send_keys("OPEL 3 at 10:15")
+    _tab_until(dash_duo, lambda f: f["id"] == "surge-reason", limit=5)
+    _active(dash_duo).send_keys("G&A occupancy 96%")
+    _tab_until(dash_duo, lambda f: f["id"] == "surge-declare", limit=10)
+    _press(dash_duo, Keys.ENTER)
+    dash_duo.wait_for_text_to_equal("#surge-run-title", "OPEL 3 acute escalation", 20)
+    _settle(dash_duo)
+    _blocking_now(dash_duo, "/surge with a protocol running")
+
+    # Tick an action with Enter on its Done button.
+    _tab_until(
+        dash_duo,
+        lambda f: (
+            "btn-success" in f["cls"]
+            and dash_duo.driver.execute_script(
+                "return !!document.activeElement.closest('#surge-action-hourly-pull')"
+            )
+        ),
+    )
+    _press(dash_duo, Keys.ENTER)
+    dash_duo.wait_for_contains_text(
+        "#surge-action-hourly-pull", "Done by Ada Admin", timeout=20
+    )
+
+    # A note-required action opens a dialog; Escape closes it back to its button.
+    _tab_until(
+        dash_duo,
+        lambda f: (
+            "btn-outline-success" in f["cls"]
+            and dash_duo.driver.execute_script(
+                "return !!document.activeElement.closest('#surge-action-confirm-opel3')"
+            )
+        ),
+    )
+    _press(dash_duo, Keys.ENTER)
+    dash_duo.wait_for_element("#surge-note-text", timeout=10)
+    wait.until(lambda: dash_duo.driver.execute_script(ACTIVE_JS)["inModal"], timeout=5)
+    _blocking_now(dash_duo, "/surge with the note dialog open")
+    _press(dash_duo, Keys.ESCAPE)
+    dash_duo.wait_for_no_elements(".modal.show", timeout=5)
+    wait.until(
+        lambda: dash_duo.driver.execute_script(
+            "return !!document.activeElement.closest('#surge-action-confirm-opel3')"
+        ),
+        timeout=5,
+    )
+
+    assert _no_trap(dash_duo) > 10
+    assert dash_duo.get_logs() == []
