@@ -145,10 +145,11 @@ def _counts_text(counts: dict[str, int]) -> str:
     return f"Replayed {total}: {parts}."
 
 
-def replay(n_clicks: int | None, changed: int | None) -> tuple[Any, Any]:
-    """Run every unresolved quarantined message again; audited with the counts."""
+def replay(n_clicks: int | None, changed: int | None) -> tuple[Any, Any, Any]:
+    """Run every unresolved quarantined message again; audited with the counts.
+    The click count is reset to 0 for the reason given in :func:`_clicked`."""
     if not n_clicks:
-        return no_update, no_update
+        return no_update, no_update, no_update
     actor = require(Permission.MANAGE_FEEDS)  # a refusal answers 403
     runtime = current()
     from feeds.hl7.config import Hl7ConfigError, load_hl7_config
@@ -157,7 +158,7 @@ def replay(n_clicks: int | None, changed: int | None) -> tuple[Any, Any]:
     try:
         config = load_hl7_config(runtime.settings.database_url, runtime.settings.demo)
     except Hl7ConfigError as exc:
-        return ui.error_box(f"Cannot replay: {exc}"), no_update
+        return ui.error_box(f"Cannot replay: {exc}"), no_update, 0
     try:
         counts = replay_quarantine(runtime.factory, key=config.key, clock=runtime.now)
         with write_session(runtime.factory) as session:
@@ -170,33 +171,50 @@ def replay(n_clicks: int | None, changed: int | None) -> tuple[Any, Any]:
             )
     except Exception as exc:
         log.error("quarantine replay failed: %s: %s", exc.__class__.__name__, exc)
-        return ui.error_box("The replay could not be completed; try again."), no_update
-    return ui.done_box(_counts_text(counts)), (_int(changed) or 0) + 1
+        return (
+            ui.error_box("The replay could not be completed; try again."),
+            no_update,
+            0,
+        )
+    return ui.done_box(_counts_text(counts)), (_int(changed) or 0) + 1, 0
 
 
-def open_discard(_clicks: list, _cancel: int | None) -> tuple[Any, Any, Any, Any, Any]:
+def _clicked(clicks: list) -> tuple[int | None, list[int]]:
+    """The quarantine id of the row button that was clicked, if one was, and the
+    buttons' click counts reset to 0.
+
+    The page body is updated as a difference (``callbacks.delta``), so a redrawn
+    row keeps its button's ``n_clicks`` and Dash fires the row callbacks again for
+    it; each callback therefore resets the counts it reads, and a redraw then
+    arrives with 0 and is not taken as a click."""
+    reset = [0] * len(clicks)
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not any(t.get("value") for t in ctx.triggered):
+        return None, reset
+    return _int(trigger.get("id")), reset
+
+
+def open_discard(
+    clicks: list, _cancel: int | None
+) -> tuple[Any, Any, Any, Any, Any, Any]:
     """Open the discard dialog for the clicked entry (or close it on Cancel)."""
     if ctx.triggered_id == ui.IDS.discard_cancel:
-        return False, no_update, None, "", None
-    trigger = ctx.triggered_id
-    clicked = [t for t in ctx.triggered if t.get("value")]
-    if not clicked or not isinstance(trigger, dict):
-        return (no_update,) * 5
-    qid = _int(trigger.get("id"))
+        return False, no_update, None, "", None, [0] * len(clicks)
+    qid, reset = _clicked(clicks)
     if qid is None:
-        return (no_update,) * 5
+        return (*(no_update,) * 5, reset)
     runtime = current()
     with runtime.factory() as session:
         item = next((i for i in unresolved_quarantine(session) if i.id == qid), None)
     if item is None:
-        return (no_update,) * 5
+        return (*(no_update,) * 5, reset)
     summary = html.P(
         [
             html.Strong(item.message_type),
             f" from {item.sender}, control id {item.control_id}: {item.reason}",
         ]
     )
-    return True, summary, {"id": qid}, "", None
+    return True, summary, {"id": qid}, "", None, reset
 
 
 def confirm_discard(
@@ -238,15 +256,11 @@ def confirm_discard(
     )
 
 
-def show_original(_clicks: list) -> tuple[Any, Any]:
+def show_original(clicks: list) -> tuple[Any, Any, Any]:
     """An admin opens a quarantined raw original: every view is audited."""
-    trigger = ctx.triggered_id
-    clicked = [t for t in ctx.triggered if t.get("value")]
-    if not clicked or not isinstance(trigger, dict):
-        return no_update, no_update
-    qid = _int(trigger.get("id"))
+    qid, reset = _clicked(clicks)
     if qid is None:
-        return no_update, no_update
+        return no_update, no_update, reset
     actor = require(Permission.MANAGE_FEEDS)
     runtime = current()
     with write_session(runtime.factory) as session:
@@ -260,7 +274,7 @@ def show_original(_clicks: list) -> tuple[Any, Any]:
                 at=runtime.now(),
                 available=original.raw is not None,
             )
-    return True, ui.original_view(original)
+    return True, ui.original_view(original), reset
 
 
 def register(app: Dash) -> None:
@@ -277,6 +291,7 @@ def register(app: Dash) -> None:
     app.callback(
         Output(ui.IDS.message, "children"),
         Output(ui.IDS.changed, "data"),
+        Output(ui.IDS.replay, "n_clicks"),
         Input(ui.IDS.replay, "n_clicks"),
         State(ui.IDS.changed, "data"),
         prevent_initial_call=True,
@@ -287,6 +302,7 @@ def register(app: Dash) -> None:
         Output(ui.IDS.discard_target, "data"),
         Output(ui.IDS.discard_reason, "value"),
         Output(ui.IDS.discard_error, "children"),
+        Output({"type": ui.IDS.DISCARD, "id": ALL}, "n_clicks"),
         Input({"type": ui.IDS.DISCARD, "id": ALL}, "n_clicks"),
         Input(ui.IDS.discard_cancel, "n_clicks"),
         prevent_initial_call=True,
@@ -305,6 +321,7 @@ def register(app: Dash) -> None:
     app.callback(
         Output(ui.IDS.original_modal, "is_open"),
         Output(ui.IDS.original_body, "children"),
+        Output({"type": ui.IDS.ORIGINAL, "id": ALL}, "n_clicks"),
         Input({"type": ui.IDS.ORIGINAL, "id": ALL}, "n_clicks"),
         prevent_initial_call=True,
     )(show_original)

@@ -123,8 +123,39 @@ def test_feeds001_figures_quarantine_actions_and_roles(
     dash_duo.wait_for_contains_text(
         "#feeds-message", "Replayed 1: quarantined: unknown_location 1"
     )
+    # The entry is still listed, tried twice, and the dialog of the original did
+    # not open again when the table was redrawn.
+    dash_duo.wait_for_contains_text(f"#feeds-quarantine [data-quarantine='{qid}']", "2")
+    row = dash_duo.find_element(f"#feeds-quarantine [data-quarantine='{qid}']").text
+    assert "LOST1" in row and "unknown_location" in row
+    assert (
+        dash_duo.driver.find_elements(
+            By.CSS_SELECTOR, "#feeds-original-modal .modal-body"
+        )
+        == []
+    )
     assert audit_actions(seeded_sqlite_url) == [
         ("hl7.quarantine.view_original", "ada.admin"),
         ("hl7.quarantine.replay", "ada.admin"),
+    ]
+
+    # Discarding asks for a reason and removes the entry from the table.
+    dash_duo.find_element(
+        f"#feeds-quarantine [data-quarantine='{qid}'] button.btn-outline-danger"
+    ).click()
+    dash_duo.wait_for_element("#feeds-discard-reason").send_keys("test message")
+    dash_duo.find_element("#feeds-discard-confirm").click()
+    dash_duo.wait_for_contains_text("#feeds-message", "Message discarded")
+    dash_duo.wait_for_contains_text("#feeds-quarantine", "Nothing is waiting")
+    assert (
+        dash_duo.driver.find_elements(
+            By.CSS_SELECTOR, "#feeds-discard-modal .modal-body"
+        )
+        == []
+    )
+    assert audit_actions(seeded_sqlite_url) == [
+        ("hl7.quarantine.view_original", "ada.admin"),
+        ("hl7.quarantine.replay", "ada.admin"),
+        ("hl7.quarantine.discard", "ada.admin"),
     ]
     assert dash_duo.get_logs() == []
