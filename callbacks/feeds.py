@@ -18,6 +18,7 @@ from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from callbacks import delta
 from callbacks.common import freshness, query_failed
 from callbacks.identity import PermissionDenied, current_actor, require
+from components import chart_text
 from components import feeds as ui
 from components.shell import IDS as SHELL
 from data.db import write_session
@@ -83,8 +84,9 @@ def expectations(feeds: list[str]) -> dict[str, float | None]:
     return out
 
 
-def refresh(can_manage: bool) -> tuple[Any, Any, Any]:
-    """Freshness, the page body and the HL7 minutes chart."""
+def refresh(can_manage: bool) -> tuple[Any, Any, Any, Any]:
+    """Freshness, the page body, the HL7 minutes chart and that chart in words
+    (components/chart_text.py)."""
     runtime = current()
     now = runtime.now()
     tz = runtime.settings.timezone
@@ -98,7 +100,12 @@ def refresh(can_manage: bool) -> tuple[Any, Any, Any]:
             expired = reads.purged_originals(session)
     except Exception as exc:  # the page shows ERROR; the log has the detail
         fresh = query_failed("feeds", exc)
-        return fresh.line, ui.error_box("Feeds could not be read."), no_update
+        return (
+            fresh.line,
+            ui.error_box("Feeds could not be read."),
+            no_update,
+            _chart_text(chart_text.unavailable("The HL7 counts could not be read.")),
+        )
     newest = max(
         [line.last_write_at for line in lines]
         + ([summary.last_message_at] if summary.last_message_at else []),
@@ -116,7 +123,16 @@ def refresh(can_manage: bool) -> tuple[Any, Any, Any]:
         can_manage=can_manage,
         expired=expired,
     )
-    return fresh.line, body, ui.minutes_figure(minutes, tz)
+    return (
+        fresh.line,
+        body,
+        ui.minutes_figure(minutes, tz),
+        _chart_text(chart_text.hl7_minutes_text(minutes, tz)),
+    )
+
+
+def _chart_text(text: chart_text.ChartText) -> list:
+    return chart_text.alternative(text, ui.IDS.chart)
 
 
 def poll(
@@ -127,7 +143,7 @@ def poll(
 ) -> tuple:
     can_view, can_manage = access()
     if not can_view:
-        return no_update, ui.denied(DENIED), no_update, no_update
+        return no_update, ui.denied(DENIED), no_update, no_update, no_update
     runtime = current()
     return delta.poll(
         ("feeds", can_manage),
@@ -282,6 +298,7 @@ def register(app: Dash) -> None:
         Output(ui.IDS.freshness, "children"),
         Output(ui.IDS.body, "children"),
         Output(ui.IDS.chart, "figure"),
+        Output(chart_text.text_id(ui.IDS.chart), "children"),
         Output(ui.IDS.sent, "data"),
         Input(SHELL.poll, "n_intervals"),
         Input(ui.IDS.body, "id"),

@@ -24,7 +24,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from components.common import MISSING_VALUE_TEXT
-from components.figures_beds import hour_label
+from components.figures_beds import hour_label, is_ambiguous_local
 from ops.timeutil import ensure_utc, to_local
 
 
@@ -495,3 +495,68 @@ def opel_trend_text(
         rows.extend((label, when(p.at), level(p.level)) for p in changes)
     summary = f"OPEL level from {when(since)} to {when(until)}. " + " ".join(parts)
     return ChartText(summary, caption, ("Scope", "From", "Level"), tuple(rows))
+
+
+# ---------------------------------------------------------------------------
+# Feeds: HL7 messages per minute, last hour
+# ---------------------------------------------------------------------------
+
+
+def minute_label(minute_utc: datetime, tz: str | ZoneInfo) -> str:
+    """A minute's local ``HH:MM``; in the repeated hour at the autumn clock change
+    with its zone (``01:30 BST`` then ``01:30 GMT``), so the two stay apart."""
+    local = to_local(ensure_utc(minute_utc), tz)
+    text = local.strftime("%H:%M")
+    return f"{text} {local.tzname()}" if is_ambiguous_local(local) else text
+
+
+def hl7_minutes_text(minutes: Sequence[Any], tz: str | ZoneInfo) -> ChartText:
+    """HL7 messages received per minute (``data.queries.feeds.MinuteCount``: minute,
+    accepted, refused; oldest first, one per minute, a real 0 where none arrived):
+    the hour's total accepted and refused, the busiest minute, the minutes with a
+    refusal and the latest minute; the table lists every minute."""
+    caption = "HL7 messages per minute, accepted and refused"
+    if not minutes:
+        return ChartText("No minutes to show.", caption)
+
+    def label(m: Any) -> str:
+        return minute_label(m.minute, tz)
+
+    accepted = sum(m.accepted for m in minutes)
+    refused = sum(m.refused for m in minutes)
+    span = f"{_count(len(minutes), 'minute')} from {label(minutes[0])} to " + label(
+        minutes[-1]
+    )
+    if accepted + refused == 0:
+        return ChartText(
+            f"No HL7 messages received in the last {span}.",
+            caption,
+            ("Minute", "Accepted (AA)", "Refused (AE / AR)", "Total"),
+            tuple((label(m), "0", "0", "0") for m in minutes),
+        )
+    busiest = max(minutes, key=lambda m: (m.accepted + m.refused, m.minute))
+    refusing = [label(m) for m in minutes if m.refused]
+    last = minutes[-1]
+    parts = [
+        f"{_count(accepted + refused, 'HL7 message')} in the last {span}: "
+        f"{accepted} accepted, {refused} refused.",
+        f"Busiest minute: {label(busiest)} with "
+        f"{_count(busiest.accepted + busiest.refused, 'message')}.",
+        (
+            f"Refusals in {_count(len(refusing), 'minute')}: {_listed(refusing)}."
+            if refusing
+            else "No refusals."
+        ),
+        f"Latest minute, {label(last)}: {last.accepted} accepted, "
+        f"{last.refused} refused.",
+    ]
+    rows = tuple(
+        (label(m), str(m.accepted), str(m.refused), str(m.accepted + m.refused))
+        for m in minutes
+    )
+    return ChartText(
+        " ".join(parts),
+        caption,
+        ("Minute", "Accepted (AA)", "Refused (AE / AR)", "Total"),
+        rows,
+    )

@@ -14,6 +14,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from components.chart_text import chart_figure, minute_label
 from components.common import Status, format_age, page_header, status_badge
 from components.theme import OKABE_ITO
 from ops.timeutil import format_local
@@ -64,10 +65,14 @@ def layout(query: dict[str, str] | None = None) -> html.Div:
                         )
                     ),
                     dbc.CardBody(
-                        dcc.Graph(
-                            id=IDS.chart,
-                            config={"displayModeBar": False},
-                            style={"height": "220px"},
+                        chart_figure(
+                            dcc.Graph(
+                                id=IDS.chart,
+                                config={"displayModeBar": False},
+                                style={"height": "220px"},
+                            ),
+                            "Bar chart: HL7 messages per minute in the last hour, "
+                            "accepted and refused",
                         )
                     ),
                 ],
@@ -397,7 +402,8 @@ def body(
 
 def minutes_figure(minutes: Sequence[Any], tz: str) -> go.Figure:
     """Accepted and refused HL7 messages per minute (stacked bars, local time)."""
-    x = [format_local(m.minute, tz, "%H:%M") for m in minutes]
+    # one label per minute: the repeated autumn hour's minutes carry their zone
+    x = [minute_label(m.minute, tz) for m in minutes]
     fig = go.Figure(
         [
             go.Bar(

@@ -12,6 +12,7 @@ from dash import html
 from components import chart_text as ct
 from components.common import MISSING_VALUE_TEXT
 from data.queries.ed import ArrivalsToday, HourPoint, WeekdayHourHeatmap
+from data.queries.feeds import MinuteCount
 from ops.alert_views import TrendPoint
 from ops.alerting import tile_bands
 
@@ -275,6 +276,50 @@ def test_opel_trend_says_each_scope_now_since_when_and_its_highest():
     assert ct.opel_trend_text([], t0, until, TZ).summary == (
         "No OPEL assessments in the last 7 days."
     )
+
+
+# ---------------------------------------------------------------- feeds: HL7 per minute
+
+
+def _minutes(counts, start=datetime(2026, 11, 23, 9, 0, tzinfo=UTC)):  # noqa: ANN001, ANN202
+    return [
+        MinuteCount(start + timedelta(minutes=i), a, r)
+        for i, (a, r) in enumerate(counts)
+    ]
+
+
+def test_hl7_minutes_total_busiest_refusals_and_latest():
+    minutes = _minutes([(0, 0), (3, 1), (5, 0), (0, 2), (1, 0)])
+    text = ct.hl7_minutes_text(minutes, TZ)
+    assert text.summary == (
+        "12 HL7 messages in the last 5 minutes from 09:00 to 09:04: 9 accepted, "
+        "3 refused. Busiest minute: 09:02 with 5 messages. Refusals in 2 minutes: "
+        "09:01 and 09:03. Latest minute, 09:04: 1 accepted, 0 refused."
+    )
+    assert text.columns == ("Minute", "Accepted (AA)", "Refused (AE / AR)", "Total")
+    assert text.rows[0] == ("09:00", "0", "0", "0")
+    assert text.rows[1] == ("09:01", "3", "1", "4")
+    assert len(text.rows) == 5
+
+
+def test_hl7_minutes_in_summer_time_and_with_nothing_received():
+    # 09:00 UTC in July is 10:00 BST; a quiet hour is a real zero, said as such
+    text = ct.hl7_minutes_text(
+        _minutes([(0, 0)] * 60, datetime(2026, 7, 1, 9, 0, tzinfo=UTC)), TZ
+    )
+    assert text.summary == (
+        "No HL7 messages received in the last 60 minutes from 10:00 to 10:59."
+    )
+    assert len(text.rows) == 60 and text.rows[-1] == ("10:59", "0", "0", "0")
+    assert ct.hl7_minutes_text([], TZ).rows == ()
+
+
+def test_hl7_minutes_repeated_autumn_hour_keeps_its_minutes_apart():
+    # 25 Oct 2026: 01:59 BST (00:59 UTC) is followed by 01:00 GMT (01:00 UTC)
+    minutes = _minutes([(1, 0)] * 61, datetime(2026, 10, 25, 0, 0, tzinfo=UTC))
+    labels = [row[0] for row in ct.hl7_minutes_text(minutes, TZ).rows]
+    assert labels[0] == "01:00 BST" and labels[60] == "01:00 GMT"
+    assert len(set(labels)) == 61
 
 
 # ---------------------------------------------------------------- rendering
