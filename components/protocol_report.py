@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
+from fpdf.enums import MethodReturnValue
 from fpdf.fonts import FontFace
 
 from ops import protocols as rules
@@ -128,6 +129,56 @@ def _heading(pdf: _ReportPDF, text: str) -> None:
     pdf.set_font(pdf.family_name, "", 9)
 
 
+_PADDING_V, _PADDING_H = 0.8, 1.2
+_LINE_FACTOR = 1.45
+
+
+def _wrapped_lines(pdf: _ReportPDF, text: str, width: float) -> list[str]:
+    """The lines ``text`` wraps to in a cell ``width`` wide (hard breaks kept; a word
+    longer than the cell is broken at characters, as the table itself does)."""
+    if not text:
+        return [""]
+    return pdf.multi_cell(
+        width,
+        pdf.font_size * _LINE_FACTOR,
+        text,
+        dry_run=True,
+        output=MethodReturnValue.LINES,
+    )
+
+
+def _page_rows(
+    pdf: _ReportPDF,
+    values: Sequence[str],
+    widths: Sequence[float],
+    max_lines: int,
+    first_lines: int,
+) -> list[tuple[list[str], int]]:
+    """One table row, or several when it is too tall for a page, each with its
+    height in lines.
+
+    A table row cannot break across pages, so a long cell (a 4,000-character reason,
+    a long log entry) is cut at line boundaries into consecutive rows: the first of
+    at most ``first_lines`` lines (what is left of the current page), the others of
+    at most ``max_lines`` (a page); the first column of a continuation row says so.
+    """
+    inner = [w - 2 * _PADDING_H - 0.5 for w in widths]  # a little slack on rounding
+    cells = [_wrapped_lines(pdf, v, w) for v, w in zip(values, inner, strict=True)]
+    tallest = max(len(c) for c in cells)
+    if tallest <= first_lines or (tallest <= max_lines and tallest < 12):
+        return [(list(values), tallest)]
+    cuts = [0, first_lines] if first_lines >= 3 else [0]
+    while cuts[-1] < tallest:
+        cuts.append(cuts[-1] + max_lines)
+    rows = []
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        row = ["\n".join(c[start:end]) for c in cells]
+        if start and not row[0].strip():
+            row[0] = "(continued)"
+        rows.append((row, min(end, tallest) - start))
+    return rows
+
+
 def _table(
     pdf: _ReportPDF,
     header: Sequence[str] | None,
@@ -136,13 +187,17 @@ def _table(
     font_size: float = 8.5,
 ) -> None:
     pdf.set_font(pdf.family_name, "", font_size)
+    line_height = pdf.font_size * _LINE_FACTOR
+    # the tallest row a page can take below a repeated heading row (two lines)
+    usable = pdf.h - pdf.t_margin - pdf.b_margin - 2 * line_height - 6 * _PADDING_V
+    max_lines = max(1, int(usable / line_height) - 2)
     with pdf.table(
         col_widths=tuple(widths),
         text_align="LEFT",
         first_row_as_headings=header is not None,
         headings_style=FontFace(emphasis="BOLD", fill_color=(225, 228, 232)),
-        line_height=pdf.font_size * 1.45,
-        padding=(0.8, 1.2),
+        line_height=line_height,
+        padding=(_PADDING_V, _PADDING_H),
         width=pdf.w - pdf.l_margin - pdf.r_margin,
         v_align="TOP",
     ) as table:
@@ -150,10 +205,23 @@ def _table(
             row = table.row()
             for h in header:
                 row.cell(pdf.t(h))
+        # where the table will have reached on its page: an estimate (the table is
+        # drawn when the block ends), used only to fill a page before cutting a row
+        bottom = pdf.h - pdf.b_margin
+        heading_h = line_height + 2 * _PADDING_V if header is not None else 0.0
+        y = pdf.get_y() + heading_h
         for values in rows:
-            row = table.row()
-            for v in values:
-                row.cell(pdf.t(v))
+            texts = [pdf.t(v) for v in values]
+            first = int((bottom - y - 2 * _PADDING_V) / line_height) - 1
+            pieces = _page_rows(pdf, texts, widths, max_lines, max(first, 0))
+            for piece, lines in pieces:
+                row = table.row()
+                for v in piece:
+                    row.cell(v)
+                height = lines * line_height + 2 * _PADDING_V
+                if y + height > bottom:
+                    y = pdf.t_margin + heading_h
+                y += height
     pdf.ln(1)
 
 

@@ -238,3 +238,82 @@ def test_banner_lists_each_active_protocol_with_progress_and_link():
     assert (
         "bi-exclamation-octagon" in text
     )  # overdue has its own icon, not colour alone
+
+
+def _long_text(prefix: str, chars: int = 4000) -> str:
+    """Numbered words (``r0001 r0002 …``) so every piece can be found again."""
+    words, n = [], 0
+    while sum(len(w) + 1 for w in words) < chars:
+        n += 1
+        words.append(f"{prefix}{n:04d}")
+    return " ".join(words)
+
+
+def _words_outside_page(pdf: bytes, tmp_path) -> list[str]:  # noqa: ANN001
+    """Words whose box runs past the page's right edge (pdftotext -bbox)."""
+    path = tmp_path / "b.pdf"
+    path.write_bytes(pdf)
+    html = subprocess.run(
+        ["pdftotext", "-bbox", str(path), "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    width = float(re.search(r'<page width="([\d.]+)"', html).group(1))
+    return [
+        word
+        for x_max, word in re.findall(r'xMax="([\d.]+)"[^>]*>([^<]*)</word>', html)
+        if float(x_max) > width
+    ]
+
+
+def test_pdf_wraps_and_splits_long_fields_across_pages(tmp_path):
+    """A 4,000-character reason, stand-down note, action note, METHANE entry and
+    log entries, and a 500-character unbroken word, all appear whole and on the page."""
+    from dataclasses import replace
+
+    template = _template()
+    detail = _detail(template)
+    unbroken = "Z" * 500
+    reason = _long_text("r")
+    note = _long_text("s")
+    methane = dict(detail.run.methane, exact_location=_long_text("m"))
+    info = replace(detail.run, reason=reason, stand_down_note=note, methane=methane)
+    first = template.actions[0]
+    states = {
+        first.key: rules.ActionState(
+            True, T0 + timedelta(minutes=3), "Bob Beds", _long_text("a"), 1
+        )
+    }
+    detail = replace(detail, run=info, states=states)
+    timeline = _timeline(detail)
+    timeline.append(
+        TimelineEvent(
+            T0 + timedelta(minutes=6),
+            EventType.LOG,
+            person="Bob Beds",
+            role="Loggist",
+            detail=_long_text("g") + " " + unbroken,
+        )
+    )
+    timeline.append(
+        TimelineEvent(
+            T0 + timedelta(minutes=7),
+            EventType.LOG,
+            person="Bob Beds",
+            role="Loggist",
+            detail=_long_text("h", 8000),
+        )
+    )
+    pdf = report.timeline_pdf(timeline, detail, TZ)
+    assert pdf.startswith(b"%PDF-")
+    text = _pdf_text(pdf, tmp_path)
+    found = set(re.findall(r"\b[rsmagh]\d{4}\b", text))
+    for prefix, chars in (("r", 4000), ("s", 4000), ("m", 4000), ("a", 4000)):
+        expected = set(_long_text(prefix, chars).split())
+        assert expected <= found, f"{prefix}: {sorted(expected - found)[:5]} missing"
+    # the log entries appear in the activity log and again in the timeline
+    assert set(_long_text("g").split()) <= found
+    assert set(_long_text("h", 8000).split()) <= found
+    assert text.count("Z") >= 2 * len(unbroken)
+    assert _words_outside_page(pdf, tmp_path) == []
