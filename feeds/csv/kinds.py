@@ -537,17 +537,10 @@ def plan_beds(parsed: list[BedRow], errors: list[RowError],
                     f"feed says {(now or 'no history').replace('_', ' ')}; occupancy comes from "
                     "the patient feed, so this row changes nothing")))  # fmt: skip
             continue
-        if r.state == now and (
-            r.state not in ("blocked", "closed") or (known.reason or "") == r.reason
-        ):
+        change = bed_change(known, r.state, r.reason, escalation=r.escalation)
+        if change is None:
             continue  # already so
-        kind = {
-            "available": {"awaiting_clean": "cleaning_done", "blocked": "bed_unblocked",
-                          "closed": "escalation_opened" if r.escalation else "bed_opened"}.get(now or ""),
-            "awaiting_clean": "cleaning_requested",
-            "blocked": "bed_blocked",
-            "closed": "escalation_closed" if r.escalation else "bed_closed",
-        }[r.state]  # fmt: skip
+        kind, payload = change
         if kind is None:
             plan.warnings.append(
                 RowError(
@@ -555,10 +548,32 @@ def plan_beds(parsed: list[BedRow], errors: list[RowError],
                 )
             )
             continue
-        payload = {"reason": r.reason} if r.reason and kind in ("bed_blocked", "bed_closed",
-                                                                 "escalation_closed") else {}  # fmt: skip
         plan.add(r.row, kind, r.at, subject, payload)
     return plan
+
+
+def bed_change(
+    known: BedAt | None, state: str, reason: str, *, escalation: bool
+) -> tuple[str | None, dict] | None:
+    """The bed event (kind, payload) that takes a free bed from its known state to
+    ``state`` (available, awaiting_clean, blocked, closed); ``None`` when it is so
+    already, kind ``None`` when there is no known state to leave for available.
+    Shared by the bed snapshot import and FHIR Location.operationalStatus."""
+    now = known.state if known else None
+    if state == now and (
+        state not in ("blocked", "closed") or (known.reason or "") == reason
+    ):
+        return None
+    kind = {
+        "available": {"awaiting_clean": "cleaning_done", "blocked": "bed_unblocked",
+                      "closed": "escalation_opened" if escalation else "bed_opened"}.get(now or ""),
+        "awaiting_clean": "cleaning_requested",
+        "blocked": "bed_blocked",
+        "closed": "escalation_closed" if escalation else "bed_closed",
+    }[state]  # fmt: skip
+    payload = {"reason": reason} if reason and kind in ("bed_blocked", "bed_closed",
+                                                         "escalation_closed") else {}  # fmt: skip
+    return kind, payload
 
 
 KINDS: dict[str, tuple[Field, ...]] = {

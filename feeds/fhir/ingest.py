@@ -143,6 +143,11 @@ def take(ctx: Context, resource_type: str, rid: str, body: dict,
     if resource_type == "Location":
         plan = map_location(ctx, resource, rid)
         notes, status, detail = plan.notes, None, plan.detail
+        if plan.events:
+            where_of = dict.fromkeys(
+                (e.key for e in plan.events), "Location.operationalStatus"
+            )
+            applied = _apply(ctx, plan.events, where_of, where, "Location")
         if plan.proposal is not None:
             row = store.propose_location(
                 session, ctx.feed, ctx.trust_id, rid, now=ctx.received_at,
@@ -167,7 +172,8 @@ def take(ctx: Context, resource_type: str, rid: str, body: dict,
                 row.updated_at, notes, applied)  # fmt: skip
 
 
-def _apply(ctx: Context, events, where: dict[str, str], prefix: str) -> int:  # noqa: ANN001
+def _apply(ctx: Context, events, where: dict[str, str], prefix: str,  # noqa: ANN001
+           resource_type: str = "Encounter") -> int:  # fmt: skip
     try:
         outcomes = apply_events(ctx.session, events, source=ctx.feed,
                                 received_at=ctx.received_at)  # fmt: skip
@@ -178,7 +184,7 @@ def _apply(ctx: Context, events, where: dict[str, str], prefix: str) -> int:  # 
     problems = []
     for o in outcomes:
         if o.status == "refused" and not (o.reason or "").startswith(UNCHANGED_REASONS):
-            expr = where.get(o.key, "Encounter").replace("Encounter", prefix, 1)
+            expr = where.get(o.key, resource_type).replace(resource_type, prefix, 1)
             problems.append(Issue("business-rule", f"refused: {o.reason}", expr))
     if problems:
         raise FhirError(422, problems)

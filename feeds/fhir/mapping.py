@@ -65,6 +65,18 @@ DISPOSITIONS = {
 }  # fmt: skip
 PHYSICAL_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/location-physical-type"
 PROPOSED_TYPES = {"wa": "ward", "bd": "bed"}
+# Location.operationalStatus: HL7 v2 table 0116 (bed status), the R4 binding
+# (https://hl7.org/fhir/R4/valueset-bed-status.html) -> the bed state it asks for
+# and the reason kept with it. Occupancy is the patient feeds' (O changes nothing).
+BED_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0116"
+BED_STATUSES = {
+    "C": ("closed", "Closed"),
+    "H": ("awaiting_clean", ""),
+    "O": ("occupied", ""),
+    "U": ("available", ""),
+    "K": ("blocked", "Contaminated"),
+    "I": ("blocked", "Isolated"),
+}
 
 
 def short(value: str) -> str:
@@ -579,6 +591,75 @@ class LocationPlan:
     detail: dict
     notes: list[Issue]
     proposal: dict | None = None  # what to propose (physical type, name, …)
+    events: list[Event] = field(default_factory=list)  # operationalStatus
+
+
+def bed_status(loc) -> tuple[str, str, str] | None:  # noqa: ANN001
+    """(code, state, reason) of ``operationalStatus``; 422 for a code outside
+    HL7 v2 table 0116."""
+    coding = loc.operationalStatus
+    if coding is None:
+        return None
+    system, code = coding.system or "", coding.code or ""
+    if system not in ("", BED_STATUS_SYSTEM) or code not in BED_STATUSES:
+        shown = f"{system}|{code}" if system else code or "(no code)"
+        raise FhirError(422, Issue(
+            "code-invalid", f"operationalStatus {shown} is not a bed status of HL7 v2 "
+            f"table 0116 ({BED_STATUS_SYSTEM}: C, H, O, U, K, I)",
+            "Location.operationalStatus",
+        ))  # fmt: skip
+    state, reason = BED_STATUSES[code]
+    if reason and coding.display and coding.display.strip():
+        reason = coding.display.strip()[:64]
+    return code, state, reason
+
+
+def _bed_status_events(ctx: Context, loc, rid: str, bed_id: int, label: str,
+                       status: tuple[str, str, str], notes: list[Issue]) -> list[Event]:  # noqa: ANN001  # fmt: skip
+    """The bed event that takes the bed to what ``operationalStatus`` says, at
+    ``meta.lastUpdated`` (else when it was received); none when it is so already."""
+    from data.models.capacity import Bed
+    from data.queries.imports import bed_states_at
+    from feeds.csv.kinds import bed_change
+
+    code, state, reason = status
+    updated = loc.meta.lastUpdated if loc.meta is not None else None
+    at = instant(updated) or ctx.received_at
+    known = bed_states_at(ctx.session, [(bed_id, at)])[(bed_id, at)]
+    now = known.state if known else None
+    where = "Location.operationalStatus"
+    if now == "occupied" and state != "occupied":
+        if state == "blocked":  # an isolated / contaminated patient's bed
+            notes.append(Issue("informational", f"operationalStatus {code}: bed {label} "
+                               "holds a patient; only a free bed is blocked, so nothing "
+                               "changed", where, "warning"))  # fmt: skip
+            return []
+        raise FhirError(422, Issue("business-rule", f"operationalStatus {code}: bed "
+                                   f"{label} holds a patient (the patient feed's); send it "
+                                   "again once the patient has left", where))  # fmt: skip
+    if state == "occupied":
+        if now != "occupied":
+            notes.append(Issue("informational", f"operationalStatus O: bed {label} is "
+                               f"{(now or 'without history').replace('_', ' ')} by the "
+                               "patient feed; occupancy comes from the patient feed, so "
+                               "nothing changed", where, "warning"))  # fmt: skip
+        return []
+    bed = ctx.session.get(Bed, bed_id)
+    change = bed_change(
+        known, state, reason, escalation=bool(bed and bed.is_escalation)
+    )
+    if change is None:
+        notes.append(Issue("informational", f"operationalStatus {code}: bed {label} is "
+                           f"{state.replace('_', ' ')} already", where, "information"))  # fmt: skip
+        return []
+    kind, payload = change
+    if kind is None:
+        raise FhirError(422, Issue("business-rule", f"operationalStatus {code}: bed "
+                                   f"{label} has no known state to change from", where))  # fmt: skip
+    notes.append(Issue("informational", f"operationalStatus {code}: bed {label} "
+                       f"{kind.replace('_', ' ')}", where, "information"))  # fmt: skip
+    key = f"Location/{short(ctx.feed + rid)}:{code}:{iso(at)}"[:128]
+    return [Event(kind, at, key, f"bed:{bed_id}", payload)]
 
 
 def map_location(ctx: Context, loc, rid: str) -> LocationPlan:  # noqa: ANN001
@@ -586,6 +667,9 @@ def map_location(ctx: Context, loc, rid: str) -> LocationPlan:  # noqa: ANN001
     detail = {"identifiers": [list(i) for i in identifiers]}
     match = ctx.match_identifiers(identifiers)
     info = "information"
+    status = bed_status(loc)
+    if status is not None:
+        detail["operational_status"] = status[0]
     if match is not None:
         what = (
             f"bed {match.bed_label} on ward {match.ward_code}" if match.kind == "bed"
@@ -594,12 +678,27 @@ def map_location(ctx: Context, loc, rid: str) -> LocationPlan:  # noqa: ANN001
             else match.kind.replace("_", " ")
         )  # fmt: skip
         detail["matched"] = what
-        return LocationPlan(detail, [Issue("informational", f"matched to {what} at "
-                                           f"{match.site_code}", None, info)])  # fmt: skip
+        notes = [Issue("informational", f"matched to {what} at {match.site_code}",
+                       None, info)]  # fmt: skip
+        events = []
+        if status is not None and match.kind == "bed":
+            events = _bed_status_events(ctx, loc, rid, match.bed_id, match.bed_label,
+                                        status, notes)  # fmt: skip
+        elif status is not None:
+            notes.append(_not_a_bed(what))
+        return LocationPlan(detail, notes, events=events)
     proposal = proposal_for(ctx.session, ctx.feed, rid)
     if proposal is not None and proposal.status == "confirmed":
-        return LocationPlan(detail, [Issue("informational", "linked by an "
-                                           "administrator's confirmation", None, info)])  # fmt: skip
+        notes = [Issue("informational", "linked by an administrator's confirmation",
+                       None, info)]  # fmt: skip
+        events = []
+        linked = location_of(ctx.session, proposal.ward_id, proposal.bed_id)
+        if status is not None and linked is not None and linked.kind == "bed":
+            events = _bed_status_events(ctx, loc, rid, linked.bed_id, linked.bed_label,
+                                        status, notes)  # fmt: skip
+        elif status is not None:
+            notes.append(_not_a_bed("a ward" if linked else "no location in service"))
+        return LocationPlan(detail, notes, events=events)
     ptype = next(
         (PROPOSED_TYPES[c] for s, c in _codes(loc.physicalType)
          if c in PROPOSED_TYPES and s in ("", PHYSICAL_TYPE_SYSTEM)), None,
@@ -612,17 +711,22 @@ def map_location(ctx: Context, loc, rid: str) -> LocationPlan:  # noqa: ANN001
             "Location.identifier",
         ))  # fmt: skip
     part_of = loc.partOf.reference if loc.partOf is not None else None
+    notes = [
+        Issue(
+            "informational",
+            f"unknown {ptype}: proposed as an organisation change "
+            "for an administrator to confirm",
+            "Location.identifier",
+            info,
+        )
+    ]
+    if status is not None:
+        notes.append(Issue("informational", "operationalStatus is not applied while the "
+                           "bed awaits confirmation; send the Location again once it is "
+                           "confirmed", "Location.operationalStatus", "warning"))  # fmt: skip
     return LocationPlan(
         detail,
-        [
-            Issue(
-                "informational",
-                f"unknown {ptype}: proposed as an organisation change "
-                "for an administrator to confirm",
-                "Location.identifier",
-                info,
-            )
-        ],  # fmt: skip
+        notes,
         {
             "physical_type": ptype,
             "name": loc.name or "",
@@ -630,6 +734,11 @@ def map_location(ctx: Context, loc, rid: str) -> LocationPlan:  # noqa: ANN001
             "identifiers": [list(i) for i in identifiers],
         },  # fmt: skip
     )
+
+
+def _not_a_bed(what: str) -> Issue:
+    return Issue("informational", f"operationalStatus is a bed's status; {what} is not "
+                 "a bed, so it is not applied", "Location.operationalStatus", "warning")  # fmt: skip
 
 
 def content_hash(body: dict) -> str:
