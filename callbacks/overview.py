@@ -8,10 +8,11 @@ from callbacks import delta
 from callbacks.common import freshness, query_failed
 from components import overview
 from components.shell import IDS as SHELL
+from data.queries.alerts import current_alerts
 from data.queries.metrics import MetricSnapshot, shared_snapshot
 from data.queries.overview import TRUST, OverviewExtras, overview_extras
 from data.runtime import current
-from ops.alerting import tile_bands
+from ops.alert_views import alerts_by_metric
 
 
 def scope_values(
@@ -37,6 +38,17 @@ def scope_values(
     )
 
 
+def _states_key(rule_states: dict) -> tuple:
+    """What a section shows of its alerts (not their evaluation times)."""
+    return tuple(
+        sorted(
+            (m, a.rule_id, a.state, a.severity, a.title)
+            for m, found in rule_states.items()
+            for a in found
+        )
+    )
+
+
 def _section(
     title: str,
     scope: str,
@@ -44,16 +56,16 @@ def _section(
     values: overview.ScopeValues,
     as_of_text: str | None,
     status: object,
-    bands: dict,
+    rule_states: dict,
 ) -> object:
     """A scope's section, rebuilt only when something it shows has changed (kept in
     its JSON form, which Dash sends as it is)."""
     key = ("overview-section", title, scope, site_code, repr(values), as_of_text,
-           status, repr(bands))  # fmt: skip
+           status, _states_key(rule_states))  # fmt: skip
     return delta.PARTS.get(
         key,
         lambda: overview.scope_section(
-            title, scope, site_code, values, as_of_text, status, bands
+            title, scope, site_code, values, as_of_text, status, rule_states
         ),
     )
 
@@ -66,6 +78,8 @@ def refresh(_n: int | None, _body_id: str | None = None) -> tuple[object, object
         with runtime.factory() as session:
             snap = shared_snapshot(session, now, tz)
             extras = overview_extras(session, now, tz)
+            # Tile statuses are the alerts' own states (one source with the banner).
+            alerts = current_alerts(session, now)
     except Exception as exc:  # the page shows ERROR; the log has the detail
         fresh = query_failed("overview", exc)
         return fresh.line, html.P("Figures could not be read.", className="text-danger")
@@ -87,7 +101,7 @@ def refresh(_n: int | None, _body_id: str | None = None) -> tuple[object, object
                 values,
                 fresh.as_of_text,
                 fresh.status,
-                tile_bands("trust"),
+                alerts_by_metric(alerts, "trust", trust_id),
             )
         )
     for code in sites:
@@ -100,7 +114,7 @@ def refresh(_n: int | None, _body_id: str | None = None) -> tuple[object, object
                 values,
                 fresh.as_of_text,
                 fresh.status,
-                tile_bands("site"),
+                alerts_by_metric(alerts, "site", code),
             )
         )
     return fresh.line, overview.sections_row(sections)

@@ -7,7 +7,7 @@ to its page pre-filtered to the scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,12 +47,73 @@ def band_status(
 ) -> Status:
     """The threshold band of a value: ``bands`` maps a metric to its display bands
     (``ops.alerting.metric_bands``: the alert rules' thresholds, passed in by the
-    callback). OK when the metric has no band or there is no value."""
+    callback). OK when the metric has no band or there is no value. Overview tiles
+    use :func:`rule_status` (the alerts' own state) instead."""
     spec = (bands or {}).get(metric)
     if spec is None or value is None:
         return Status.OK
     severity = spec.severity_of(value)
     return BAND_STATUS.get(str(severity), Status.OK) if severity else Status.OK
+
+
+# A tile's status is the state of the alert rules on its figure at its scope (or on
+# the figure it is the other side of: beds free is G&A occupancy seen from the bed
+# manager's side), so a tile can never say OK while the rule on it is pending or
+# firing.
+TILE_RULE_METRICS: dict[str, tuple[str, ...]] = {
+    "occupancy": ("ga_occupancy_pct",),
+    "available": ("ga_occupancy_pct",),
+    "escalation": ("escalation_beds_open", "escalation_beds_pct"),
+    "nctr": ("nctr_pct", "nctr_count"),
+    "flow-free": ("ga_occupancy_pct",),
+    "ed-in": ("majors_resus_occupancy_pct",),
+    "ed-4h": ("ed_4h_pct_24h",),
+    "ed-12h": ("ed_over_12h_count", "ed_over_12h_pct"),
+    "ed-ambulances": ("ambulances_waiting_over_30",),
+    "ed-handovers-60": ("handovers_over_60_today",),
+    "theatres-cancelled": ("theatre_cancellations_today",),
+}
+
+_STATE_WORDS = {
+    "firing": "firing",
+    "recovering": "recovering",
+    "pending": "pending",
+    "no_data": "no data",
+    "error": "evaluation error",
+}
+
+
+def rule_status(alerts: Sequence[Any]) -> tuple[Status, str | None]:
+    """The tile status of the active alerts on a tile (``AlertView``-like: state,
+    severity, title), and the words that say why.
+
+    Firing or recovering: the rule's severity (an info rule does not colour a tile);
+    pending (the condition holds, its ``for`` time is running): warning whatever the
+    severity; no data / error: missing / error. No active alert: OK."""
+    worst, why = Status.OK, None
+    for a in alerts:
+        if a.state in ("firing", "recovering"):
+            status = BAND_STATUS.get(a.severity, Status.OK)
+        elif a.state == "pending":
+            status = Status.WARNING if a.severity != "info" else Status.OK
+        elif a.state == "no_data":
+            status = Status.MISSING
+        elif a.state == "error":
+            status = Status.ERROR
+        else:
+            continue
+        if status is not Status.OK and (why is None or status.rank > worst.rank):
+            worst = status
+            why = f"{a.title}: {_STATE_WORDS.get(a.state, a.state)}"
+    return worst, why
+
+
+def tile_alerts(rule_states: Mapping[str, Sequence[Any]] | None, key: str) -> list[Any]:
+    """The active alerts (by metric, ``ops.alert_views.alerts_by_metric``) on a tile."""
+    found: list[Any] = []
+    for metric in TILE_RULE_METRICS.get(key, ()):
+        found.extend((rule_states or {}).get(metric, ()))
+    return found
 
 
 WARD_TYPE_SHORT: dict[str, str] = {
@@ -94,7 +155,7 @@ class TileSpec:
     page: str  # /beds, /ed, /theatres
     value: Callable[[ScopeValues], Any]
     unit: str = ""
-    band_metric: str | None = None  # whose alert-rule thresholds band the tile
+    band_metric: str | None = None  # the alert-rule metric the figure is (chart words)
     detail: Callable[[ScopeValues], Any] | None = None
 
 
@@ -209,19 +270,27 @@ def tile(
     site_code: str | None,
     as_of_text: str | None,
     fresh_status: Status,
-    bands: Mapping[str, Any] | None = None,
+    rule_states: Mapping[str, Sequence[Any]] | None = None,
 ) -> Any:
+    """One tile; its status is the worst of the data's freshness and the state of
+    the alert rules on it (``rule_states``: active alerts of this scope by metric)."""
     value = spec.value(values)
-    band = band_status(bands, spec.band_metric, value) if spec.band_metric else None
+    status, why = rule_status(tile_alerts(rule_states, spec.key))
+    detail = spec.detail(values) if spec.detail else None
+    if why is not None:
+        line = html.Div(
+            why, className="kpi-rule", id=IDS.tile(scope, spec.key) + "-rule"
+        )
+        detail = html.Div([detail, line]) if detail is not None else line
     return kpi_tile(
         spec.title,
         value,
         spec.unit,
         as_of_text,
-        worst_status([fresh_status, band or Status.OK]),
+        worst_status([fresh_status, status]),
         href=_href(spec.page, site_code),
         tile_id=IDS.tile(scope, spec.key),
-        detail=spec.detail(values) if spec.detail else None,
+        detail=detail,
     )
 
 
@@ -232,11 +301,11 @@ def scope_section(
     values: ScopeValues,
     as_of_text: str | None,
     fresh_status: Status,
-    bands: Mapping[str, Any] | None = None,
+    rule_states: Mapping[str, Sequence[Any]] | None = None,
 ) -> dbc.Card:
     """One card (trust or a site): a labelled row of tiles per area."""
     rows = []
-    shared = (values, scope, site_code, as_of_text, fresh_status, bands)
+    shared = (values, scope, site_code, as_of_text, fresh_status, rule_states)
     for label, icon, specs in GROUPS:
         rows.append(
             html.Div(

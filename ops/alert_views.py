@@ -210,6 +210,24 @@ class EvaluationInfo:
     runs: int
 
 
+def alerts_by_metric(
+    alerts: Iterable[AlertView], scope_kind: str, scope_id: str
+) -> dict[str, tuple[AlertView, ...]]:
+    """The active alerts of one scope per metric, most urgent first: what a tile on
+    that metric shows as its status (the alert state itself, never a second
+    computation of the thresholds)."""
+    out: dict[str, list[AlertView]] = {}
+    for a in sorted(alerts, key=alert_sort_key):
+        if (
+            a.metric
+            and a.is_active
+            and a.scope_kind == scope_kind
+            and str(a.scope_id) == str(scope_id)
+        ):
+            out.setdefault(a.metric, []).append(a)
+    return {m: tuple(found) for m, found in out.items()}
+
+
 def firing_key(alert: AlertView) -> str:
     """One key per alert and episode, for "new since the last poll" checks: a return
     to firing within the same episode is not new; an OPEL escalation is."""
