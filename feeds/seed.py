@@ -193,9 +193,37 @@ def _initial_occupancy(world: World, start: datetime) -> None:
 
 
 def run_tick(
-    factory: sessionmaker[Session], *, now: datetime, tz: str
+    factory: sessionmaker[Session],
+    *,
+    now: datetime,
+    tz: str,
+    hl7=None,  # noqa: ANN001
 ) -> dict[str, int] | None:
-    """Advance the seeded trust to ``now`` (at most MAX_CATCH_UP per call)."""
+    """Advance the seeded trust to ``now`` (at most MAX_CATCH_UP per call).
+
+    With ``hl7`` (a :class:`feeds.hl7.sender.DemoSender`) the inpatient and ED
+    events go to the HL7 listener as ADT messages, delivered after this tick has
+    committed; the model waits while earlier ones are still undelivered."""
+    if hl7 is not None:
+        if not hl7.flush(factory, now):
+            return {"pending": hl7.pending(factory)}
+        counts = _tick(factory, now=now, tz=tz, hl7=hl7)
+        if counts:
+            hl7.flush(factory, now)
+            with write_session(factory) as session:
+                state = session.get(SimulationState, 1)
+                roll_up(session, state.simulated_until)
+        return counts
+    return _tick(factory, now=now, tz=tz)
+
+
+def _tick(
+    factory: sessionmaker[Session],
+    *,
+    now: datetime,
+    tz: str,
+    hl7=None,  # noqa: ANN001
+) -> dict[str, int] | None:
     zone = ZoneInfo(tz)
     with write_session(factory) as session:
         state = session.get(SimulationState, 1)
@@ -207,11 +235,16 @@ def run_tick(
         until = min(now, start + MAX_CATCH_UP)
         layout = load_layout(session, zone)
         scenario = resolve_scenario(session, state.scenario or {})
-        world = load_world(session, layout, state.seed, start, scenario)
+        alias = hl7.aliases(session) if hl7 is not None else None
+        world = load_world(session, layout, state.seed, start, scenario, alias)
         world.apply_closures(start)
         world.advance(until)
-        counts = write_world(session, world, until)
-        roll_up(session, until)
+        if hl7 is not None:
+            events, world.events = world.events, []
+            counts = hl7.enqueue(session, events, until)
+        else:
+            counts = write_world(session, world, until)
+            roll_up(session, until)
         state.simulated_until = until
         return counts
 
@@ -376,10 +409,22 @@ def _group_for(ward: Ward) -> str:
 
 
 def load_world(
-    session: Session, layout: Layout, seed: int, now: datetime, scenario: dict
+    session: Session,
+    layout: Layout,
+    seed: int,
+    now: datetime,
+    scenario: dict,
+    alias: dict[str, str] | None = None,
 ) -> World:
-    """The live state the simulator needs, read from the store."""
+    """The live state the simulator needs, read from the store. ``alias`` maps
+    stored references to the simulator's own (stays and attendances it sent as
+    HL7 messages, which the listener stored under keyed references)."""
     world = World(layout, seed, now, scenario)
+    alias = alias or {}
+
+    def sim(ref: str | None) -> str | None:
+        return alias.get(ref, ref) if ref is not None else None
+
     for b in session.scalars(select(Bed).where(Bed.retired_at.is_(None))):
         world.add_bed(
             BedSim(
@@ -388,7 +433,7 @@ def load_world(
                 b.is_escalation,
                 b.state,
                 b.state_since,
-                b.patient_ref,
+                sim(b.patient_ref),
                 b.state_reason,
             )
         )
@@ -397,8 +442,8 @@ def load_world(
     ):
         ward = layout.wards[s.ward_id]
         group = "surgery" if s.admission_source == "elective" else ward.group
-        world.stays[s.stay_ref] = StaySim(
-            ref=s.stay_ref,
+        world.stays[sim(s.stay_ref)] = StaySim(
+            ref=sim(s.stay_ref),
             site_id=s.site_id,
             ward_id=s.ward_id,
             bed_id=s.bed_id,
@@ -415,7 +460,7 @@ def load_world(
     ):
         world.add_attendance(
             AttSim(
-                ref=a.ref,
+                ref=sim(a.ref),
                 site_id=a.site_id,
                 area=area_codes[a.area_id],
                 arrival_at=a.arrival_at,

@@ -35,7 +35,25 @@ def holder_id() -> str:
 def simulator_job(runtime: Runtime) -> object:
     if not runtime.settings.demo:
         return None
-    return run_tick(runtime.factory, now=runtime.now(), tz=runtime.settings.timezone)
+    return run_tick(
+        runtime.factory,
+        now=runtime.now(),
+        tz=runtime.settings.timezone,
+        hl7=demo_sender(runtime) if runtime.settings.demo_hl7 else None,
+    )
+
+
+def demo_sender(runtime: Runtime):  # noqa: ANN201
+    """COMMAND_CENTRE_DEMO_HL7: the simulator's ADT sender, to the listener of
+    COMMAND_CENTRE_HL7_HOST / _PORT (docs/hl7.md)."""
+    from feeds.hl7.config import load_hl7_config
+    from feeds.hl7.sender import DemoSender
+    from feeds.simulator import SOURCE
+
+    settings = runtime.settings
+    config = load_hl7_config(settings.database_url, settings.demo)
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+    return DemoSender(host, config.port, config.key, direct_source=SOURCE)
 
 
 def rollup_job(runtime: Runtime) -> object:
@@ -143,11 +161,32 @@ class BackgroundThread(threading.Thread):
         self.stop_event = threading.Event()
 
     def run(self) -> None:
+        listener = self._start_listener() if self.runtime.settings.demo_hl7 else None
         run_forever(self.runtime, self.holder, self.stop_event)
+        if listener is not None:
+            listener.stop()
         try:
             release(self.runtime.factory, LEASE_NAME, self.holder)
         except Exception:
             log.warning("could not release the background lease")
+
+    def _start_listener(self):  # noqa: ANN202
+        """The demo's own MLLP listener (COMMAND_CENTRE_DEMO_HL7), unless one is
+        already listening there (``flask hl7-listen``)."""
+        from feeds.hl7.config import load_hl7_config
+        from feeds.hl7.listener import Hl7Listener
+
+        settings = self.runtime.settings
+        listener = Hl7Listener(
+            self.runtime.factory, load_hl7_config(settings.database_url, settings.demo)
+        )
+        try:
+            listener.start_in_thread()
+        except (OSError, RuntimeError) as exc:
+            log.info("demo HL7: not starting a listener (%s); sending to the one there",
+                     exc)  # fmt: skip
+            return None
+        return listener
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -42,6 +42,9 @@ class Settings:
     sim_tick_seconds: float = 15.0
     seed: int = 20261122
     history_days: int = 90
+    # The demo's simulator sends its inpatient and ED events as HL7 v2 ADT over MLLP
+    # to the listener (COMMAND_CENTRE_DEMO_HL7; docs/hl7.md) instead of writing them.
+    demo_hl7: bool = False
     debug: bool = False
     # Sign-in required for every page and callback. Only the embedded SQLite demo may
     # turn it off (COMMAND_CENTRE_AUTH_DISABLED), e.g. for screenshots.
@@ -226,6 +229,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         seed=_int(env, "COMMAND_CENTRE_SEED", defaults.seed),
         history_days=_int(env, "COMMAND_CENTRE_HISTORY_DAYS", defaults.history_days, 1),
+        demo_hl7=_bool(env, "COMMAND_CENTRE_DEMO_HL7", False),
         debug=_bool(env, "COMMAND_CENTRE_DEBUG", False),
         secure_cookies=_bool(env, "COMMAND_CENTRE_SECURE_COOKIES", not is_sqlite),
         trusted_proxy=_bool(env, "COMMAND_CENTRE_TRUSTED_PROXY", False),

@@ -32,6 +32,11 @@ SUPPORTED_TRIGGERS = (
 AMBULANCE_ARRIVAL = ("A", "H")  # PV2-38 mode of arrival (HL7 table 0430)
 TRANSFER_SOURCES = ("4", "5", "6")  # PV1-14 admit source (HL7 table 0023)
 ED_SOURCE = "7"
+# PV1-36 discharge disposition (HL7 table 0112) of an ED departure: transferred to
+# another hospital (02, 03, 05, 43), left against advice (07); anything else (01
+# home, none) is a discharge.
+ED_DISPOSITIONS = {"02": "transferred", "03": "transferred", "05": "transferred",
+                   "43": "transferred", "07": "left"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -280,8 +285,10 @@ class _Mapper:
 
     def _a03(self, pid, pv1, cls: str, visit: str):  # noqa: ANN001, ANN202
         if cls == "E":
+            code = self.msg.field(pv1, 36).strip()
+            disposition = ED_DISPOSITIONS.get(code, "discharged")
             self.add("ed_departure", self._attendance(visit),
-                     {"disposition": "discharged"})  # fmt: skip
+                     {"disposition": disposition})  # fmt: skip
         else:
             self.add("discharge", self._stay(visit))
         return None

@@ -21,7 +21,7 @@ SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1")
 LOCAL_TZ = ZoneInfo("Europe/London")
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 _TS = re.compile(
-    r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,4}))?([+-]\d{4})?$"
+    r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?$"
 )
 
 
@@ -168,7 +168,9 @@ def parse(raw: bytes | str) -> Message:
 
 def parse_ts(value: str | None) -> datetime | None:
     """An HL7 TS/DTM (``YYYY[MM[DD[HH[MM[SS[.S...]]]]]][+/-ZZZZ]``) as UTC; no offset
-    means the trust's local time (Europe/London). Day precision or coarser: None."""
+    means the trust's local time (Europe/London). Day precision or coarser: None.
+    Fractions of a second up to six digits are read (v2.5 allows four; senders
+    that stamp microseconds, the demo's included, are common)."""
     value = (value or "").strip()
     if "^" in value:
         value = value.split("^", 1)[0]
