@@ -28,6 +28,7 @@ class IDS:
     opel = "alert-banner-opel"
     list = "alert-banner-list"
     more = "alert-banner-more"
+    pending = "alert-banner-pending"
     toast = "alert-banner-toast"
     # The banner's own memory of the firing alerts it has shown (pattern-matching id,
     # so the callback can read it as State even before the first banner exists).
@@ -276,6 +277,17 @@ def alert_banner(
         headline = [_icon("bi-check-circle me-1"), "No firing alerts"]
         more = dcc.Link(
             "Alerts and OPEL", href="/alerts", id=IDS.more, className="small"
+        )
+    pending = sum(1 for a in alerts if a.state == "pending")
+    if pending:
+        # Conditions holding whose `for` time is still running: said, not hidden.
+        headline.append(
+            html.Span(
+                f" · {pending} pending",
+                id=IDS.pending,
+                className="fw-normal",
+                title="Conditions holding whose 'for' time has not run out yet",
+            )
         )
     children: list[Any] = [
         html.Div(

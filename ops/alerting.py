@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -354,27 +354,67 @@ def step(
     prev: AlertStatus | None,
     observation: Observation,
     now: datetime,
+    *,
+    held_since: datetime | None = None,
 ) -> StepResult:
     """Evaluate one observation; return the new status and the transitions it caused.
 
     ``observation`` is the metric value, ``None`` (no data; NaN counts as no data) or an
     :class:`EvaluationError`. ``prev`` is ``None`` for a rule/scope never evaluated.
+
+    ``held_since``: from the stored history of the metric (:func:`held_since`), since
+    when the raise condition has held without a break up to now. It is used when the
+    condition starts to hold as far as the alert knows (first evaluation, after a
+    restart or an outage of the evaluator): the ``for`` clock then starts there, so a
+    condition that has held for hours fires on the first evaluation instead of
+    waiting ``for`` again.
     """
     now = ensure_utc(now)
     if prev is None:
         prev = AlertStatus.initial(now)
     elif now < prev.last_evaluated_at:
         return StepResult(prev, ())
-    return _Stepper(rule, prev, now).run(observation)
+    held = ensure_utc(held_since) if held_since is not None else None
+    if held is not None and held >= now:
+        held = None
+    return _Stepper(rule, prev, now, held).run(observation)
+
+
+def held_since(
+    rule: AlertRule,
+    samples: Iterable[tuple[datetime, float | None]],
+    now: datetime,
+) -> datetime | None:
+    """The start of the unbroken run of stored samples ``(time, value)`` that meet the
+    rule's raise condition and reach the newest sample at or before ``now``; ``None``
+    when the newest sample does not meet it (or there is none). A missing value breaks
+    the run: the condition was not observed to hold then."""
+    ordered = sorted(
+        ((ensure_utc(t), v) for t, v in samples if ensure_utc(t) <= ensure_utc(now)),
+        key=lambda tv: tv[0],
+    )
+    start = None
+    for at, value in reversed(ordered):
+        if value is None or math.isnan(value) or not rule.is_raised(value):
+            break
+        start = at
+    return start
 
 
 class _Stepper:
     """The working state of one :func:`step` call."""
 
-    def __init__(self, rule: AlertRule, prev: AlertStatus, now: datetime) -> None:
+    def __init__(
+        self,
+        rule: AlertRule,
+        prev: AlertStatus,
+        now: datetime,
+        held: datetime | None = None,
+    ) -> None:
         self.rule = rule
         self.prev = prev
         self.now = now
+        self.held = held
 
     def run(self, observation: Observation) -> StepResult:
         if isinstance(observation, EvaluationError):
@@ -412,6 +452,7 @@ class _Stepper:
         *,
         episode_started_at: datetime | None,
         error: str | None = None,
+        since: datetime | None = None,
     ) -> StepResult:
         opens = to is AlertState.FIRING and self.prev.episode_started_at is None
         closes = to is AlertState.NORMAL and self.prev.episode_started_at is not None
@@ -421,7 +462,7 @@ class _Stepper:
             active_since = self.prev.active_since or self.now
         status = AlertStatus(
             state=to,
-            since=self.now,
+            since=since or self.now,
             last_evaluated_at=self.now,
             value=value,
             episode_started_at=episode_started_at,
@@ -534,12 +575,40 @@ class _Stepper:
         return self._stay(value)
 
     def _start_pending(self, value: float, reason: str) -> StepResult:
-        if self.rule.for_duration <= timedelta(0):
+        rule = self.rule
+        if rule.for_duration <= timedelta(0):
             return self._fire(value, reason)
+        if self.held is not None:
+            held_for = self.now - self.held
+            history = f"held since {self.held:%H:%M} UTC in the stored history"
+            if held_for >= rule.for_duration:
+                # It would have fired when `for` ran out: that is the episode's start.
+                return self._fire(
+                    value,
+                    f"{reason}, {history} "
+                    f"({format_duration(_whole_minutes(held_for))} ≥ "
+                    f"{format_duration(rule.for_duration)})",
+                    at=self.held + rule.for_duration,
+                )
+            return self._move(
+                AlertState.PENDING,
+                value,
+                f"{reason}, {history}",
+                episode_started_at=None,
+                since=self.held,
+            )
         return self._move(AlertState.PENDING, value, reason, episode_started_at=None)
 
-    def _fire(self, value: float, reason: str) -> StepResult:
-        return self._move(AlertState.FIRING, value, reason, episode_started_at=self.now)
+    def _fire(
+        self, value: float, reason: str, at: datetime | None = None
+    ) -> StepResult:
+        return self._move(
+            AlertState.FIRING,
+            value,
+            reason,
+            episode_started_at=at or self.now,
+            since=at,
+        )
 
     def _start_recovering(self, value: float, reason: str) -> StepResult:
         if self.rule.recover_for <= timedelta(0):
@@ -553,6 +622,10 @@ class _Stepper:
 
     def _resolve(self, value: float, reason: str) -> StepResult:
         return self._move(AlertState.NORMAL, value, reason, episode_started_at=None)
+
+
+def _whole_minutes(value: timedelta) -> timedelta:
+    return timedelta(minutes=int(value.total_seconds() // 60))
 
 
 # --------------------------------------------------------------------------- ack / silence

@@ -254,6 +254,58 @@ def opel_trend(session: Session, since: datetime, until: datetime) -> list[Trend
     return points
 
 
+# Metrics with a stored history the evaluator can judge a rule's `for` from: G&A
+# occupancy from the hourly roll-up of bed states (``ward_occupancy_hour``).
+HISTORY_METRICS = frozenset({"ga_occupancy_pct"})
+Samples = dict[tuple[str, str], list[tuple[datetime, float | None]]]
+
+
+def metric_history(
+    session: Session, metric: str, since: datetime, until: datetime
+) -> Samples:
+    """Stored values of ``metric`` in [since, until] per (scope kind, scope id),
+    oldest first; empty for a metric with no stored history. G&A occupancy is
+    counted as the live figure is: G&A wards only, retired wards left out, occupied
+    over open beds (occupied, available, awaiting clean)."""
+    if metric not in HISTORY_METRICS:
+        return {}
+    from data.models.capacity import Site, Trust, Ward, WardOccupancyHour
+    from data.queries.metrics import GA_WARD_TYPES
+    from ops.metrics import occupancy_pct
+
+    H = WardOccupancyHour
+    trust = session.scalar(select(Trust.code).order_by(Trust.id).limit(1)) or "trust"
+    rows = session.execute(
+        select(
+            H.ward_id,
+            Site.code,
+            H.hour_start,
+            H.occupied,
+            H.available,
+            H.awaiting_clean,
+        )  # fmt: skip
+        .join(Ward, Ward.id == H.ward_id)
+        .join(Site, Site.id == Ward.site_id)
+        .where(
+            Ward.retired_at.is_(None),
+            Ward.ward_type.in_(GA_WARD_TYPES),
+            H.hour_start >= ensure_utc(since),
+            H.hour_start <= ensure_utc(until),
+        )
+        .order_by(H.hour_start)
+    ).all()
+    counts: dict[tuple[str, str], dict[datetime, list[int]]] = {}
+    for ward_id, site, at, occupied, available, cleaning in rows:
+        for scope in (("ward", str(ward_id)), ("site", site), ("trust", trust)):
+            c = counts.setdefault(scope, {}).setdefault(ensure_utc(at), [0, 0])
+            c[0] += occupied
+            c[1] += occupied + available + cleaning
+    return {
+        scope: [(at, occupancy_pct(o, n)) for at, (o, n) in sorted(by_hour.items())]
+        for scope, by_hour in counts.items()
+    }
+
+
 def last_evaluation(session: Session) -> EvaluationInfo | None:
     row = session.get(AlertEvaluation, EVALUATOR_NAME, populate_existing=True)
     if row is None:

@@ -49,6 +49,7 @@ from data.queries.alerts import (
     MIN_INTERVAL,
     alert_view,
     latest_assessments,
+    metric_history,
 )
 from data.queries.metrics import GA_WARD_TYPES, MetricSnapshot
 from ops.alert_views import AlertView
@@ -63,6 +64,7 @@ from ops.alerting import (
     EvaluationError,
     acknowledgement_current,
     can_acknowledge,
+    held_since,
     is_silenced,
     opel_severity,
     opel_step,
@@ -74,6 +76,7 @@ from ops.opel import OpelConfig, score_opel
 from ops.timeutil import ensure_utc, format_local
 
 MAX_NOTE = 500
+HISTORY_LOOKBACK = timedelta(hours=12)
 
 
 # ---------------------------------------------------------------------------
@@ -389,6 +392,7 @@ def _evaluate_rules(
         ward_types = {
             str(i): t for i, t in session.execute(select(Ward.id, Ward.ward_type))
         }
+    history = _History(session, rules, now) if snapshot is not None else None
     for rule in rules.rules:
         if snapshot is None:
             scopes = sorted(
@@ -411,7 +415,13 @@ def _evaluate_rules(
             else:
                 observation = snapshot.get(rule.metric, rule.scope, scope_id)
                 label = scope_label(snapshot, rule.scope, scope_id)
-            status, events = step(rule.for_scope(scope_id), prev, observation, now)
+            scoped = rule.for_scope(scope_id)
+            held = (
+                history.held_since(scoped, scope_id, prev, observation)
+                if history is not None
+                else None
+            )
+            status, events = step(scoped, prev, observation, now, held_since=held)
             meta = {
                 "title": rule.title,
                 "scope_label": label,
@@ -446,6 +456,54 @@ def _evaluate_rules(
                         ev.reason,
                     )
                 )
+
+
+class _History:
+    """The stored history of the metrics of one pass, read once per metric and only
+    when a rule with a ``for`` duration starts to hold as far as its alert knows
+    (first evaluation, after a restart or an outage of the evaluator)."""
+
+    def __init__(self, session: Session, rules: AlertRuleSet, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self.loaded: dict[str, Any] = {}
+        self.window: dict[str, timedelta] = {}
+        for r in rules.rules:
+            longest = self.window.get(r.metric, timedelta(0))
+            self.window[r.metric] = max(longest, r.for_duration)
+
+    def held_since(
+        self,
+        rule: AlertRule,
+        scope_id: str,
+        prev: AlertStatus | None,
+        observation: Any,
+    ) -> datetime | None:
+        if (
+            rule.for_duration <= timedelta(0)
+            or not isinstance(observation, int | float)
+            or not rule.is_raised(float(observation))
+            or (
+                prev is not None
+                and (prev.state not in _RESTART_STATES or prev.in_episode)
+            )
+        ):
+            return None
+        if rule.metric not in self.loaded:
+            # The longest `for` and half a day more: enough to say how long the
+            # condition has held (the alert's "since"), not only that it held.
+            since = self.now - self.window[rule.metric] - HISTORY_LOOKBACK
+            self.loaded[rule.metric] = metric_history(
+                self.session, rule.metric, since, self.now
+            )
+        samples = self.loaded[rule.metric].get((rule.scope, scope_id), [])
+        if prev is not None and prev.state is AlertState.NORMAL:
+            # Observed not holding at the last evaluation: only what came after.
+            samples = [(t, v) for t, v in samples if t > prev.last_evaluated_at]
+        return held_since(rule, samples, self.now)
+
+
+_RESTART_STATES = frozenset({AlertState.NORMAL, AlertState.NO_DATA, AlertState.ERROR})
 
 
 def _retire_unconfigured(
