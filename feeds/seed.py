@@ -208,8 +208,7 @@ def run_tick(
         if not hl7.flush(factory, now):
             return {"pending": hl7.pending(factory)}
         counts = _tick(factory, now=now, tz=tz, hl7=hl7)
-        if counts:
-            hl7.flush(factory, now)
+        if counts and hl7.flush(factory, now):
             with write_session(factory) as session:
                 state = session.get(SimulationState, 1)
                 roll_up(session, state.simulated_until)
