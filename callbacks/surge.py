@@ -498,10 +498,29 @@ def add_log(
     return message, no_update, no_update
 
 
-def open_stand_down(n_open: int | None, n_cancel: int | None) -> bool:
+def open_stand_down(
+    n_open: int | None, n_cancel: int | None, search: str | None
+) -> tuple[Any, ...]:
+    """Open the stand-down dialog with what is still open (read now, not from the
+    page), or close it. The store checks again when the stand-down is confirmed."""
     if not ctx.triggered_id or not (n_open or n_cancel):
         raise PreventUpdate
-    return ctx.triggered_id == ui.IDS.stand_down
+    closed = (False, no_update, no_update, False, "", no_update)
+    run_id = run_id_from(search)
+    if ctx.triggered_id != ui.IDS.stand_down or run_id is None:
+        return closed
+    try:
+        with current().factory() as session:
+            detail = reads.run_detail(session, run_id)
+    except Exception as exc:  # the dialog still opens; the store decides on confirm
+        query_failed("surge", exc)
+        return True, None, ui.STAND_DOWN_REASON_LABEL, False, "", ""
+    left = rules.outstanding_actions(
+        detail.template, detail.states, include_stand_down=True
+    )
+    label = ui.STAND_DOWN_REASON_LABEL if left else ui.STAND_DOWN_NOTE_LABEL
+    warning = ui.stand_down_warning(detail.template, left)
+    return True, warning, label, False, "", ""
 
 
 def confirm_stand_down(
@@ -510,7 +529,7 @@ def confirm_stand_down(
     search: str | None,
     shown: dict | None,
     changed: int | None,
-) -> tuple[Any, Any, Any]:
+) -> tuple[Any, ...]:
     run_id = run_id_from(search)
     if not n_clicks or run_id is None:
         raise PreventUpdate
@@ -523,13 +542,16 @@ def confirm_stand_down(
             session, run_id, actor, now, expected_version=expected, note=note
         )
 
-    message, ok, _ = _write(Permission.STAND_DOWN, "stand the protocol down", do)
+    message, ok, exc = _write(Permission.STAND_DOWN, "stand the protocol down", do)
     if ok:
         message = ui.message(
             "success", "Protocol stood down. The after-action report is ready."
         )
-        return message, False, (changed or 0) + 1
-    return message, False, no_update
+        return message, False, (changed or 0) + 1, False, ""
+    if isinstance(exc, runs.Refused) and "note" in exc.field_errors:
+        # the reason is missing: keep the dialog open and say so under the field
+        return no_update, True, no_update, True, str(exc)
+    return message, False, no_update, False, ""
 
 
 # ---------------------------------------------------------------------------
@@ -698,14 +720,22 @@ def register(app: Dash) -> None:
     )(add_log)
     app.callback(
         Output(I.stand_down_modal, "is_open"),
+        Output(I.stand_down_open, "children"),
+        Output(I.stand_down_label, "children"),
+        Output(I.stand_down_note, "invalid"),
+        Output(I.stand_down_error, "children"),
+        Output(I.stand_down_note, "value"),
         Input(I.stand_down, "n_clicks"),
         Input(I.stand_down_cancel, "n_clicks"),
+        State(SHELL.url, "search"),
         prevent_initial_call=True,
     )(open_stand_down)
     app.callback(
         alert,
         Output(I.stand_down_modal, "is_open", allow_duplicate=True),
         changed_out,
+        Output(I.stand_down_note, "invalid", allow_duplicate=True),
+        Output(I.stand_down_error, "children", allow_duplicate=True),
         Input(I.stand_down_confirm, "n_clicks"),
         State(I.stand_down_note, "value"),
         State(SHELL.url, "search"),

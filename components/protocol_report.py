@@ -247,6 +247,24 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _stand_down_rows(run: RunDetail) -> list[tuple[str, str]]:
+    """The stand-down note, or -- stood down with actions open -- the reason given
+    for standing down early and what was left open (the checklist is read-only
+    after stand-down, so the open actions now are those open then)."""
+    info = run.run
+    left = rules.outstanding_actions(run.template, run.states, include_stand_down=True)
+    if info.stood_down_at is None or not left:
+        return [("Stand-down note", info.stand_down_note or "—")]
+    return [
+        ("Stand-down reason", info.stand_down_note or "—"),
+        (
+            "Open at stand-down",
+            f"{len(left)} of {len(run.template.actions)} actions: "
+            + "; ".join(a.text for a in left),
+        ),
+    ]
+
+
 def timeline_pdf(
     timeline: Sequence[TimelineEvent],
     run: RunDetail,
@@ -296,7 +314,7 @@ def timeline_pdf(
             ("Declared by", f"{info.declared_by} at {_when(info.declared_at, tz)}"),
             ("Reason", info.reason),
             ("Stood down", stood),
-            ("Stand-down note", info.stand_down_note or "—"),
+            *_stand_down_rows(run),
             ("Actions done", f"{overall.done} of {overall.total}"),
         ],
         (0.22 * width, 0.78 * width),

@@ -76,6 +76,9 @@ class IDS:
     stand_down = "surge-stand-down"
     stand_down_modal = "surge-stand-down-modal"
     stand_down_note = "surge-stand-down-note"
+    stand_down_open = "surge-stand-down-open"
+    stand_down_label = "surge-stand-down-label"
+    stand_down_error = "surge-stand-down-error"
     stand_down_confirm = "surge-stand-down-confirm"
     stand_down_cancel = "surge-stand-down-cancel"
     note_modal = "surge-note-modal"
@@ -521,6 +524,44 @@ def note_modal() -> dbc.Modal:
     )
 
 
+STAND_DOWN_NOTE_LABEL = "Stand-down note (optional)"
+STAND_DOWN_REASON_LABEL = "Reason for standing down early (required)"
+
+
+def stand_down_warning(
+    template: rules.ProtocolTemplate, left: Sequence[rules.Action]
+) -> dbc.Alert | None:
+    """What is still open, shown before an early stand-down (None when all done)."""
+    if not left:
+        return None
+    n, total = len(left), len(template.actions)
+    blocks = {a.key: b.title for b in template.blocks for a in b.actions}
+    return dbc.Alert(
+        [
+            html.Strong(
+                [
+                    _icon("bi-exclamation-triangle"),
+                    f"{n} of {total} action{'' if total == 1 else 's'} "
+                    f"{'is' if n == 1 else 'are'} still open.",
+                ]
+            ),
+            html.Span(
+                " Standing down now is early: give the reason. It is recorded in the "
+                "audit trail, the activity log and the after-action report."
+            ),
+            html.Ul(
+                [html.Li(f"{blocks.get(a.key, '')}: {a.text}") for a in left],
+                className="mb-0 mt-2 small",
+                style={"maxHeight": "14rem", "overflowY": "auto"},
+                tabIndex=0,
+                **{"aria-label": "Open actions"},
+            ),
+        ],
+        color="warning",
+        className="py-2",
+    )
+
+
 def stand_down_modal() -> dbc.Modal:
     return dbc.Modal(
         [
@@ -531,10 +572,14 @@ def stand_down_modal() -> dbc.Modal:
                         "Standing down closes the checklist, the role assignments and the "
                         "activity log. It is recorded with your name and the time."
                     ),
+                    html.Div(id=IDS.stand_down_open),
                     dbc.Label(
-                        "Stand-down note (optional)", html_for=IDS.stand_down_note
+                        STAND_DOWN_NOTE_LABEL,
+                        id=IDS.stand_down_label,
+                        html_for=IDS.stand_down_note,
                     ),
-                    dbc.Textarea(id=IDS.stand_down_note, rows=2, maxLength=4000),
+                    dbc.Textarea(id=IDS.stand_down_note, rows=3, maxLength=4000),
+                    dbc.FormFeedback(id=IDS.stand_down_error, type="invalid"),
                 ]
             ),
             dbc.ModalFooter(

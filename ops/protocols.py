@@ -1087,6 +1087,12 @@ class StandDown:
     status: str  # RunStatus.STOOD_DOWN
     stood_down_by: str
     stood_down_at: datetime
+    open_actions: tuple[Action, ...] = ()  # not done at stand-down: "early" if any
+    reason: str | None = None  # why it was stood down (required when early)
+
+    @property
+    def early(self) -> bool:
+        return bool(self.open_actions)
 
 
 def stand_down(
@@ -1095,8 +1101,14 @@ def stand_down(
     now: datetime,
     *,
     declared_at: datetime | None = None,
+    open_actions: Sequence[Action] = (),
+    reason: str | None = None,
 ) -> StandDown:
-    """Stand an active run down; raise :class:`ProtocolRuleError` otherwise."""
+    """Stand an active run down; raise :class:`ProtocolRuleError` otherwise.
+
+    ``open_actions`` are those not done (``outstanding_actions(...,
+    include_stand_down=True)``). With any open the stand-down is *early*: it needs a reason, which is
+    recorded with the list of what was left open."""
     if run_status not in RUN_STATUSES:
         raise ProtocolRuleError(f"Unknown run status {run_status!r}.")
     if run_status != RunStatus.ACTIVE:
@@ -1109,4 +1121,11 @@ def stand_down(
     now = ensure_utc(now)
     if declared_at is not None and now < ensure_utc(declared_at):
         raise ProtocolRuleError("Stand-down cannot be earlier than the declaration.")
-    return StandDown(RunStatus.STOOD_DOWN.value, person, now)
+    why = (reason or "").strip() or None
+    if open_actions and why is None:
+        n = len(open_actions)
+        raise ProtocolRuleError(
+            f"{n} action{'' if n == 1 else 's'} {'is' if n == 1 else 'are'} still "
+            "open. Give the reason for standing down early."
+        )
+    return StandDown(RunStatus.STOOD_DOWN.value, person, now, tuple(open_actions), why)

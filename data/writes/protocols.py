@@ -584,7 +584,12 @@ def stand_down(
     expected_version: int | None = None,
     note: str | None = None,
 ) -> None:
-    """Stand the run down: closes every role assignment; the checklist becomes read-only."""
+    """Stand the run down: closes every role assignment; the checklist becomes read-only.
+
+    With actions still open the stand-down is early and ``note`` (the reason) is
+    required; the open actions are recorded in the audit row and, with the reason,
+    as an entry in the run's activity log (so the after-action report shows them).
+    """
     _check_permission(actor, Permission.STAND_DOWN)
     now = ensure_utc(now)
     run = _run_for_update(session, run_id, share=False)
@@ -594,9 +599,29 @@ def stand_down(
             + (f" (stood down by {run.stood_down_by})" if run.stood_down_by else "")
             + "; refresh and try again."
         )
+    template = _template_for(session, run)
+    states = {
+        r.action_key: action_state_of(r)
+        for r in session.execute(
+            select(
+                ProtocolActionState.action_key,
+                ProtocolActionState.done,
+                ProtocolActionState.done_at,
+                ProtocolActionState.done_by,
+                ProtocolActionState.note,
+                ProtocolActionState.version,
+            ).where(ProtocolActionState.run_id == run_id)
+        )
+    }
+    left = rules.outstanding_actions(template, states, include_stand_down=True)
     try:
         decision = rules.stand_down(
-            run.status, actor.display_name, now, declared_at=run.declared_at
+            run.status,
+            actor.display_name,
+            now,
+            declared_at=run.declared_at,
+            open_actions=left,
+            reason=(note or "")[:MAX_TEXT],
         )
     except rules.ProtocolRuleError as exc:
         if run.status == rules.RunStatus.STOOD_DOWN and run.stood_down_by:
@@ -605,8 +630,10 @@ def stand_down(
                 run.stood_down_by,
                 run.stood_down_at,
             ) from None
-        raise Refused(str(exc)) from None
-    clean_note = (note or "").strip()[:MAX_TEXT] or None
+        raise Refused(
+            str(exc), {"note": "Required."} if left and run.status == "active" else None
+        ) from None
+    clean_note = decision.reason
     changed = session.execute(
         update(ProtocolRun)
         .where(ProtocolRun.id == run_id, ProtocolRun.version == run.version)
@@ -647,6 +674,32 @@ def stand_down(
             "version": run.version + 1,
             "stood_down_by": decision.stood_down_by,
             "note": clean_note,
+            "early": decision.early,
+            "open_actions": len(left),
+            "actions": len(template.actions),
+            "open_action_keys": [a.key for a in left],
         },
     )
+    if decision.early:
+        entry = IncidentLogEntry(
+            run_id=run_id,
+            at=now,
+            author=actor.display_name[:MAX_NAME],
+            author_username=actor.username,
+            author_role=user_role_label(actor.role)[:200],
+            text=early_stand_down_text(template, left, clean_note or ""),
+        )
+        session.add(entry)
     session.flush()
+
+
+def early_stand_down_text(
+    template: rules.ProtocolTemplate, left: list[rules.Action], reason: str
+) -> str:
+    """The log entry of an early stand-down: how many were open, why, and which."""
+    n = len(left)
+    head = (
+        f"Stood down early with {n} of {len(template.actions)} "
+        f"action{'' if n == 1 else 's'} open. Reason: {reason}"
+    )
+    return head + "\nOpen at stand-down: " + "; ".join(a.text for a in left)

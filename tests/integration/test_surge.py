@@ -26,6 +26,7 @@ from sqlalchemy import text
 
 from app import create_app
 from callbacks import surge as surge_callbacks
+from ops.protocol_runs import available_templates
 from tests.conftest import pytest_setup_options
 from tests.support.apps import FROZEN_NOW, runtime_for, settings_for, start_app
 from tests.support.auth import create_user, login, login_driver
@@ -201,8 +202,28 @@ def test_srg001_two_commanders_declare_work_and_stand_down(dash_duo, seeded_sqli
     dash_duo.wait_for_contains_text("#surge-log", "ICB informed; next SitRep 12:00")
     dash_duo.wait_for_contains_text("#surge-log", "Incident commander")
     assert dash_duo.find_element("#surge-log-text").get_attribute("value") == ""
+    # Most actions are still open: the dialog lists them and needs a reason.
     _click(alice, "#surge-stand-down")
-    dash_duo.wait_for_element("#surge-stand-down-note").send_keys("Back to OPEL 2")
+    total = len(available_templates()["opel3-escalation"].template.actions)
+    dash_duo.wait_for_contains_text(
+        "#surge-stand-down-open", f"{total - 4} of {total} actions are still open"
+    )
+    open_items = dash_duo.find_elements("#surge-stand-down-open li")
+    assert len(open_items) == total - 4
+    done_first_words = {"Start", "Notify", "Hold", "Confirm"}  # ticked above
+    assert not {li.text.split(": ", 1)[1].split()[0] for li in open_items} & (
+        done_first_words
+    )
+    dash_duo.wait_for_contains_text("#surge-stand-down-label", "(required)")
+    _click(alice, "#surge-stand-down-confirm")  # no reason: refused, dialog stays
+    dash_duo.wait_for_contains_text(
+        "#surge-stand-down-error", "Give the reason for standing down early"
+    )
+    assert "is-invalid" in dash_duo.find_element(
+        "#surge-stand-down-note"
+    ).get_attribute("class")
+    assert dash_duo.find_element("#surge-stand-down-modal").is_displayed()
+    dash_duo.find_element("#surge-stand-down-note").send_keys("Back to OPEL 2")
     _click(alice, "#surge-stand-down-confirm")
     dash_duo.wait_for_contains_text("#surge-detail-header", "Stood down")
     dash_duo.wait_for_contains_text("#surge-detail-header", "Back to OPEL 2")
@@ -227,13 +248,18 @@ def test_srg001_two_commanders_declare_work_and_stand_down(dash_duo, seeded_sqli
         ("action done", huddle_by, "Hold"),
         ("action done", "Alice Commander", "Confirm"),
         ("log entry", "Alice Commander", ""),
+        ("log entry", "Alice Commander", ""),  # the early stand-down, recorded
         ("stood down", "Alice Commander", ""),
     ]
     times = [r["time"] for r in rows]
     assert times == sorted(times) and all(t.endswith("+00:00") for t in times)
     assert rows[6]["detail"] == "Ambulance handovers drove it"
     assert rows[7]["detail"] == "ICB informed; next SitRep 12:00"
-    assert rows[8]["detail"] == "Back to OPEL 2"
+    assert rows[8]["detail"].startswith(
+        f"Stood down early with {total - 4} of {total} actions open. "
+        "Reason: Back to OPEL 2\nOpen at stand-down: "
+    )
+    assert rows[9]["detail"] == "Back to OPEL 2"
 
     # The audit trail has every write, by the person who made it.
     runtime = runtime_for(settings_for(url))

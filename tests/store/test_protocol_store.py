@@ -170,7 +170,9 @@ def test_changed_template_under_same_version_is_refused(seeded_runtime, template
     )
     bumped = dataclasses.replace(edited, version=2)
     with write_session(seeded_runtime.factory) as s:
-        writes.stand_down(s, run_id, ALICE, FROZEN_NOW + timedelta(minutes=1))
+        writes.stand_down(
+            s, run_id, ALICE, FROZEN_NOW + timedelta(minutes=1), note="re-declared"
+        )
         new_run = writes.declare_run(
             s, bumped, ALICE, FROZEN_NOW + timedelta(minutes=2), reason="again", tz=TZ
         )
@@ -377,6 +379,70 @@ def test_stand_down_closes_the_run(seeded_runtime, templates):
     _declare(seeded_runtime, templates, at=t[6])
 
 
+def test_early_stand_down_needs_a_reason_and_records_what_was_open(
+    seeded_runtime, templates
+):
+    template = templates["opel3-escalation"].template
+    run_id = _declare(seeded_runtime, templates)
+    t = [FROZEN_NOW + timedelta(minutes=m) for m in range(10)]
+    with write_session(seeded_runtime.factory) as s:
+        writes.set_action(s, run_id, "site-huddle", True, ALICE, t[1], tz=TZ)
+    total, left = len(template.actions), len(template.actions) - 1
+    for note in (None, "", "   \n "):
+        with (
+            write_session(seeded_runtime.factory) as s,
+            pytest.raises(runs.Refused, match=f"{left} actions are still open") as r,
+        ):
+            writes.stand_down(s, run_id, ALICE, t[2], note=note)
+        assert r.value.field_errors == {"note": "Required."}
+    with seeded_runtime.factory() as s:
+        assert reads.run_detail(s, run_id).run.status == "active"  # nothing changed
+    reason = "De-escalated to OPEL 2 at 14:00; " + "x" * 3900
+    with write_session(seeded_runtime.factory) as s:
+        writes.stand_down(s, run_id, ALICE, t[3], expected_version=1, note=reason)
+    with seeded_runtime.factory() as s:
+        detail = reads.run_detail(s, run_id)
+        events = reads.timeline(s, run_id)
+    assert detail.run.status == "stood_down" and detail.run.stand_down_note == reason
+    (entry,) = detail.log
+    assert entry.at == t[3] and entry.author == "Alice Commander"
+    assert entry.text.startswith(
+        f"Stood down early with {left} of {total} actions open. Reason: {reason}\n"
+    )
+    open_texts = [a.text for a in template.actions if a.key != "site-huddle"]
+    assert entry.text.endswith("Open at stand-down: " + "; ".join(open_texts))
+    assert [e.event for e in events if e.at == t[3]] == ["log entry", "stood down"]
+    (audit,) = [
+        a for a in _audit(seeded_runtime, "protocol_run") if a.action.endswith("down")
+    ]
+    assert audit.after["early"] is True and audit.after["note"] == reason
+    assert (audit.after["open_actions"], audit.after["actions"]) == (left, total)
+    assert audit.after["open_action_keys"] == [
+        a.key for a in template.actions if a.key != "site-huddle"
+    ]
+
+
+def test_stand_down_with_every_action_done_needs_no_reason(seeded_runtime, templates):
+    template = templates["opel3-escalation"].template
+    run_id = _declare(seeded_runtime, templates)
+    at = FROZEN_NOW + timedelta(minutes=1)
+    with write_session(seeded_runtime.factory) as s:
+        for action in template.actions:
+            writes.set_action(
+                s, run_id, action.key, True, ALICE, at, note="recorded", tz=TZ
+            )
+    with write_session(seeded_runtime.factory) as s:
+        writes.stand_down(s, run_id, ALICE, at + timedelta(minutes=1))
+    with seeded_runtime.factory() as s:
+        detail = reads.run_detail(s, run_id)
+    assert detail.run.status == "stood_down" and detail.run.stand_down_note is None
+    assert detail.log == []  # not early: no log entry
+    (audit,) = [
+        a for a in _audit(seeded_runtime, "protocol_run") if a.action.endswith("down")
+    ]
+    assert audit.after["early"] is False and audit.after["open_actions"] == 0
+
+
 def test_timeline_orders_every_event(seeded_runtime, templates):
     run_id = _declare(seeded_runtime, templates)
     t = [FROZEN_NOW + timedelta(minutes=m) for m in range(10)]
@@ -402,6 +468,7 @@ def test_timeline_orders_every_event(seeded_runtime, templates):
         (t[3], "log entry", "Alice Commander"),
         (t[4], "action unticked", "Alice Commander"),
         (t[5], "role handover", "Dan Night"),
+        (t[6], "log entry", "Alice Commander"),  # early: what was open, and why
         (t[6], "stood down", "Alice Commander"),
     ]
     done = events[3]

@@ -200,6 +200,10 @@ def test_pdf_has_every_section_and_page_numbers(tmp_path):
     assert "junction 10 – lorry park" in text and "£ costs" in text and "≥ 30" in text
     assert "96.4" in text and "First P1 arrived" in text
     assert f"Page 1 of {pages}" in text and f"Page {pages} of {pages}" in text
+    # stood down with actions open: the reason and what was left open
+    assert "Stand-down reason" in text and "Open at stand-down" in text
+    left = len(detail.template.actions) - 1
+    assert f"{left} of {len(detail.template.actions)} actions:" in text
 
 
 def test_pdf_without_dejavu_falls_back_to_core_fonts(tmp_path, monkeypatch):

@@ -782,6 +782,29 @@ def test_stand_down_rules():
         stand_down("paused", "Dr Amy Khan", T0)
     with pytest.raises(ProtocolRuleError, match="earlier than the declaration"):
         stand_down("active", "Dr Amy Khan", T0, declared_at=T0 + timedelta(minutes=1))
+    assert not result.early and result.reason is None
+
+
+def test_stand_down_with_open_actions_needs_a_reason():
+    template = load_template(PROTOCOL_DIR / "opel3-escalation.yaml")
+    first = template.actions[0]
+    states = {first.key: ActionState(True, T0, "Dr Amy Khan", None, 1)}
+    left = outstanding_actions(template, states, include_stand_down=True)
+    assert len(left) == len(template.actions) - 1 and first not in left
+    assert [a.key for a in left] == [a.key for a in template.actions[1:]]
+    for reason in (None, "", "   "):
+        with pytest.raises(ProtocolRuleError, match=f"{len(left)} actions are still"):
+            stand_down("active", "Dr Amy Khan", T0, open_actions=left, reason=reason)
+    with pytest.raises(ProtocolRuleError, match="1 action is still open"):
+        stand_down("active", "Dr Amy Khan", T0, open_actions=left[:1])
+    early = stand_down(
+        "active", "Dr Amy Khan", T0, open_actions=left, reason="  OPEL 2 for 6 h "
+    )
+    assert early.early and early.reason == "OPEL 2 for 6 h"
+    assert early.open_actions == tuple(left)
+    # nothing open: no reason needed (a note may still be given)
+    done = stand_down("active", "Dr Amy Khan", T0, reason="all done")
+    assert not done.early and done.reason == "all done"
 
 
 METHANE_OK = {
