@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, select
@@ -20,6 +20,9 @@ from data.models.capacity import Bed, Site, Theatre, TheatreCase, TheatreSession
 from ops.timeutil import local_day_bounds_utc, to_local
 
 TRUST = "trust"  # key of the trust-wide totals in the dicts below
+# No theatre list runs this long (as the Theatres page's settled sessions assume):
+# the lower bound of the lists read for "running now / planned today".
+LONGEST_LIST = timedelta(hours=24)
 
 
 @dataclass
@@ -42,7 +45,9 @@ def overview_extras(
     """Beds available by ward type, theatre lists running now, cases done today.
 
     - a list is running when it is not cancelled and ``planned_start <= now <
-      planned_end`` (as on the Theatres page);
+      planned_end`` (as on the Theatres page); a list runs less than a day
+      (``LONGEST_LIST``), so only lists planned to start since a day before the
+      earlier of midnight and now are read (an index range, whatever the history);
     - lists planned today: not cancelled, planned to start on the local day;
     - a case is done today when it came out of theatre since local midnight (a case
       out at 00:00:00 belongs to the new day: [midnight, now]).
@@ -92,6 +97,7 @@ def overview_extras(
         )
         .join(TheatreSession, TheatreSession.theatre_id == Theatre.id)
         .where(
+            TheatreSession.planned_start >= min(midnight, now) - LONGEST_LIST,
             TheatreSession.planned_start < next_midnight,
             TheatreSession.planned_end > min(midnight, now),
         )
