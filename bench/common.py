@@ -24,7 +24,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-RESULTS = OUT / "results"
+# BENCH_RESULTS_DIR: somewhere else for the results (the smoke runs of tests/bench)
+RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or OUT / "results")
 DEFAULT_SQLITE = OUT / "ics.db"
 VENV_BIN = Path(sys.executable).parent
 
@@ -323,6 +324,13 @@ class SqlTimer:
 # ---------------------------------------------------------------------------
 # Screens and their refresh callbacks
 # ---------------------------------------------------------------------------
+#
+# Every callback a benchmark posts is found in the app's own registry
+# (``app.callback_map``) through the ids the page itself declares (its
+# component module's ``IDS``, for a path registered in ``callbacks.router.PAGES``),
+# never through output names written out here: a change of wiring that keeps the
+# page working keeps the benchmarks working, and one that breaks the lookup stops
+# them with a clear message (and the smoke test in ``tests/bench``).
 
 
 @dataclass(frozen=True)
@@ -330,43 +338,114 @@ class Screen:
     name: str
     path: str
     search: str
-    # an output that only the screen's refresh callback has
-    marker: str
     # CSS selector present once the first refresh has been drawn (first paint)
     painted: str
+    # other inputs and state of the refresh: "<IDS attribute>.<property>" -> value
     extra_state: dict[str, Any] = field(default_factory=dict)
 
 
 SCREENS: tuple[Screen, ...] = (
-    Screen("Overview", "/", "", "overview-body.children",
-           "#overview-body .kpi-value"),
-    Screen("Beds", "/beds", "", "beds-heatmap.figure",
+    Screen("Overview", "/", "", "#overview-body .kpi-value"),
+    Screen("Beds", "/beds", "",
            "#beds-heatmap .hm, #beds-heatmap .heatmaplayer image"),
-    Screen("Beds S01 7d", "/beds", "?site=S01&range=7d", "beds-heatmap.figure",
+    Screen("Beds S01 7d", "/beds", "?site=S01&range=7d",
            "#beds-heatmap .hm, #beds-heatmap .heatmaplayer image"),
-    Screen("ED", "/ed", "", "ed-heatmap.figure",
+    Screen("ED", "/ed", "",
            "#ed-heatmap .hm, #ed-heatmap .heatmaplayer image"),
-    Screen("Theatres", "/theatres", "", "theatres-heatmap.figure",
+    Screen("Theatres", "/theatres", "",
            "#theatres-heatmap .hm, #theatres-heatmap .heatmaplayer image"),
-    Screen("Wall", "/wall", "?display=trust-overview", "wall-panels.children",
+    Screen("Wall", "/wall", "?display=trust-overview",
            "#wall-panels .hm, #wall-panels .heatmaplayer image",
-           {"wall-health.data": {"viewportHeight": 1080}}),
+           {"health.data": {"viewportHeight": 1080}}),
 )  # fmt: skip
 
 
+def page_ids(path: str) -> Any:
+    """The ``IDS`` of a page registered in ``callbacks.router.PAGES``."""
+    from callbacks.router import PAGES
+    from components import beds, ed, overview, theatres, wall
+
+    if path not in PAGES:
+        raise SystemExit(f"{path} is not a registered page (callbacks.router.PAGES)")
+    modules = {"/": overview, "/beds": beds, "/ed": ed, "/theatres": theatres,
+               "/wall": wall}  # fmt: skip
+    if path not in modules:
+        raise SystemExit(f"no benchmark screen for {path}")
+    return modules[path].IDS
+
+
+def shell_ids() -> Any:
+    from components.shell import IDS
+
+    return IDS
+
+
+def _prop_ids(deps: Sequence[dict[str, Any]]) -> list[str]:
+    return [f"{d['id']}.{d['property']}" for d in deps]
+
+
+def output_ids(key: str) -> list[str]:
+    """The ``id.property`` of every output of a ``callback_map`` key."""
+    return _prop_ids(_outputs(key))
+
+
+def find_callback(app: Any, what: str, *, outputs: Sequence[str] = (),
+                  inputs: Sequence[str] = (), state: Sequence[str] = ()) -> str:  # fmt: skip
+    """The one ``callback_map`` key whose outputs, inputs and state include these
+    ``id.property`` names (stops with a message naming ``what`` when there is none
+    or more than one)."""
+    found = []
+    for key, spec in app.callback_map.items():
+        if key.startswith("dash-"):  # Dash's own (e.g. dash-pages), not ours
+            continue
+        if (
+            set(outputs) <= set(output_ids(key))
+            and set(inputs) <= set(_prop_ids(spec["inputs"]))
+            and set(state) <= set(_prop_ids(spec.get("state", [])))
+        ):
+            found.append(key)
+    if len(found) != 1:
+        raise SystemExit(
+            f"{what}: {len(found)} callbacks with outputs {list(outputs)}, inputs "
+            f"{list(inputs)}, state {list(state)} in app.callback_map"
+        )
+    return found[0]
+
+
 def refresh_key(app: Any, screen: Screen) -> str:
-    """The callback_map key of the screen's refresh callback."""
-    for key in app.callback_map:
-        if key.startswith("..") and f".{screen.marker}." in f".{key}.":
-            return key
-    raise SystemExit(f"no refresh callback with output {screen.marker}")
+    """The screen's refresh: the callback that writes the page's ``sent`` store (the
+    hashes of what the browser holds, ``callbacks.delta``) from its old value."""
+    sent = f"{page_ids(screen.path).sent}.data"
+    return find_callback(app, f"{screen.name} refresh", outputs=[sent], state=[sent])
+
+
+def filter_key(app: Any, path: str) -> str:
+    """The page's filter callback: the one that writes its own address (the page's
+    ``dcc.Location``) from its filter controls."""
+    return find_callback(
+        app, f"{path} filter", outputs=[f"{page_ids(path).url}.search"]
+    )
+
+
+def router_key(app: Any) -> str:
+    shell = shell_ids()
+    return find_callback(
+        app, "router", outputs=[f"{shell.nav}.children", f"{shell.page}.children"]
+    )
+
+
+def banner_key(app: Any) -> str:
+    return find_callback(app, "banner", outputs=[f"{shell_ids().banner}.children"])
 
 
 def _outputs(key: str) -> list[dict[str, str]]:
     parts = key[2:-2].split("...") if key.startswith("..") else [key]
     out = []
     for part in parts:
-        ident, prop = part.split("@", 1)[0].rsplit(".", 1)
+        name = part.split("@", 1)[0]
+        if "." not in name:  # a callback without outputs (its key is a hash)
+            continue
+        ident, prop = name.rsplit(".", 1)
         out.append({"id": ident, "property": prop})
     return out
 
@@ -397,8 +476,34 @@ def callback_body(
     }
 
 
-SENT_STORE = {"/": "overview-sent", "/beds": "beds-sent", "/ed": "ed-sent",
-              "/theatres": "theatres-sent", "/wall": "wall-sent"}  # fmt: skip
+@dataclass(frozen=True)
+class Poll:
+    """The parts of a refresh callback a poll sets, read from its registered inputs:
+    the interval's ``n_intervals``, the address's ``search``, the page body's ``id``
+    (its first refresh) and the ``sent`` store."""
+
+    key: str
+    interval: str
+    search: str | None
+    body: str
+    sent: str
+
+
+def poll_parts(app: Any, screen: Screen) -> Poll:
+    key = refresh_key(app, screen)
+    spec = app.callback_map[key]
+    inputs = _prop_ids(spec["inputs"])
+
+    def one(prop: str, required: bool = True) -> str | None:
+        found = [i for i in inputs if i.endswith("." + prop)]
+        if len(found) != 1 and (required or found):
+            raise SystemExit(
+                f"{screen.name} refresh: inputs {inputs} have no single .{prop}"
+            )
+        return found[0] if found else None
+
+    return Poll(key, one("n_intervals"), one("search", required=False), one("id"),
+                f"{page_ids(screen.path).sent}.data")  # fmt: skip
 
 
 def poll_body(
@@ -406,35 +511,35 @@ def poll_body(
 ) -> dict[str, Any]:
     """A poll of the screen's refresh callback (its interval fired ``n`` times) from a
     page holding the values hashed in ``sent`` (its ``*-sent`` store)."""
-    key = refresh_key(app, screen)
-    poll = (
-        "wall-poll.n_intervals" if screen.path == "/wall" else "shell-poll.n_intervals"
-    )
-    body_id = {"/": "overview-body", "/beds": "beds-body", "/ed": "ed-body",
-               "/theatres": "theatres-body", "/wall": "wall-body"}[screen.path]  # fmt: skip
+    p = poll_parts(app, screen)
     values = {
-        poll: n,
-        "shell-url.search": screen.search,
-        f"{body_id}.id": body_id,
-        f"{SENT_STORE[screen.path]}.data": sent,
-        **screen.extra_state,
+        p.interval: n,
+        p.body: p.body.rsplit(".", 1)[0],
+        p.sent: sent,
     }
-    return callback_body(app, key, values, [poll] if n else [f"{body_id}.id"])
+    ids = page_ids(screen.path)
+    for name, value in screen.extra_state.items():
+        attr, prop = name.split(".", 1)
+        values[f"{getattr(ids, attr)}.{prop}"] = value
+    if p.search:
+        values[p.search] = screen.search
+    return callback_body(app, p.key, values, [p.interval] if n else [p.body])
 
 
 def sent_after(screen: Screen, reply: Any, sent: list | None) -> list | None:
     """The page's ``*-sent`` store after a refresh reply (as the browser keeps it)."""
     if reply.status_code != 200:
         return sent
-    store = (reply.get_json().get("response") or {}).get(SENT_STORE[screen.path], {})
+    store = (reply.get_json().get("response") or {}).get(page_ids(screen.path).sent, {})
     return store.get("data", sent)
 
 
 def banner_body(app: Any, screen: Screen, n: int) -> dict[str, Any]:
     """The shell's alert banner, which every page's poll also fires."""
-    key = "shell-banner.children"
-    values = {"shell-poll.n_intervals": n, "shell-url.pathname": screen.path}
-    return callback_body(app, key, values, ["shell-poll.n_intervals"])
+    key = banner_key(app)
+    shell = shell_ids()
+    values = {f"{shell.poll}.n_intervals": n, f"{shell.url}.pathname": screen.path}
+    return callback_body(app, key, values, [f"{shell.poll}.n_intervals"])
 
 
 def post_callback(client: Any, body: dict[str, Any]) -> Any:

@@ -49,7 +49,12 @@ DATA_TABLES = (
 
 
 def seed_region(
-    factory: sessionmaker[Session], *, days: int, now: datetime = NOW, seed: int = SEED
+    factory: sessionmaker[Session],
+    *,
+    days: int,
+    now: datetime = NOW,
+    seed: int = SEED,
+    sites: int | None = None,
 ) -> dict[str, int]:
     """``feeds.seed.seed_demo`` for the ICS layout, written every 30 days.
 
@@ -74,7 +79,7 @@ def seed_region(
         now=now,
         history_days=days,
         tz="Europe/London",
-        sites=ics_sites(),
+        sites=ics_sites()[:sites],
         scenario={"admit_factor": ADMIT_FACTOR},
         chunk_days=CHUNK_DAYS,
         progress=progress,
@@ -98,11 +103,11 @@ def batch_inserts(factory: sessionmaker[Session]) -> None:
             state.update_execution_options(render_nulls=True)
 
 
-def generate(url: str, days: int) -> dict[str, int]:
+def generate(url: str, days: int, sites: int | None = None) -> dict[str, int]:
     engine = create_db_engine(url)
     upgrade(engine)
     started = time.monotonic()
-    counts = seed_region(make_session_factory(engine), days=days)
+    counts = seed_region(make_session_factory(engine), days=days, sites=sites)
     analyse(engine)
     engine.dispose()
     print(f"generated in {time.monotonic() - started:.0f} s: {counts}")
@@ -198,19 +203,24 @@ def main() -> None:
     parser.add_argument("--postgres-url", help="an empty PostgreSQL database to fill")
     parser.add_argument("--from-sqlite", help="copy this generated SQLite file instead")
     parser.add_argument("--days", type=int, default=365)
+    parser.add_argument(
+        "--sites",
+        type=int,
+        help="only the first N sites of the ICS layout (a tiny dataset for smoke runs)",
+    )
     args = parser.parse_args()
+    layout = ics_sites()[: args.sites]
     print(
-        f"ICS layout: {len(ics_sites())} sites, {bed_count(ics_sites()):,} beds, "
-        f"{args.days} days"
+        f"ICS layout: {len(layout)} sites, {bed_count(layout):,} beds, {args.days} days"
     )
     if args.sqlite:
-        generate(f"sqlite:///{args.sqlite}", args.days)
+        generate(f"sqlite:///{args.sqlite}", args.days, args.sites)
 
     def fill(url: str) -> None:
         if args.from_sqlite:
             copy_sqlite_to_postgres(args.from_sqlite, url)
         else:
-            generate(url, args.days)
+            generate(url, args.days, args.sites)
 
     if args.postgres_url:
         fill(args.postgres_url)

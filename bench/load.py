@@ -84,57 +84,69 @@ def prepare(url: str, displays: int, users: int, wall_poll: int) -> dict[str, An
 
 
 def callback_config(url: str, sites: list[str]) -> dict[str, Any]:
-    """Callback bodies (from ``app.callback_map``) for the locust users."""
+    """Callback bodies for the locust users, found in the app's registry
+    (``app.callback_map``) through the pages' own ids (``bench.common``), with the
+    ``id.property`` names locust sets in them."""
     app = c.make_app(url)
-    keys = list(app.callback_map)
-
-    def find(*needles: str) -> str:
-        for k in keys:
-            if all(n in k for n in needles):
-                return k
-        raise SystemExit(f"no callback with {needles}")
+    shell = c.shell_ids()
+    screens = {s.name: s for s in c.SCREENS}
 
     def body(key: str) -> dict[str, Any]:
         return c.callback_body(app, key, {}, [])
 
-    wall = next(s for s in c.SCREENS if s.name == "Wall")
-    wall_body = c.poll_body(app, wall, 1)
-    router = body(find("shell-page.children", "shell-nav.children"))
+    def page(name: str, screen: str, path: str | None, values: dict[str, list],
+             searches: list[str]) -> dict[str, Any]:  # fmt: skip
+        parts = c.poll_parts(app, screens[screen])
+        out: dict[str, Any] = {
+            "name": name,
+            "refresh": c.callback_body(app, parts.key,
+                                       {parts.body: parts.body.rsplit(".", 1)[0]}, []),
+            "interval": parts.interval,
+            "search": parts.search, "filter": None, "filter_values": {},
+            "searches": searches,
+        }  # fmt: skip
+        if path is not None:
+            ids = c.page_ids(path)
+            key = c.filter_key(app, path)
+            spec = app.callback_map[key]
+            controls = [f"{d['id']}.{d['property']}" for d in spec["inputs"]
+                        if d["id"] != ids.url]  # fmt: skip
+            wanted = {f"{getattr(ids, k)}.value": v for k, v in values.items()}
+            missing = set(wanted) - set(controls)
+            if missing:
+                raise SystemExit(f"{path} filter: no inputs {sorted(missing)}")
+            out.update(filter=body(key), filter_values=wanted,
+                       filter_address=f"{ids.url}.search", filter_changed=controls[0])  # fmt: skip
+        return out
+
+    wall = screens["Wall"]
+    wall_parts = c.poll_parts(app, wall)
     pages = [
-        {"name": "beds", "refresh": body(c.refresh_key(app, c.SCREENS[1])),
-         "filter": body(_filter_key(app, "beds-site")),
-         "filter_values": {"beds-site.value": [None, *sites],
-                           "beds-range.value": ["24h", "7d", "28d"]},
-         "searches": ["", "?range=7d", *[f"?site={s}" for s in sites],
-                      *[f"?site={s}&range=7d" for s in sites[:3]], "?range=28d&site=S02"]},
-        {"name": "ed", "refresh": body(c.refresh_key(app, c.SCREENS[3])),
-         "filter": body(_filter_key(app, "ed-site")),
-         "filter_values": {"ed-site.value": [None, *sites], "ed-weeks.value": [4, 8, 12]},
-         "searches": ["", "?weeks=12", *[f"?site={s}" for s in sites]]},
-        {"name": "theatres", "refresh": body(c.refresh_key(app, c.SCREENS[4])),
-         "filter": body(_filter_key(app, "theatres-site")),
-         "filter_values": {"theatres-site.value": [None, *sites],
-                           "theatres-days.value": [14, 28]},
-         "searches": ["", "?days=28", "?period=7d", *[f"?site={s}" for s in sites]]},
-        {"name": "overview", "refresh": body(c.refresh_key(app, c.SCREENS[0])),
-         "filter": None, "filter_values": {}, "searches": [""]},
+        page("beds", "Beds", "/beds",
+             {"site": [None, *sites], "range": ["24h", "7d", "28d"]},
+             ["", "?range=7d", *[f"?site={s}" for s in sites],
+              *[f"?site={s}&range=7d" for s in sites[:3]], f"?range=28d&site={sites[-1]}"]),
+        page("ed", "ED", "/ed", {"site": [None, *sites], "weeks": [4, 8, 12]},
+             ["", "?weeks=12", *[f"?site={s}" for s in sites]]),
+        page("theatres", "Theatres", "/theatres",
+             {"site": [None, *sites], "days": [14, 28]},
+             ["", "?days=28", "?period=7d", *[f"?site={s}" for s in sites]]),
+        page("overview", "Overview", None, {}, [""]),
     ]  # fmt: skip
     app.server.extensions["command_centre"].engine.dispose()
     return {
-        "router": router,
-        "wall_refresh": wall_body,
+        "router": body(c.router_key(app)),
+        "router_path": f"{shell.url}.pathname",
+        "router_search": f"{shell.url}.search",
+        "wall_refresh": c.poll_body(app, wall, 1),
+        "wall_interval": wall_parts.interval,
+        "wall_search": wall_parts.search,
+        "wall_sent": wall_parts.sent,
         "banner": c.banner_body(app, wall, 1),
+        "banner_interval": f"{shell.poll}.n_intervals",
+        "banner_path": f"{shell.url}.pathname",
         "pages": pages,
     }
-
-
-def _filter_key(app: Any, input_id: str) -> str:
-    for key, spec in app.callback_map.items():
-        if key.startswith("shell-url.search") and any(
-            i["id"] == input_id for i in spec["inputs"]
-        ):
-            return key
-    raise SystemExit(f"no filter callback with input {input_id}")
 
 
 def _wait_http(url: str, timeout: float, proc: subprocess.Popen) -> None:

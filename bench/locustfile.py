@@ -92,8 +92,8 @@ class WallDisplay(HttpUser):
         self.client.get(f"/wall{self.search}", name="wall page (token)")
         self.client.get("/_dash-layout", name="dash layout")
         self.client.get("/_dash-dependencies", name="dash dependencies")
-        router = _body(CONFIG["router"], **{"shell-url.pathname": "/wall",
-                                            "shell-url.search": self.search})  # fmt: skip
+        router = _body(CONFIG["router"], **{CONFIG["router_path"]: "/wall",
+                                            CONFIG["router_search"]: self.search})  # fmt: skip
         _post(self, router, "router (/wall)")
         self.n = 0
         self.sent = None  # what the page holds (callbacks.delta), as a browser keeps it
@@ -104,17 +104,18 @@ class WallDisplay(HttpUser):
     def poll(self) -> None:
         started = time.monotonic()
         self.n += 1
-        body = _body(CONFIG["wall_refresh"], **{"wall-poll.n_intervals": self.n,
-                                                "shell-url.search": self.search,
-                                                "wall-sent.data": self.sent})  # fmt: skip
-        body["changedPropIds"] = ["wall-poll.n_intervals"]
+        body = _body(CONFIG["wall_refresh"], **{CONFIG["wall_interval"]: self.n,
+                                                CONFIG["wall_search"]: self.search,
+                                                CONFIG["wall_sent"]: self.sent})  # fmt: skip
+        body["changedPropIds"] = [CONFIG["wall_interval"]]
         reply = _post(self, body, "wall refresh")
-        sent = ((reply or {}).get("response") or {}).get("wall-sent", {}).get("data")
+        store = CONFIG["wall_sent"].rsplit(".", 1)[0]
+        sent = ((reply or {}).get("response") or {}).get(store, {}).get("data")
         if sent is not None:
             self.sent = sent
         if self.n % CONFIG["banner_every"] == 0:
-            banner = _body(CONFIG["banner"], **{"shell-poll.n_intervals": self.n,
-                                                "shell-url.pathname": "/wall"})  # fmt: skip
+            banner = _body(CONFIG["banner"], **{CONFIG["banner_interval"]: self.n,
+                                                CONFIG["banner_path"]: "/wall"})  # fmt: skip
             _post(self, banner, "banner")
         took = time.monotonic() - started
         with _lock:
@@ -152,12 +153,18 @@ class FilterUser(HttpUser):
         page = self.rng.choice(CONFIG["pages"])
         search = self.rng.choice(page["searches"])
         if page.get("filter"):
-            body = _body(page["filter"], **{"shell-url.search": ""})
+            body = _body(page["filter"], **{page["filter_address"]: ""})
             for item in body["inputs"]:
-                item["value"] = self.rng.choice(page["filter_values"].get(
-                    f"{item['id']}.{item['property']}", [None]))  # fmt: skip
+                name = f"{item['id']}.{item['property']}"
+                if name != page["filter_address"]:
+                    item["value"] = self.rng.choice(
+                        page["filter_values"].get(name, [None])
+                    )
+            body["changedPropIds"] = [page["filter_changed"]]
             _post(self, body, f"{page['name']} filter")
-        body = _body(page["refresh"], **{"shell-url.search": search,
-                                         "shell-poll.n_intervals": 1})  # fmt: skip
-        body["changedPropIds"] = ["shell-url.search"]
+        values = {page["interval"]: 1}
+        if page["search"]:
+            values[page["search"]] = search
+        body = _body(page["refresh"], **values)
+        body["changedPropIds"] = [page["search"] or page["interval"]]
         _post(self, body, f"{page['name']} refresh")

@@ -101,7 +101,12 @@ def write(path: Path, doc: dict[str, Any], title: str, origin: str) -> None:
 
 
 def main() -> None:
-    out = ROOT / "config" / "organisation"
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default=str(ROOT / "config" / "organisation"),
+                        help="the folder to write them to")  # fmt: skip
+    out = Path(parser.parse_args().out)
     out.mkdir(parents=True, exist_ok=True)
     write(
         out / "demo.yaml",
@@ -116,6 +121,8 @@ def main() -> None:
         "The benchmark region: ten acute sites, ~5,000 beds.",
         "bench/ics_layout.py",
     )
+    for name in ("demo.yaml", "ics-region.yaml"):
+        print(f"wrote {out / name}")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,8 @@ def build() -> str:
                      f"{r['markdown']}")  # fmt: skip
         slow = []
         for s in r["results"]:
-            for st in s.get("slowest_statements", [])[:1]:
+            for st in (s.get("slowest_cold_statements")
+                       or s.get("slowest_statements", []))[:1]:  # fmt: skip
                 slow.append([s["screen"], st["ms"], f"`{st['sql'][:140]}…`"])
         if slow:
             parts.append("Slowest statement per screen (raw replay, median ms):\n\n"

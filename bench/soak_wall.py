@@ -196,6 +196,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--history-days", type=int, default=7)
+    parser.add_argument("--warm-up", type=float, default=30.0,
+                        help="seconds of polling before the first sample")  # fmt: skip
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="cc-soak-"))
@@ -233,8 +235,8 @@ def main() -> None:
         driver.execute_script(COUNT_POLLS_JS)
         print(f"wall open at {base}/wall (token), poll {args.poll} s, "
               f"{args.server} x{args.workers if args.server == 'gunicorn' else 1}; "
-              f"warming up 30 s", flush=True)  # fmt: skip
-        time.sleep(30)
+              f"warming up {args.warm_up:.0f} s", flush=True)  # fmt: skip
+        time.sleep(args.warm_up)
         started = time.monotonic()
         end = started + args.minutes * 60
         print(f"{'min':>5} {'worker RSS MB':>24} {'JS heap MB':>11} {'DOM nodes':>10} "
