@@ -35,6 +35,36 @@ def open_attendance(session: Session, refs: Iterable[str]) -> str | None:
     return next((r for r in refs if r in found), None)
 
 
+def ed_departure_of_admission(
+    session: Session, source: str, stay_ref: str
+) -> str | None:
+    """The ED attendance the standing admission of ``stay_ref`` closed (the same
+    message recorded the departure *admitted* and the admission, keys ``K`` and
+    ``K:1``), if any."""
+    admit_key = session.scalar(
+        select(FlowEvent.key)
+        .where(
+            FlowEvent.source == source,
+            FlowEvent.domain == "inpatient",
+            FlowEvent.subject == stay_ref,
+            FlowEvent.kind == "admit",
+            FlowEvent.status == "applied",
+        )
+        .order_by(FlowEvent.at.desc(), FlowEvent.id.desc())
+        .limit(1)
+    )
+    if admit_key is None or not admit_key.endswith(":1"):
+        return None
+    return session.scalar(
+        select(FlowEvent.subject).where(
+            FlowEvent.source == source,
+            FlowEvent.key == admit_key[:-2],
+            FlowEvent.kind == "ed_departure",
+            FlowEvent.status == "applied",
+        )
+    )
+
+
 def stay_exists(session: Session, stay_ref: str) -> bool:
     return (
         session.scalar(

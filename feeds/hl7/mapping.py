@@ -20,7 +20,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from data.queries.hl7 import open_attendance
+from data.queries.hl7 import ed_departure_of_admission, open_attendance
 from data.queries.organisation import LocationMatch, resolve_hl7_location
 from data.writes.events import Event, iso
 from feeds.hl7.parse import Message, parse_date, parse_ts
@@ -309,7 +309,13 @@ class _Mapper:
         if cls == "E":
             self.add("ed_cancel_arrival", self._attendance(visit))
             return None
-        self.add("cancel_admit", self._stay(visit))
+        stay = self._stay(visit)
+        # An admission from ED closed its attendance as admitted in the same
+        # message: cancelling the admission puts the patient back in the department.
+        attendance = ed_departure_of_admission(self.session, source_of(self.msg), stay)
+        self.add("cancel_admit", stay)
+        if attendance is not None:
+            self.add("ed_cancel_departure", attendance)
         return None
 
     def _a12(self, pid, pv1, cls: str, visit: str):  # noqa: ANN001, ANN202
