@@ -29,7 +29,12 @@
  *    changing the address (a hash would be seen by the pages' dcc.Location).
  *
  * 6. Focus lost with its element (a poll redrew it, a dialog closed) goes back to
- *    the element with the same id, the dialog's opener, or <main>.
+ *    the element with the same id, the dialog's opener, or <main>. A button of a
+ *    list (a pattern-matching id such as {"type": "alerts-ack", "id": 7, ...}) that
+ *    went away because it was used (an alert acknowledged) hands focus to the same
+ *    item's redrawn button, else the next item's button of that kind, else the
+ *    previous one; when none is left, to the list's heading, with a polite message
+ *    ("Current alerts: nothing left to acknowledge.").
  *
  * 7. Live regions: polled content is never one (it would be read out at every poll,
  *    and the STALE notices' ages change every second). What changes that matters
@@ -211,16 +216,97 @@
   // the same id, else to the dialog's opener, else to <main>: a keyboard user keeps
   // their place. Focus the user moved off the page themselves (a click on nothing,
   // Tab past the end) is left alone: its element is still there.
-  var focusKept = { last: null, lastId: "", opener: null, openerId: "" };
+  var focusKept = {
+    last: null, lastId: "", opener: null, openerId: "", openerList: null,
+  };
+
+  // A Dash pattern-matching id ({"id":7,"type":"alerts-ack","version":3}) as an
+  // object, else null.
+  function patternId(id) {
+    if (!id || id.charAt(0) !== "{") {
+      return null;
+    }
+    try {
+      var parsed = JSON.parse(id);
+      return parsed && typeof parsed.type === "string" ? parsed : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function sameType(type) {
+    var found = [];
+    var all = document.querySelectorAll('[id^="{"]');
+    for (var i = 0; i < all.length; i++) {
+      var p = patternId(all[i].id);
+      if (p && p.type === type && !all[i].disabled && !all[i].closest(".modal")) {
+        found.push({ el: all[i], key: p.id });
+      }
+    }
+    return found;
+  }
+
+  // Where a list's button stands, remembered when it takes focus: its kind, its
+  // item, its place among the buttons of that kind, its list's heading and words.
+  function listPlace(el) {
+    var p = patternId(el.id);
+    if (!p) {
+      return null;
+    }
+    var peers = sameType(p.type);
+    var index = 0;
+    for (var i = 0; i < peers.length; i++) {
+      if (peers[i].el === el) {
+        index = i;
+      }
+    }
+    var box = el.closest("section, .card");
+    var heading = box && box.querySelector("h2, h3, .card-header");
+    return {
+      type: p.type,
+      key: p.id,
+      index: index,
+      heading: heading,
+      headingText: heading ? heading.textContent.replace(/\s+/g, " ").trim() : "",
+      verb: (el.textContent || "").replace(/\s+/g, " ").trim().toLowerCase(),
+    };
+  }
+
+  // The button that takes the place of a vanished list button, or the heading.
+  function listSuccessor(place) {
+    var peers = sameType(place.type);
+    for (var i = 0; i < peers.length; i++) {
+      if (peers[i].key === place.key) {
+        return peers[i].el;
+      }
+    }
+    if (peers.length) {
+      return peers[Math.min(place.index, peers.length - 1)].el;
+    }
+    var heading = place.heading;
+    if (!heading || !heading.isConnected) {
+      return null;
+    }
+    if (!heading.hasAttribute("tabindex")) {
+      heading.setAttribute("tabindex", "-1");
+    }
+    if (place.verb) {
+      announcer().textContent =
+        (place.headingText ? place.headingText + ": " : "") +
+        "nothing left to " + place.verb + ".";
+    }
+    return heading;
+  }
 
   function keepFocus() {
     var active = document.activeElement;
     if (active && active !== document.body && active !== document.documentElement) {
       focusKept.last = active;
       focusKept.lastId = active.id || "";
-      if (!active.closest(".modal")) {
+      if (!active.closest(".modal") && focusKept.opener !== active) {
         focusKept.opener = active;
         focusKept.openerId = active.id || "";
+        focusKept.openerList = listPlace(active);
       }
       return;
     }
@@ -238,6 +324,9 @@
       target = focusKept.opener.isConnected
         ? focusKept.opener
         : focusKept.openerId && document.getElementById(focusKept.openerId);
+    }
+    if (!target && focusKept.openerList && !focusKept.opener.isConnected) {
+      target = listSuccessor(focusKept.openerList);
     }
     if (!target || target.closest(".modal:not(.show)")) {
       target = document.querySelector("main");
