@@ -29,7 +29,7 @@ def _denied(exc: PermissionDenied) -> dbc.Alert:
 
 def refresh_users(_n, _message) -> object:  # noqa: ANN001
     try:
-        require(Permission.MANAGE_USERS)
+        require(Permission.MANAGE_USERS, audit=False)
     except PermissionDenied as exc:
         return _denied(exc)
     runtime = current()
@@ -130,7 +130,7 @@ def _filter(actor, action, entity, since, until, tz: str) -> AuditFilter:  # noq
 
 def refresh_audit(_n, actor, action, entity, since, until, _msg) -> object:  # noqa: ANN001
     try:
-        require(Permission.MANAGE_USERS)
+        require(Permission.MANAGE_USERS, audit=False)
     except PermissionDenied as exc:
         return _denied(exc)
     runtime = current()
@@ -159,7 +159,7 @@ def export(n_clicks, actor, action, entity, since, until) -> object:  # noqa: AN
 
 def refresh_feed_tokens(_n, _message) -> object:  # noqa: ANN001
     try:
-        require(Permission.MANAGE_FEEDS)
+        require(Permission.MANAGE_FEEDS, audit=False)
     except PermissionDenied as exc:
         return _denied(exc)
     from data.queries.feed_tokens import list_feed_tokens

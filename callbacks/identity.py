@@ -78,8 +78,11 @@ def current_actor() -> Actor | None:
     return current_user.actor
 
 
-def require(permission: Permission) -> Actor:
-    """The signed-in user if their role has ``permission``; otherwise PermissionDenied."""
+def require(permission: Permission, *, audit: bool = True) -> Actor:
+    """The signed-in user if their role has ``permission``; otherwise PermissionDenied.
+
+    A refusal is logged and audited as ``denied``; ``audit=False`` is for reads
+    that only decide what a page shows (opening a page is not a refused write)."""
     actor = current_actor()
     if actor is None:
         raise PermissionDenied("Sign in to do this.")
@@ -91,7 +94,8 @@ def require(permission: Permission) -> Actor:
             permission.value,
             request.path,
         )
-        _record_denial(actor, permission)
+        if audit:
+            _record_denial(actor, permission)
         raise PermissionDenied(
             f"Your role ({actor.role.replace('_', ' ')}) may not {permission.value.replace('_', ' ')}."
         )

@@ -178,7 +178,13 @@ def _only_search_changed() -> bool:
 def _navbar(path: str) -> object:
     actor = current_actor()
     label = f"{actor.display_name} ({actor.role.replace('_', ' ')})" if actor else None
-    return navbar(path, _trust_name(), label, csrf_token() if actor else None)
+    return navbar(
+        path,
+        _trust_name(),
+        label,
+        csrf_token() if actor else None,
+        role=actor.role if actor else None,
+    )
 
 
 def _trust_name() -> str:

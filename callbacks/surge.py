@@ -17,7 +17,7 @@ from dash import ALL, Dash, Input, Output, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks.common import query_failed
-from callbacks.identity import PermissionDenied, require
+from callbacks.identity import PermissionDenied, current_actor, require
 from callbacks.router import parse_query
 from components import surge as ui
 from components.protocol_report import report_filename, timeline_csv, timeline_pdf
@@ -29,7 +29,7 @@ from data.runtime import current
 from data.writes import protocols as writes
 from ops import protocol_runs as runs
 from ops import protocols as rules
-from ops.permissions import Permission
+from ops.permissions import Permission, allowed
 from ops.protocols import TemplateError
 from ops.timeutil import format_local
 
@@ -82,7 +82,19 @@ REFRESH_OUTPUTS = (
     "stand_down_style",
     "template_options",
     "site_options",
+    "declare_style",
 )
+
+
+def _may(permission: Permission) -> bool:
+    """Whether to show the controls of ``permission`` (nobody signed in: sign-in is
+    off and every control shows). Hiding is a courtesy: every write still checks."""
+    actor = current_actor()
+    return actor is None or allowed(actor.role, permission)
+
+
+def _shown_if(visible: bool, permission: Permission) -> dict[str, str]:
+    return SHOWN if visible and _may(permission) else HIDDEN
 
 
 def refresh(
@@ -128,6 +140,7 @@ def refresh(
                     list_view_style=SHOWN,
                     detail_view_style=HIDDEN,
                     shown_run={"run": None, "sig": sig},
+                    declare_style=_shown_if(True, Permission.DECLARE_PROTOCOL),
                 )
                 if _unchanged(shown, None, sig) and out["active"] is no_update:
                     return tuple(out[k] for k in REFRESH_OUTPUTS)
@@ -160,15 +173,15 @@ def refresh(
         out["log_role_options"] = [
             {"label": "As my role in this protocol", "value": ui.AUTO_ROLE}
         ] + [{"label": f"As {r['label']}", "value": r["value"]} for r in roles]
-    working = SHOWN if detail.run.active else HIDDEN
+    active = detail.run.active
     sigs = _part_signatures(detail, now, tz)
     out.update(
         list_view_style=HIDDEN,
         detail_view_style=SHOWN,
         shown_run={"run": run_id, "version": detail.run.version, "sig": sigs},
-        role_form_style=working,
-        log_form_style=working,
-        stand_down_style=working,
+        role_form_style=_shown_if(active, Permission.WORK_PROTOCOL),
+        log_form_style=_shown_if(active, Permission.WORK_PROTOCOL),
+        stand_down_style=_shown_if(active, Permission.STAND_DOWN),
     )
     before = (shown or {}).get("sig") if (shown or {}).get("run") == run_id else None
     parts = ui.run_view_parts(detail, now, tz)
@@ -625,6 +638,7 @@ def register(app: Dash) -> None:
         Output(I.stand_down, "style"),
         Output(I.template, "options"),
         Output(I.site, "options"),
+        Output(I.declare_col, "style"),
         Input(SHELL.url, "search"),
         Input(SHELL.poll, "n_intervals"),
         Input(I.changed, "data"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from ops.permissions import Permission, allowed
+
 
 class IDS:
     url = "shell-url"
@@ -38,6 +40,25 @@ NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
     ("Imports", "/imports", "bi-upload"),
     ("Admin", "/admin", "bi-gear"),
 )
+# Links shown only to a role with one of these permissions (the pages refuse the
+# others anyway; a link to a page that only says "may not" is a dead end).
+NAV_NEEDS: dict[str, tuple[Permission, ...]] = {
+    "/feeds": (Permission.VIEW_FEEDS,),
+    "/imports": (Permission.IMPORT_DATA,),
+    "/admin": (Permission.MANAGE_USERS, Permission.MANAGE_FEEDS),
+}
+
+
+def nav_items(role: str | None) -> list[tuple[str, str, str]]:
+    """The navigation for ``role``; every link when nobody is signed in (sign-in is
+    off in the demo, or the sign-in page redirects)."""
+    if role is None:
+        return list(NAV_ITEMS)
+    return [
+        item
+        for item in NAV_ITEMS
+        if any(allowed(role, p) for p in NAV_NEEDS.get(item[1], (Permission.VIEW,)))
+    ]
 
 
 def user_menu(user_label: str | None, csrf: str | None) -> html.Div:
@@ -82,6 +103,7 @@ def navbar(
     trust_name: str,
     user_label: str | None = None,
     csrf: str | None = None,
+    role: str | None = None,
 ) -> dbc.Navbar:
     links = [
         dbc.NavItem(
@@ -93,7 +115,7 @@ def navbar(
                 id=f"nav-{label.lower()}",
             )
         )
-        for label, href, icon in NAV_ITEMS
+        for label, href, icon in nav_items(role)
     ]
     return dbc.Navbar(
         dbc.Container(

@@ -77,6 +77,7 @@ class IDS:
     stand_down_modal = "surge-stand-down-modal"
     stand_down_note = "surge-stand-down-note"
     stand_down_open = "surge-stand-down-open"
+    declare_col = "surge-declare-col"
     stand_down_label = "surge-stand-down-label"
     stand_down_error = "surge-stand-down-error"
     stand_down_confirm = "surge-stand-down-confirm"
@@ -194,7 +195,12 @@ def layout(query: Mapping[str, str]) -> html.Div:
                                 lg=7,
                                 className="mb-3",
                             ),
-                            dbc.Col(declare_form(query), lg=5),
+                            dbc.Col(
+                                declare_form(query),
+                                lg=5,
+                                id=IDS.declare_col,
+                                style={"display": "none"},  # until the role is known
+                            ),
                         ]
                     )
                 ],
