@@ -131,6 +131,31 @@ def format_duration(value: timedelta) -> str:
     return sign + "".join(parts)
 
 
+# --------------------------------------------------------------------------- values
+
+_OP_SIGNS = {">": ">", ">=": "≥", "<": "<", "<=": "≤"}
+
+
+def format_measure(value: float, unit: str) -> str:
+    """A value rounded, with its unit, for reasons people read: ``96.2%``,
+    ``34 min``, ``19.7 h`` / ``12 min`` (seconds as an age), ``3``."""
+    if unit == "%":
+        return f"{value:.1f}".removesuffix(".0") + "%"
+    if unit == "minutes":
+        return f"{value:.0f} min"
+    if unit == "seconds":
+        if abs(value) >= 3600:
+            return f"{value / 3600:.1f}".removesuffix(".0") + " h"
+        if abs(value) >= 60:
+            return f"{value / 60:.0f} min"
+        return f"{value:.0f} s"
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def op_sign(op: str) -> str:
+    return _OP_SIGNS.get(op, op)
+
+
 # --------------------------------------------------------------------------- rules
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -145,6 +170,17 @@ _PATTERN_TEXT = re.compile(r"^[A-Za-z0-9_.*:-]{1,64}$")
 
 def _scope_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile("[^:]*".join(re.escape(part) for part in pattern.split("*")))
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """A higher severity of the same rule: while the alert is active and the value
+    meets ``op threshold`` its severity is ``severity``; it steps back down when the
+    value reaches ``clear`` (hysteresis, as the rule's own clear)."""
+
+    threshold: float
+    clear: float
+    severity: Severity
 
 
 @dataclass(frozen=True)
@@ -165,6 +201,38 @@ class AlertRule:
     # only to scopes a pattern matches, and raises when the value is above that
     # scope's expectation (see :func:`expectation_for`).
     expect: tuple[tuple[str, float], ...] = ()
+    # Higher severities of the one alert (``escalate:`` in the file), lowest first.
+    escalations: tuple[Escalation, ...] = ()
+
+    @property
+    def unit(self) -> str:
+        return CATALOGUE[self.metric].unit if self.metric in CATALOGUE else ""
+
+    def measure(self, value: float) -> str:
+        return format_measure(value, self.unit)
+
+    def severity_for(self, value: float | None, current: Severity | None) -> Severity:
+        """The alert's severity at ``value``: the highest escalation the value meets,
+        or one it met and has not yet cleared (``current`` is the severity so far);
+        the rule's own severity otherwise."""
+        found = self.severity
+        for esc in self.escalations:
+            if value is None or math.isnan(value):
+                held = current is not None and current.rank >= esc.severity.rank
+            elif _OPERATORS[self.op](value, esc.threshold):
+                held = True
+            else:
+                cleared = (
+                    value <= esc.clear if self.raises_when_high else value >= esc.clear
+                )
+                held = (
+                    current is not None
+                    and current.rank >= esc.severity.rank
+                    and not cleared
+                )
+            if held:
+                found = esc.severity
+        return found
 
     def expectation_for(self, scope_id: str) -> float | None:
         """The first ``expect`` entry whose pattern matches ``scope_id`` (``*``
@@ -203,11 +271,12 @@ class AlertRule:
 
     @property
     def condition_text(self) -> str:
-        return f"{self.op} {fmt_number(self.threshold)}"
+        return f"{op_sign(self.op)} {self.measure(self.threshold)}"
 
     @property
     def clear_text(self) -> str:
-        return f"{'<=' if self.raises_when_high else '>='} {fmt_number(self.clear)}"
+        sign = "≤" if self.raises_when_high else "≥"
+        return f"{sign} {self.measure(self.clear)}"
 
 
 @dataclass(frozen=True)
@@ -278,6 +347,9 @@ class AlertStatus:
     # When the alert last left `normal` (None while normal): the start of the spell
     # that an acknowledgement covers (pending -> firing -> no_data ... -> normal).
     active_since: datetime | None = None
+    # The alert's severity now (a rule with ``escalate`` levels moves it up and
+    # down within the one alert); None: the rule's own.
+    severity: str | None = None
 
     @classmethod
     def initial(cls, now: datetime) -> AlertStatus:
@@ -301,6 +373,7 @@ class AlertStatus:
             "episode_started_at": _iso(self.episode_started_at),
             "error": self.error,
             "active_since": _iso(self.active_since),
+            "severity": self.severity,
         }
 
     @classmethod
@@ -313,6 +386,7 @@ class AlertStatus:
             episode_started_at=_parse_dt(data.get("episode_started_at")),
             error=data.get("error"),
             active_since=_parse_dt(data.get("active_since")),
+            severity=data.get("severity"),
         )
 
 
@@ -329,6 +403,7 @@ class TransitionEvent:
     episode_started_at: datetime | None  # the episode this change belongs to
     opens_episode: bool = False  # first firing: notify
     closes_episode: bool = False  # back to normal after an episode: resolved
+    kind: str = "transition"  # or escalation / de-escalation (severity changes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -377,7 +452,52 @@ def step(
     held = ensure_utc(held_since) if held_since is not None else None
     if held is not None and held >= now:
         held = None
-    return _Stepper(rule, prev, now, held).run(observation)
+    return _with_severity(rule, prev, _Stepper(rule, prev, now, held).run(observation))
+
+
+def _with_severity(
+    rule: AlertRule, prev: AlertStatus, result: StepResult
+) -> StepResult:
+    """The step's status with the alert's severity, and an escalation or
+    de-escalation event when a firing alert's severity changed (one alert per rule
+    and scope, its severity moving with the value)."""
+    from dataclasses import replace
+
+    status, events = result
+    before = Severity(prev.severity) if prev.severity else rule.severity
+    if status.state is AlertState.NORMAL:
+        return StepResult(replace(status, severity=None), events)
+    known = before if prev.is_active else None
+    after = rule.severity_for(status.value, known)
+    status = replace(status, severity=after.value)
+    if not rule.escalations or not prev.is_active or after is before:
+        return StepResult(status, events)
+    if status.state not in (
+        AlertState.FIRING,
+        AlertState.RECOVERING,
+        AlertState.PENDING,
+    ):
+        return StepResult(status, events)
+    up = after.rank > before.rank
+    value = status.value
+    if up:
+        esc = next(e for e in rule.escalations if e.severity is after)
+        why = f"{rule.measure(value)} {op_sign(rule.op)} {rule.measure(esc.threshold)}"
+    else:
+        esc = next(e for e in rule.escalations if e.severity is before)
+        sign = "≤" if rule.raises_when_high else "≥"
+        why = f"{rule.measure(value)} {sign} {rule.measure(esc.clear)}"
+    change = TransitionEvent(
+        rule_id=rule.id,
+        at=status.last_evaluated_at,
+        from_state=status.state,
+        to_state=status.state,
+        value=value,
+        reason=f"{before.value} → {after.value}: {why}",
+        episode_started_at=status.episode_started_at,
+        kind="escalation" if up else "de-escalation",
+    )
+    return StepResult(status, (*events, change))
 
 
 def held_since(
@@ -486,10 +606,10 @@ class _Stepper:
         return self.now - self.prev.since >= duration
 
     def _raised_text(self, value: float) -> str:
-        return f"value {fmt_number(value)} {self.rule.condition_text}"
+        return f"{self.rule.measure(value)} {self.rule.condition_text}"
 
     def _clear_text(self, value: float) -> str:
-        return f"value {fmt_number(value)} {self.rule.clear_text} (clear threshold)"
+        return f"{self.rule.measure(value)} {self.rule.clear_text} (clear threshold)"
 
     # -- transitions
 
@@ -522,9 +642,7 @@ class _Stepper:
                 return self._move(
                     AlertState.FIRING,
                     value,
-                    back.format(
-                        f"value {fmt_number(value)} not clear ({rule.clear_text})"
-                    ),
+                    back.format(f"{rule.measure(value)} not clear ({rule.clear_text})"),
                     episode_started_at=episode,
                 )
             if rule.is_raised(value):
@@ -532,7 +650,7 @@ class _Stepper:
             return self._move(
                 AlertState.NORMAL,
                 value,
-                back.format(f"value {fmt_number(value)}"),
+                back.format(rule.measure(value)),
                 episode_started_at=None,
             )
         if state is AlertState.NORMAL:
@@ -545,7 +663,7 @@ class _Stepper:
                     AlertState.NORMAL,
                     value,
                     f"condition {rule.condition_text} stopped holding "
-                    f"(value {fmt_number(value)})",
+                    f"({rule.measure(value)})",
                     episode_started_at=None,
                 )
             if self._held(rule.for_duration):
@@ -564,7 +682,7 @@ class _Stepper:
             return self._move(
                 AlertState.FIRING,
                 value,
-                f"value {fmt_number(value)} no longer clear ({rule.clear_text})",
+                f"{rule.measure(value)} no longer clear ({rule.clear_text})",
                 episode_started_at=episode,
             )
         if self._held(rule.recover_for):
@@ -709,6 +827,7 @@ _RULE_FIELDS = {
     "severity",
     "suggests_protocol",
     "expect",
+    "escalate",
 }
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _PROTOCOL_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -833,6 +952,7 @@ def _load_rule(path: str | Path, index: int, item: object) -> AlertRule:
         not isinstance(protocol, str) or not _PROTOCOL_KEY.match(protocol)
     ):
         raise fail(f"'suggests_protocol' must be a protocol key, not {protocol!r}")
+    escalations = _escalations(item.get("escalate"), op, threshold, severity, fail)
     return AlertRule(
         id=rule_id,
         title=title.strip(),
@@ -847,7 +967,63 @@ def _load_rule(path: str | Path, index: int, item: object) -> AlertRule:
         suggests_protocol=protocol,
         description=" ".join(description.split()),
         expect=expect,
+        escalations=escalations,
     )
+
+
+def _escalations(
+    raw: object,
+    op: str,
+    threshold: float,
+    severity: Severity,
+    fail: Callable[[str], ConfigError],
+) -> tuple[Escalation, ...]:
+    """``escalate``: higher severities of the one alert, each with its raise
+    condition (same operator as the rule, further out) and clear threshold."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise fail("'escalate' must be a list of {condition, clear, severity}")
+    out: list[Escalation] = []
+    last_threshold, last_severity = threshold, severity
+    high = op in (">", ">=")
+    for n, entry in enumerate(raw, start=1):
+        where = f"'escalate' #{n}"
+        if not isinstance(entry, dict) or set(entry) - {
+            "condition",
+            "clear",
+            "severity",
+        }:
+            raise fail(f"{where} must be a mapping of condition, clear and severity")
+        cond = entry.get("condition")
+        match = _CONDITION.match(cond) if isinstance(cond, str) else None
+        if match is None or match.group(1) != op:
+            raise fail(
+                f"{where}: 'condition' must use the rule's operator {op}, e.g. \"{op} 95\""
+            )
+        level = float(match.group(2))
+        if (level <= last_threshold) if high else (level >= last_threshold):
+            raise fail(
+                f"{where}: threshold {fmt_number(level)} must be beyond {fmt_number(last_threshold)}"
+            )
+        clear = entry.get("clear")
+        if not is_number(clear) or ((clear >= level) if high else (clear <= level)):
+            raise fail(
+                f"{where}: 'clear' must be a number on the far side of {fmt_number(level)}"
+            )
+        try:
+            sev = Severity(entry.get("severity"))
+        except ValueError:
+            raise fail(
+                f"{where}: 'severity' must be info, warning or critical"
+            ) from None
+        if sev.rank <= last_severity.rank:
+            raise fail(
+                f"{where}: severity {sev.value} must be above {last_severity.value}"
+            )
+        out.append(Escalation(level, float(clear), sev))
+        last_threshold, last_severity = level, sev
+    return tuple(out)
 
 
 def _expectations(
@@ -1112,6 +1288,11 @@ def metric_bands(
             first = min(order.get(r.scope, 99) for r in found)
             chosen = [r for r in found if order.get(r.scope, 99) == first]
         bands = {ThresholdBand(r.op, r.threshold, r.severity) for r in chosen}
+        bands |= {
+            ThresholdBand(r.op, e.threshold, e.severity)
+            for r in chosen
+            for e in r.escalations
+        }
         high = all(b.op in (">", ">=") for b in bands)
         out[metric] = MetricBands(
             metric,

@@ -132,7 +132,14 @@ class EvaluationResult:
 
     @property
     def fired(self) -> list[Transition]:
-        return [t for t in self.transitions if t.to_state == "firing"]
+        # A firing alert changing severity is not a new firing (the OPEL alert's
+        # escalations are: each one is a new spell).
+        return [
+            t
+            for t in self.transitions
+            if t.to_state == "firing"
+            and not (t.rule_id != OPEL_RULE_ID and t.from_state == "firing")
+        ]
 
 
 def evaluate(
@@ -426,7 +433,7 @@ def _evaluate_rules(
                 "title": rule.title,
                 "scope_label": label,
                 "metric": rule.metric,
-                "severity": rule.severity.value,
+                "severity": status.severity or rule.severity.value,
                 "rules_version": rules.version,
             }
             alert_id = _write_alert(session, row, key, status, meta, result)
@@ -437,7 +444,7 @@ def _evaluate_rules(
                     session,
                     alert_id,
                     key,
-                    "transition",
+                    ev.kind,
                     ev.at,
                     from_state=ev.from_state.value,
                     to_state=ev.to_state.value,
@@ -449,7 +456,7 @@ def _evaluate_rules(
                 result.transitions.append(
                     Transition(
                         *key,
-                        "transition",
+                        ev.kind,
                         ev.from_state.value,
                         ev.to_state.value,
                         ev.value,

@@ -18,7 +18,7 @@ from jobs import alerts as evaluation
 from tests.support.apps import FROZEN_NOW, runtime_for, settings_for, start_app
 from tests.support.auth import create_user, login
 
-RULE = ("ga-occupancy-red-site", "site", "DDH")
+RULE = ("ga-occupancy-site", "site", "DDH")
 
 
 def _surge_and_evaluate(url: str) -> tuple[int, object]:

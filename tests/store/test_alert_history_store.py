@@ -55,7 +55,7 @@ def test_condition_held_two_hours_in_history_fires_on_first_evaluation(
     snap = snapshot(now, site={"ga_occupancy_pct": 99.9, "nctr_pct": 30.0})
     with write_session(seeded_runtime.factory) as s:
         writes.evaluate_rules(s, snap, rules, now)
-    red = alert_row(seeded_runtime, "ga-occupancy-red-site", "site", "RGH")
+    red = alert_row(seeded_runtime, "ga-occupancy-site", "site", "RGH")
     assert red.state == "firing"
     assert red.since == last_hour - timedelta(hours=2) + timedelta(minutes=15)
     (fired,) = events(seeded_runtime, red.id)
@@ -84,6 +84,64 @@ def test_history_broken_inside_the_for_window_stays_pending(seeded_runtime):
         writes.evaluate_rules(
             s, snapshot(now, site={"ga_occupancy_pct": 99.9}), rules, now
         )
-    red = alert_row(seeded_runtime, "ga-occupancy-red-site", "site", "RGH")
+    red = alert_row(seeded_runtime, "ga-occupancy-site", "site", "RGH")
     # Held since the newest stored hour, 5 min: pending, its clock from that hour.
     assert red.state == "pending" and red.since == last_hour
+
+
+def test_amber_red_amber_is_one_alert_with_its_history_and_one_silence(
+    seeded_runtime,
+):
+    from callbacks.identity import Actor
+    from data.writes import alerts as writes
+    from tests.store.test_alert_store import T0
+
+    rules = alerting.load_and_validate_config().rules
+    # Seen normal first, so the seed's stored hours do not start the `for` clock.
+    steps = [(-5, 80.0), (0, 93.0), (15, 93.5), (20, 96.2), (25, 94.0), (30, 92.5),
+             (35, 96.0)]  # fmt: skip
+    silenced = False
+    for minutes, value in steps:
+        now = T0 + timedelta(minutes=minutes)
+        with write_session(seeded_runtime.factory) as s:
+            writes.evaluate_rules(
+                s, snapshot(now, site={"ga_occupancy_pct": value}), rules, now
+            )
+        if minutes == 20 and not silenced:
+            row = alert_row(seeded_runtime, "ga-occupancy-site", "site", "RGH")
+            with write_session(seeded_runtime.factory) as s:
+                writes.silence(
+                    s, row.id, Actor(1, "sam", "Sam Site", "site_manager"), "1h",
+                    "Huddle at 10:30", now, row.version,
+                )  # fmt: skip
+            silenced = True
+        row = alert_row(seeded_runtime, "ga-occupancy-site", "site", "RGH")
+        if minutes == 20:
+            assert (row.state, row.severity) == ("firing", "critical")
+        if minutes == 30:
+            assert (row.state, row.severity) == ("firing", "warning")
+    with seeded_runtime.factory() as s:
+        from sqlalchemy import func
+
+        from data.models.alerts import Alert
+
+        n = s.scalar(
+            select(func.count())
+            .select_from(Alert)
+            .where(Alert.rule_id.like("ga-occupancy%"), Alert.scope_id == "RGH")
+        )
+    assert n == 1  # not one alert per severity
+    history = [(e.kind, e.reason) for e in events(seeded_runtime, row.id)]
+    assert [k for k, _ in history] == [
+        "transition",  # normal -> pending
+        "transition",  # pending -> firing (warning)
+        "escalation",  # 96.2% >= 95%
+        "silenced",
+        "de-escalation",  # 92.5% <= 93%
+        "escalation",
+    ]
+    assert history[2][1] == "warning → critical: 96.2% ≥ 95%"
+    assert history[4][1] == "critical → warning: 92.5% ≤ 93%"
+    assert history[1][1] == "93.5% ≥ 92% held for 15m"
+    # The silence is the alert's: still running after the second escalation.
+    assert row.silenced_until == T0 + timedelta(minutes=80)

@@ -50,6 +50,19 @@ SURGE = {  # every OPEL parameter in band 4 -> OPEL 4
 }
 
 
+@pytest.fixture(autouse=True)
+def _live_observations_only(seeded_runtime) -> None:  # noqa: ANN001
+    """These tests drive the state machine with hand-made values; the seed's stored
+    hourly occupancy would start `for` clocks from its own history instead
+    (tests/store/test_alert_history_store.py covers that)."""
+    from sqlalchemy import delete
+
+    from data.models.capacity import WardOccupancyHour
+
+    with write_session(seeded_runtime.factory) as s:
+        s.execute(delete(WardOccupancyHour))
+
+
 @pytest.fixture(scope="module")
 def config() -> alerting.EvaluationConfig:
     return alerting.load_and_validate_config()
@@ -99,15 +112,16 @@ def events(runtime, alert_id: int) -> list[AlertEvent]:
 def test_pending_then_firing_after_for_then_recovering_then_resolved(
     seeded_runtime, config
 ):
-    rule = "ga-occupancy-red-site"  # >= 95 for 15m; clear <= 93 for 30m
+    rule = "ga-occupancy-site"  # >= 92 for 15m; clear <= 90 for 30m
     steps = [
+        (-5, 80, "normal"),  # seen normal: the seed's stored hours start no clock
         (0, 96, "pending"),
         (10, 97, "pending"),  # held 10 min: not yet 15
         (15, 96, "firing"),
-        (20, 94, "firing"),  # between clear (93) and raise (95): keeps firing
-        (25, 90, "recovering"),
-        (40, 91, "recovering"),  # clear for 15 of 30 min
-        (55, 92, "normal"),
+        (20, 91, "firing"),  # between clear (90) and raise (92): keeps firing
+        (25, 88, "recovering"),
+        (40, 89, "recovering"),  # clear for 15 of 30 min
+        (55, 90, "normal"),
     ]
     for minutes, value, expected in steps:
         now = T0 + timedelta(minutes=minutes)
@@ -123,6 +137,7 @@ def test_pending_then_firing_after_for_then_recovering_then_resolved(
     assert history == [
         ("normal", "pending", T0),
         ("pending", "firing", T0 + timedelta(minutes=15)),
+        ("firing", "firing", T0 + timedelta(minutes=20)),  # critical -> warning
         ("firing", "recovering", T0 + timedelta(minutes=25)),
         ("recovering", "normal", T0 + timedelta(minutes=55)),
     ]
@@ -141,7 +156,7 @@ def test_no_data_when_metric_missing_is_its_own_state(seeded_runtime, config):
     run(seeded_runtime, config, snapshot(now, site={"ga_occupancy_pct": 96}), now)
     later = now + timedelta(minutes=5)
     run(seeded_runtime, config, snapshot(later, site={"ga_occupancy_pct": None}), later)
-    row = alert_row(seeded_runtime, "ga-occupancy-red-site", "site", "RGH")
+    row = alert_row(seeded_runtime, "ga-occupancy-site", "site", "RGH")
     assert row.state == "no_data" and row.value is None
     assert [
         (e.from_state, e.to_state, e.reason) for e in events(seeded_runtime, row.id)
@@ -152,7 +167,7 @@ def test_no_data_when_metric_missing_is_its_own_state(seeded_runtime, config):
     )
     with seeded_runtime.factory() as s:
         listed = {a.key: a for a in reads.current_alerts(s, later)}
-    assert listed["ga-occupancy-red-site/site/RGH"].state == "no_data"
+    assert listed["ga-occupancy-site/site/RGH"].state == "no_data"
 
 
 def test_interval_guard_skips_evaluations_closer_than_min_interval(
@@ -166,7 +181,7 @@ def test_interval_guard_skips_evaluations_closer_than_min_interval(
         seeded_runtime, config, snapshot(soon, site={"ga_occupancy_pct": 80}), soon
     )
     assert not second.ran
-    row = alert_row(seeded_runtime, "ga-occupancy-red-site", "site", "RGH")
+    row = alert_row(seeded_runtime, "ga-occupancy-site", "site", "RGH")
     assert row.state == "pending" and row.last_evaluated_at == T0
     with seeded_runtime.factory() as s:
         assert not reads.evaluation_due(s, soon)
@@ -176,8 +191,7 @@ def test_interval_guard_skips_evaluations_closer_than_min_interval(
         seeded_runtime, config, snapshot(later, site={"ga_occupancy_pct": 80}), later
     ).ran
     assert (
-        alert_row(seeded_runtime, "ga-occupancy-red-site", "site", "RGH").state
-        == "normal"
+        alert_row(seeded_runtime, "ga-occupancy-site", "site", "RGH").state == "normal"
     )
 
 
@@ -272,7 +286,7 @@ def test_failed_snapshot_moves_known_alerts_to_error(seeded_runtime, config):
     run(seeded_runtime, config, snapshot(T0, site={"ga_occupancy_pct": 96}), T0)
     later = T0 + timedelta(minutes=2)
     run(seeded_runtime, config, None, later, error="metrics could not be read")
-    row = alert_row(seeded_runtime, "ga-occupancy-red-site", "site", "RGH")
+    row = alert_row(seeded_runtime, "ga-occupancy-site", "site", "RGH")
     assert row.state == "error" and row.status["error"] == "metrics could not be read"
     with seeded_runtime.factory() as s:
         stored = s.scalar(
@@ -287,7 +301,7 @@ def _fire(runtime, config) -> Alert:
     for minutes in (0, 15):
         now = T0 + timedelta(minutes=minutes)
         run(runtime, config, snapshot(now, site={"ga_occupancy_pct": 97}), now)
-    row = alert_row(runtime, "ga-occupancy-red-site", "site", "RGH")
+    row = alert_row(runtime, "ga-occupancy-site", "site", "RGH")
     assert row.state == "firing"
     return row
 
@@ -343,15 +357,13 @@ def test_acknowledge_records_who_when_event_and_audit(seeded_runtime, config):
     # The evaluator does not bump the version: an open form stays valid.
     later = T0 + timedelta(minutes=20)
     run(seeded_runtime, config, snapshot(later, site={"ga_occupancy_pct": 97}), later)
-    assert (
-        alert_row(seeded_runtime, "ga-occupancy-red-site", "site", "RGH").version == 2
-    )
+    assert alert_row(seeded_runtime, "ga-occupancy-site", "site", "RGH").version == 2
     assert len(_audit(seeded_runtime)) == 1
 
 
 def test_acknowledge_refuses_an_alert_that_is_not_active(seeded_runtime, config):
     run(seeded_runtime, config, snapshot(T0, site={"ga_occupancy_pct": 80}), T0)
-    row = alert_row(seeded_runtime, "ga-occupancy-red-site", "site", "RGH")
+    row = alert_row(seeded_runtime, "ga-occupancy-site", "site", "RGH")
     with (
         pytest.raises(writes.AlertRefused, match="nothing to acknowledge"),
         write_session(seeded_runtime.factory) as s,
@@ -401,7 +413,7 @@ def test_history_filters_by_rule_scope_state_and_local_dates(seeded_runtime, con
         all_events = reads.alert_events(s, alert_views.EventFilters(), TZ)
         firing = reads.alert_events(s, alert_views.EventFilters(state="firing"), TZ)
         rule = reads.alert_events(
-            s, alert_views.EventFilters(rule="ga-occupancy-red-site"), TZ
+            s, alert_views.EventFilters(rule="ga-occupancy-site"), TZ
         )
         scoped = reads.alert_events(s, alert_views.EventFilters(scope="site:RGH"), TZ)
         today = T0.date()
@@ -414,14 +426,14 @@ def test_history_filters_by_rule_scope_state_and_local_dates(seeded_runtime, con
         options = reads.history_options(s)
     assert all_events and all(e.at >= T0 for e in all_events)
     assert {e.to_state for e in firing} == {"firing"}
-    assert {e.rule_id for e in rule} == {"ga-occupancy-red-site"}
+    assert {e.rule_id for e in rule} == {"ga-occupancy-site"}
     assert [(e.from_state, e.to_state) for e in rule] == [
         ("pending", "firing"),
         ("normal", "pending"),
     ]
     assert {(e.scope_kind, e.scope_id) for e in scoped} == {("site", "RGH")}
     assert len(same_day) == len(all_events) and next_day == []
-    assert ("ga-occupancy-red-site", "G&A occupancy red") in options.rules
+    assert ("ga-occupancy-site", "G&A occupancy") in options.rules
     assert ("site:RGH", "Riverside General Hospital") in options.scopes
 
 

@@ -42,7 +42,7 @@ def test_bad_rule_names_the_file_and_the_rule(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_and_validate_config(rules_path=bad)
     message = str(info.value)
-    assert message.startswith(f"{bad}: rule 'ga-occupancy-red-site': ")
+    assert message.startswith(f"{bad}: rule 'ga-occupancy-trust': ")
     assert "'condition'" in message
 
 

@@ -161,7 +161,7 @@ def test_alert006_oscillation_around_raise_threshold_does_not_flap() -> None:
 def test_alert007_clear_threshold_is_inclusive() -> None:
     status, events = step(RULE, firing_status(), 90, minutes(20))
     assert status.state is S.RECOVERING
-    assert events[0].reason.startswith("value 90 <= 90")
+    assert events[0].reason.startswith("90% ≤ 90%")
 
 
 # --------------------------------------------------------------------------- recovering
@@ -492,17 +492,18 @@ def test_alert038_shipped_rules_cover_the_domain_defaults(rules: AlertRuleSet) -
         )
 
     for scope in ("site", "trust"):
-        amber = find("ga_occupancy_pct", scope, 92)
-        red = find("ga_occupancy_pct", scope, 95)
-        assert (amber.op, amber.severity) == (">=", Severity.WARNING)
-        assert (red.op, red.severity) == (">=", Severity.CRITICAL)
+        # One alert whose severity moves: amber from 92 %, red from 95 %.
+        occupancy = find("ga_occupancy_pct", scope, 92)
+        assert (occupancy.op, occupancy.severity) == (">=", Severity.WARNING)
+        (red,) = occupancy.escalations
+        assert (red.threshold, red.clear, red.severity) == (95, 93, Severity.CRITICAL)
     four_hour = find("ed_4h_pct_24h", "site", 78)
     assert four_hour.op == "<" and four_hour.clear > 78
     assert find("data_age_seconds", "feed", 600).severity is Severity.CRITICAL
     assert find("handovers_over_60_today", "site", 1).suggests_protocol == (
         "ed-full-handover-surge"
     )
-    assert rules.rule("ga-occupancy-red-site").suggests_protocol == "opel3-escalation"
+    assert rules.rule("ga-occupancy-site").suggests_protocol == "opel3-escalation"
     for metric in (
         "ed_over_12h_count",
         "ambulances_waiting_over_30",
@@ -535,7 +536,7 @@ def write(tmp_path: Path, data: object) -> Path:
 
 
 def first(d: dict[str, Any]) -> dict[str, Any]:
-    return d["rules"][0]  # ga-occupancy-amber-site: >= 92, clear 90
+    return d["rules"][0]  # ga-occupancy-site: >= 92, clear 90
 
 
 def _set(field: str, value: object) -> Callable[[dict[str, Any]], None]:
@@ -571,7 +572,7 @@ def _no_rules(d: dict[str, Any]) -> None:
     d["rules"] = []
 
 
-AMBER = "rule 'ga-occupancy-amber-site'"
+AMBER = "rule 'ga-occupancy-site'"
 BAD_RULES: list[tuple[Callable[[dict[str, Any]], None], str, str]] = [
     (_set("metric", "bed_occupancy"), AMBER, "unknown metric 'bed_occupancy'"),
     (_set("scope", "ed_area"), AMBER, "not available per ed_area"),

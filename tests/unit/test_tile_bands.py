@@ -38,7 +38,7 @@ def _occupancy_status(bands: dict, value: float) -> str:
 
 def test_band001_tile_band_follows_a_threshold_changed_in_the_rules_file(tmp_path):
     assert _occupancy_status(tile_bands("site"), 93.0) == "Warning"
-    edited = _copy_with(tmp_path, "ga-occupancy-amber-site", ">= 94")
+    edited = _copy_with(tmp_path, "ga-occupancy-site", ">= 94")
     bands = tile_bands("site", edited)
     assert _occupancy_status(bands, 93.0) == "OK"
     assert _occupancy_status(bands, 94.0) == "Warning"
