@@ -42,6 +42,9 @@ from feeds.csv.parse import (
 SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,23}")
 
 
+REFUSED_ACTION = "csv.import.refused"  # data.queries.feeds.csv_last_hour
+
+
 class ImportError_(ValueError):  # noqa: N801
     """The import cannot start (bad source name, unknown kind)."""
 
@@ -122,6 +125,16 @@ def run(
             result.applied, result.import_id = True, row.id
     except _Rollback:
         pass
+    if confirm and result.errors and not result.already:
+        # A refused file leaves nothing else behind: the feeds page counts these.
+        with write_session(factory) as session:
+            record_audit(
+                session, actor_username=actor, actor_role=actor_role,
+                action=REFUSED_ACTION, entity_type="csv_source",
+                entity_id=f"{source}:{kind}"[:64],
+                after={"source": source, "kind": kind, "file": result.filename,
+                       "rows": result.rows, "errors": len(result.errors)}, at=now,
+            )  # fmt: skip
     return result
 
 
@@ -151,7 +164,8 @@ def _run(
     )
     rows = map_rows(table, fields, chosen)
     result.mapping, result.rows = rows.mapping, len(rows.items)
-    ctx = kinds.Context(q.org_codes(session), tz, result.date_format, key)
+    ctx = kinds.Context(q.org_codes(session), tz, result.date_format, key,
+                        _delay_reasons() if result.kind == "sitrep" else ())  # fmt: skip
     plan = _plan(session, result.kind, rows, ctx)
     result.errors, result.warnings, result.counts = (
         plan.errors,
@@ -191,6 +205,16 @@ def _plan(session: Session, kind: str, rows, ctx: kinds.Context) -> kinds.Plan: 
         stay_of_patient=q.stays_of_patients(session, patients),
     )
     return kinds.plan_sitrep(parsed, errors, facts, len(rows.items))
+
+
+def _delay_reasons() -> tuple[str, ...]:
+    from ops.config_errors import ConfigError
+    from ops.flow import load_delay_reasons
+
+    try:
+        return load_delay_reasons()
+    except ConfigError as exc:
+        raise ImportError_(f"the delay reasons cannot be read: {exc}") from None
 
 
 def _lookup(states: dict) -> Callable:  # noqa: ANN001

@@ -52,6 +52,7 @@ class Context:
     tz: ZoneInfo
     fmt: str
     key: bytes
+    reasons: tuple[str, ...] = ()  # the sitrep's delay reasons (config/discharge.yaml)
 
 
 def _site(cells: Cells, ctx: Context) -> int | None:
@@ -419,7 +420,7 @@ def parse_sitrep(rows: Rows, ctx: Context) -> tuple[list[SitrepRow], list[RowErr
         if not spell and not c.raw("bed"):
             c.error("spell", "give the spell number or the bed")
         pathway = c.choice("pathway", PATHWAYS, required=True)
-        reason = c.text("delay_reason", limit=64)
+        reason = _delay_reason(c, ctx.reasons)
         since = c.time("nctr_since")
         if since and at and since > at:
             c.error("nctr_since", "is after the report time")
@@ -428,6 +429,24 @@ def parse_sitrep(rows: Rows, ctx: Context) -> tuple[list[SitrepRow], list[RowErr
             ref = "S" + digest(ctx.key, "visit", spell)[:24] if spell else None
             out.append(SitrepRow(n, at, ref, ward_id, bed, pathway, reason, since))
     return out, errors
+
+
+def _delay_reason(c: Cells, reasons: tuple[str, ...]) -> str:
+    """One of the configured delay reasons (case and spacing ignored), stored as
+    configured, so the Flow page groups a sitrep's patients with the board round's."""
+    value = c.text("delay_reason", limit=200)
+    if not value:
+        return ""
+
+    def fold(text: str) -> str:
+        return " ".join(text.split()).casefold()
+
+    found = {fold(r): r for r in reasons}.get(fold(value))
+    if found is None:
+        c.error("delay_reason", f"unknown delay reason {shown(value)} (the reasons are "
+                "listed in config/discharge.yaml)")  # fmt: skip
+        return ""
+    return found
 
 
 def plan_sitrep(parsed: list[SitrepRow], errors: list[RowError], facts: SitrepFacts,

@@ -10,7 +10,14 @@ import pytest
 from sqlalchemy import func, select
 
 from data.db import create_db_engine, make_session_factory, write_session
-from data.models.capacity import Bed, EdAttendance, TheatreCase, TheatreSession, Ward
+from data.models.capacity import (
+    Bed,
+    EdAttendance,
+    InpatientStay,
+    TheatreCase,
+    TheatreSession,
+    Ward,
+)
 from data.models.events import FlowEvent
 from data.models.imports import CsvImport, CsvSource
 from data.models.system import FeedStatus
@@ -243,12 +250,13 @@ def test_csv006_sitrep(factory) -> None:  # noqa: ANN001
         assert snapshot_metrics(s, NOW, TZ).get("nctr_count", "site", "RGH") == 0
     before = counts(factory)
     bad = ("Report time,Spell number,Site,Ward,Bed,Pathway,Delay reason\n"
-           "23/11/2026 08:00,V1,RGH,CAR,,P1,Awaiting care package\n"
-           "23/11/2026 08:00,V9,RGH,CAR,,P1,Awaiting care package\n"  # unknown spell
-           "23/11/2026 08:00,,RGH,XYZ,XYZ-1,P2,Awaiting placement\n"  # unknown ward
-           "23/11/2026 08:00,,RGH,GAS,GAS-03,@SUM(1+1),Awaiting placement\n"  # formula
-           "23/11/2026 08:00,V1,RGH,CAR,,P1,Awaiting care package\n"  # twice
-           "23/11/2026 08:00,,RGH,GAS,GAS-05,P3,Family choice\n")  # empty bed  # fmt: skip
+           "23/11/2026 08:00,V1,RGH,CAR,,P1,Awaiting transport\n"
+           "23/11/2026 08:00,V9,RGH,CAR,,P1,Awaiting transport\n"  # unknown spell
+           "23/11/2026 08:00,,RGH,XYZ,XYZ-1,P2,Awaiting transport\n"  # unknown ward
+           "23/11/2026 08:00,,RGH,GAS,GAS-03,@SUM(1+1),Awaiting transport\n"  # formula
+           "23/11/2026 08:00,V1,RGH,CAR,,P1,Awaiting transport\n"  # twice
+           "23/11/2026 08:00,,RGH,GAS,GAS-05,P3,Disputes\n"  # empty bed
+           "23/11/2026 08:00,V3,RGH,GAS,,P2,Awaiting placement\n")  # unknown reason  # fmt: skip
     got = messages(imp(factory, "sitrep", bad))
     assert (3, "spell", "no stay with this spell number is known") in got
     assert (4, "ward", "unknown ward 'XYZ'") in got
@@ -256,14 +264,23 @@ def test_csv006_sitrep(factory) -> None:  # noqa: ANN001
     assert (6, None, "patient repeats row 2 (listed twice)") in got
     assert any(r == 7 and "holds no admitted patient" in m for r, _, m in got)
     assert counts(factory) == before
+    assert any(r == 8 and f == "delay_reason" and "unknown delay reason" in m
+               for r, f, m in got)  # not one of config/discharge.yaml's  # fmt: skip
     good = ("Report time,Spell number,Site,Ward,Bed,Pathway,Delay reason\n"
-            "23/11/2026 08:00,V1,RGH,CAR,,P1,Awaiting care package\n"
-            "23/11/2026 08:00,,RGH,GAS,GAS-03,2,Awaiting bedded placement\n")  # fmt: skip
+            "23/11/2026 08:00,V1,RGH,CAR,,P1,awaiting care package in  own home\n"
+            "23/11/2026 08:00,,RGH,GAS,GAS-03,2,\n")  # fmt: skip
     done = imp(factory, "sitrep", good)
     assert done.applied, messages(done)
     with factory() as s:
         snap = snapshot_metrics(s, NOW, TZ)
+        stays = {st.stay_ref: st for st in s.scalars(select(InpatientStay))}
     assert snap.get("nctr_count", "site", "RGH") == 2
+    # The delay reason is stored on the stay as configured (the Flow page's groups).
+    v1 = stays["S" + digest(KEY, "visit", "V1")[:24]]
+    v2 = stays["S" + digest(KEY, "visit", "V2")[:24]]
+    assert (v1.discharge_pathway, v1.delay_reason) == (
+        "P1", "Awaiting care package in own home")  # fmt: skip
+    assert (v2.discharge_pathway, v2.delay_reason) == ("P2", None)
     after = counts(factory)
     assert imp(factory, "sitrep", good).already and counts(factory) == after
 
