@@ -65,6 +65,27 @@ def ed_departure_of_admission(
     )
 
 
+def merged_patients(session: Session, patient_ref: str) -> list[str]:
+    """``patient_ref`` and every reference merged with it (either way, through
+    chains of merges), ``patient_ref`` first."""
+    from data.models.merge import PatientMerge
+
+    seen, todo = [patient_ref], [patient_ref]
+    while todo:
+        ref = todo.pop()
+        rows = session.execute(
+            select(PatientMerge.prior_ref, PatientMerge.surviving_ref).where(
+                (PatientMerge.prior_ref == ref) | (PatientMerge.surviving_ref == ref)
+            )
+        ).all()
+        for pair in rows:
+            for other in pair:
+                if other not in seen:
+                    seen.append(other)
+                    todo.append(other)
+    return seen
+
+
 def stay_exists(session: Session, stay_ref: str) -> bool:
     return (
         session.scalar(

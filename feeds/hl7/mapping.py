@@ -20,7 +20,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from data.queries.hl7 import ed_departure_of_admission, open_attendance
+from data.queries.hl7 import (
+    ed_departure_of_admission,
+    merged_patients,
+    open_attendance,
+    stay_exists,
+)
 from data.queries.organisation import LocationMatch, resolve_hl7_location
 from data.writes.events import Event, iso
 from feeds.hl7.parse import Message, parse_date, parse_ts
@@ -88,9 +93,18 @@ class _Mapper:
             return digest(self.key, "visit", visit)[:24]
         admitted = self.msg.field(pv1, 44, 1)
         patient = self.patient_ref(pid)
-        if patient and admitted:
-            return digest(self.key, "stay", f"{patient}|{admitted}")[:24]
-        return None
+        if not (patient and admitted):
+            return None
+        own = digest(self.key, "stay", f"{patient}|{admitted}")[:24]
+        if stay_exists(self.session, "S" + own):
+            return own
+        # Keyed by patient + admit time: after a merge (A40) the stay may have been
+        # admitted under another of the patient's numbers.
+        for other in merged_patients(self.session, patient)[1:]:
+            candidate = digest(self.key, "stay", f"{other}|{admitted}")[:24]
+            if stay_exists(self.session, "S" + candidate):
+                return candidate
+        return own
 
     def prior_visit_digest(self) -> str | None:
         visit = self.msg.get("MRG", 5) or self.msg.get("PV1", 50)

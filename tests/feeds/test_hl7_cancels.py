@@ -79,3 +79,39 @@ def test_a11_of_an_admission_from_ed_reopens_the_attendance(feed, how: str) -> N
                         location="RES^^RES-03^RGH", pv1={50: "ED77"}))  # fmt: skip
     assert attendance(factory) == (AT + 5 * H, "admitted")
     assert stays_and_bed(factory) == (1, "occupied")
+
+
+def a40(control_id: str, *, at, surviving: str, prior: str) -> str:  # noqa: ANN001
+    """ADT^A40 (ADT_A39): MSH, EVN, PID (surviving), MRG (MRG-1 prior), PV1."""
+    msh, evn, pid, pv1 = adt(
+        "A40", control_id, at=at, patient=surviving, structure="ADT_A39"
+    ).split("\r")
+    return "\r".join([msh, evn, pid, f"MRG|{prior}^^^RGH^MR", pv1])
+
+
+def test_a40_merge_carries_stays_without_a_visit_number(feed) -> None:  # noqa: ANN001
+    """A stay named by patient + admit time (no PV1-19) is found under the
+    surviving patient's number after a merge."""
+    factory, client = feed
+    admitted = {44: "20260302090000+0000"}
+    send_ok(client, adt("A01", "M1", at=AT, patient="111", visit="",
+                        location="RES^^RES-03^RGH", pv1=admitted))  # fmt: skip
+    assert stays_and_bed(factory) == (1, "occupied")
+    send_ok(client, a40("M2", at=AT + H, surviving="222", prior="111"))
+    # the surviving number, the same admit time: the same stay
+    send_ok(client, adt("A02", "M3", at=AT + 2 * H, patient="222", visit="",
+                        location="RES^^RES-04^RGH", pv1=admitted))  # fmt: skip
+    with factory() as s:
+        [stay] = s.scalars(select(InpatientStay)).all()
+        bed = s.scalar(select(Bed.label).where(Bed.id == stay.bed_id))
+    assert bed == "RES-04"
+    send_ok(client, adt("A03", "M4", at=AT + 3 * H, patient="222", visit="",
+                        pv1=admitted))  # fmt: skip
+    with factory() as s:
+        [stay] = s.scalars(select(InpatientStay)).all()
+    assert stay.discharged_at == AT + 3 * H
+    # the prior number still names it too (a late message from another system)
+    send_ok(client, adt("A13", "M5", at=AT + 4 * H, patient="111", visit="",
+                        pv1=admitted))  # fmt: skip
+    with factory() as s:
+        assert s.scalar(select(InpatientStay.discharged_at)) is None
