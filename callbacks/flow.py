@@ -7,20 +7,21 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dash import Dash, Input, Output, State, html, no_update
+from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 
 from callbacks import delta
 from callbacks.common import filter_sync, freshness, query_failed
 from callbacks.identity import current_actor
 from callbacks.router import parse_query
-from components import flow
+from components import chart_text, flow
 from components.common import empty_figure
 from components.shell import IDS as SHELL
 from data.db import write_session
 from data.queries import flow as q
+from data.queries import flow_actions as qa
 from data.queries.common import newest_feed_write
 from data.runtime import current
-from data.writes import discharge
+from data.writes import discharge, discharge_actions
 from data.writes.events import EventError
 from ops import flow as rules
 from ops.csv_export import csv_text
@@ -34,7 +35,8 @@ REVIEW_PERMISSION = Permission.WORK_PROTOCOL
 
 
 def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> tuple:
-    """freshness, bed gap, discharge summary, chart, board rows, count, summary,
+    """freshness, bed gap, discharge summary, chart and its text, board rows, count,
+    summary,
     and the site, specialty and ward filter options."""
     runtime = current()
     filters = q.FlowFilters.from_query(parse_query(search))
@@ -46,11 +48,16 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
             gap = q.bed_gap(session, filters, now, tz)
             dis = q.discharges(session, filters, now, tz)
             rows = q.board(session, filters, now)
+            acts = qa.open_actions(session, [r.stay_ref for r in rows])
+            trend = q.nctr_trend(session, filters, now, tz)
             as_of = newest_feed_write(session)
     except Exception as exc:
         fresh = query_failed("flow", exc)
         failed = html.P("Flow figures could not be read.", className="text-danger")
         return (fresh.line, failed, None, empty_figure("Data could not be read"),
+                chart_text.alternative(
+                    chart_text.unavailable("Flow figures could not be read."),
+                    flow.IDS.discharge_chart),
                 [], "", None, no_update, no_update, no_update)  # fmt: skip
     fresh = freshness(runtime, as_of)
     hour = to_local(now, tz).hour
@@ -59,9 +66,12 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
         flow.gap_tiles(gap, tz, fresh.as_of_text),
         flow.discharge_summary(dis, hour),
         flow.discharge_figure(dis, hour),
-        flow.board_data(rows, tz),
+        chart_text.alternative(
+            flow.discharge_text(dis, hour), flow.IDS.discharge_chart
+        ),
+        flow.board_data(rows, tz, acts, now),
         f"{len(rows)} inpatients",
-        flow.summary(rows),
+        html.Div([flow.summary(rows), flow.trend_table(trend)]),
         flow.options([(c, f"{n} ({c})") for c, n in sites]),
         flow.options([(s, s) for s in specialties]),
         flow.options(wards),
@@ -87,9 +97,11 @@ def export(_clicks: int | None, search: str | None) -> Any:
         return no_update
     runtime = current()
     filters = q.FlowFilters.from_query(parse_query(search))
+    now = runtime.now()
     with runtime.factory() as session:
-        rows = q.board(session, filters, runtime.now())
-    data = flow.board_data(rows, runtime.settings.timezone)
+        rows = q.board(session, filters, now)
+        acts = qa.open_actions(session, [r.stay_ref for r in rows])
+    data = flow.board_data(rows, runtime.settings.timezone, acts, now)
     stamp = format_local(runtime.now(), runtime.settings.timezone, "%Y%m%d-%H%M")
     return {
         "content": csv_text(flow.csv_rows(data)),
@@ -120,10 +132,10 @@ def select_patient(selected: list | None, loaded: dict | None = None) -> tuple:
     A poll that refreshes the board keeps the selection: the form (and the token it
     was filled with) stays as it is, so a change made meanwhile is a conflict."""
     if selected and loaded and loaded.get("stay") == selected[0].get("stay"):
-        return (no_update,) * 8
+        return (no_update,) * 11
     if not selected:
         return ("Select a patient on the board to review their discharge.",
-                None, None, None, None, None, True, "")  # fmt: skip
+                None, None, None, None, None, True, "", None, True, "")  # fmt: skip
     stay_ref = selected[0].get("stay")
     runtime = current()
     tz = runtime.settings.timezone
@@ -136,9 +148,10 @@ def select_patient(selected: list | None, loaded: dict | None = None) -> tuple:
             select(InpatientStay).where(InpatientStay.stay_ref == stay_ref)
         ).first()
         last = discharge.last_review(session, stay_ref) if stay else None
+        actions = qa.actions_for(session, stay_ref) if stay else []
     if stay is None or last is None:
         return ("That patient is no longer on the board.",
-                None, None, None, None, None, True, "")  # fmt: skip
+                None, None, None, None, None, True, "", None, True, "")  # fmt: skip
     actor = current_actor()
     can = actor is not None and allowed(actor.role, REVIEW_PERMISSION)
     changed = (
@@ -159,7 +172,113 @@ def select_patient(selected: list | None, loaded: dict | None = None) -> tuple:
         stay.delay_reason,
         not can,
         "",
+        flow.actions_list(actions, tz, runtime.now(), can),
+        not can,
+        "",
     )
+
+
+def _actions_view(stay_ref: str, can: bool) -> Any:
+    runtime = current()
+    with runtime.factory() as session:
+        actions = qa.actions_for(session, stay_ref)
+    return flow.actions_list(actions, runtime.settings.timezone, runtime.now(), can)
+
+
+def _warn(text: str, cid: str | None = None) -> html.Span:
+    return html.Span(text, className="text-danger", **({"id": cid} if cid else {}))
+
+
+def add_action(
+    _clicks: int | None,
+    token: dict | None,
+    what: str | None,
+    owner: str | None,
+    due: str | None,
+) -> tuple:
+    """Add an action (what, owner, due) to the selected patient; audited."""
+    if not _clicks or not token:
+        return (no_update,) * 5
+    runtime = current()
+    tz = runtime.settings.timezone
+    actor = current_actor()
+    if actor is None or not allowed(actor.role, REVIEW_PERMISSION):
+        return (_warn("Your role may not add actions."),) + (no_update,) * 4
+    try:
+        due_at = _parse_local(due, tz)
+    except ValueError:
+        return (_warn("The due time is not a date and time."),) + (no_update,) * 4
+    try:
+        with write_session(runtime.factory) as session:
+            discharge_actions.add_action(
+                session, stay_ref=token["stay"], what=what, owner=owner,
+                due_at=due_at, actor=actor, now=runtime.now(),
+            )  # fmt: skip
+    except EventError as exc:
+        return (_warn(f"Not added: {exc}."),) + (no_update,) * 4
+    except Exception as exc:
+        log.error("discharge action failed: %s: %s", type(exc).__name__, exc)
+        return (_warn("Not added: the store could not be written."),) + (no_update,) * 4
+    saved = format_local(runtime.now(), tz, "%H:%M")
+    return (
+        html.Span(f"Action added at {saved}.", className="text-success",
+                  id="flow-action-added"),
+        _actions_view(token["stay"], True),
+        "",
+        "",
+        "",
+    )  # fmt: skip
+
+
+def toggle_action(_clicks: list | None, token: dict | None) -> tuple:
+    """Mark an action done or open it again; refused with who and when if someone
+    changed it since the list was drawn."""
+    trigger = ctx.triggered_id
+    if not token or not isinstance(trigger, dict):
+        return no_update, no_update
+    # a redrawn list brings new buttons (n_clicks None): only a real click counts
+    clicked = next(
+        (c for c, i in zip(_clicks or [], ctx.inputs_list[0], strict=False)
+         if i["id"] == trigger and c),
+        None,
+    )  # fmt: skip
+    if not clicked:
+        return no_update, no_update
+    action_id, version, done = (int(p) for p in str(trigger["action"]).split(":"))
+    runtime = current()
+    tz = runtime.settings.timezone
+    actor = current_actor()
+    if actor is None or not allowed(actor.role, REVIEW_PERMISSION):
+        return _warn("Your role may not change actions."), no_update
+    try:
+        with write_session(runtime.factory) as session:
+            discharge_actions.set_done(
+                session, action_id=action_id, version=version, done=bool(done),
+                actor=actor, now=runtime.now(),
+            )  # fmt: skip
+    except discharge_actions.ActionConflict as exc:
+        at = format_local(exc.last.at, tz, "%H:%M")
+        return (
+            html.Span(
+                f"Not changed: changed by {exc.last.by} at {at}. The list now "
+                "shows it as it is.",
+                className="text-warning",
+                id="flow-action-conflict",
+            ),
+            _actions_view(token["stay"], True),
+        )
+    except EventError as exc:
+        return _warn(f"Not changed: {exc}."), _actions_view(token["stay"], True)
+    except Exception as exc:
+        log.error("discharge action failed: %s: %s", type(exc).__name__, exc)
+        return _warn("Not changed: the store could not be written."), no_update
+    saved = format_local(runtime.now(), tz, "%H:%M")
+    word = "done" if done else "reopened"
+    return (
+        html.Span(f"Action {word} at {saved}.", className="text-success",
+                  id="flow-action-changed"),
+        _actions_view(token["stay"], True),
+    )  # fmt: skip
 
 
 def save(
@@ -223,6 +342,7 @@ def register(app: Dash) -> None:
         Output(flow.IDS.gap, "children"),
         Output(flow.IDS.discharges, "children"),
         Output(flow.IDS.discharge_chart, "figure"),
+        Output(chart_text.text_id(flow.IDS.discharge_chart), "children"),
         Output(flow.IDS.board, "rowData"),
         Output(flow.IDS.board_count, "children"),
         Output(flow.IDS.summary, "children"),
@@ -261,9 +381,32 @@ def register(app: Dash) -> None:
         Output(flow.IDS.edit_reason, "value"),
         Output(flow.IDS.edit_save, "disabled"),
         Output(flow.IDS.edit_message, "children"),
+        Output(flow.IDS.actions, "children"),
+        Output(flow.IDS.action_add, "disabled"),
+        Output(flow.IDS.action_message, "children"),
         Input(flow.IDS.board, "selectedRows"),
         State(flow.IDS.edit_token, "data"),
     )(select_patient)
+    app.callback(
+        Output(flow.IDS.action_message, "children", allow_duplicate=True),
+        Output(flow.IDS.actions, "children", allow_duplicate=True),
+        Output(flow.IDS.action_what, "value"),
+        Output(flow.IDS.action_owner, "value"),
+        Output(flow.IDS.action_due, "value"),
+        Input(flow.IDS.action_add, "n_clicks"),
+        State(flow.IDS.edit_token, "data"),
+        State(flow.IDS.action_what, "value"),
+        State(flow.IDS.action_owner, "value"),
+        State(flow.IDS.action_due, "value"),
+        prevent_initial_call=True,
+    )(add_action)
+    app.callback(
+        Output(flow.IDS.action_message, "children", allow_duplicate=True),
+        Output(flow.IDS.actions, "children", allow_duplicate=True),
+        Input({"type": flow.IDS.action_toggle, "action": ALL}, "n_clicks"),
+        State(flow.IDS.edit_token, "data"),
+        prevent_initial_call=True,
+    )(toggle_action)
     app.callback(
         Output(flow.IDS.edit_message, "children", allow_duplicate=True),
         Output(flow.IDS.edit_token, "data", allow_duplicate=True),

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from components.a11y import labelled
+from components.chart_text import ChartText, chart_figure
 from components.common import MISSING_VALUE_TEXT, kpi_tile, page_header, query_string
 from ops import flow as rules
 from ops.timeutil import format_local
@@ -48,6 +49,14 @@ class IDS:
     edit_reason = "flow-edit-reason"
     edit_save = "flow-edit-save"
     edit_message = "flow-edit-message"
+    # board-round actions of the selected patient
+    actions = "flow-actions"
+    action_what = "flow-action-what"
+    action_owner = "flow-action-owner"
+    action_due = "flow-action-due"
+    action_add = "flow-action-add"
+    action_message = "flow-action-message"
+    action_toggle = "flow-action-toggle"  # pattern-matching type of done / reopen
 
 
 def search_for(query: Mapping[str, str | None], **changes: str | None) -> str:
@@ -138,6 +147,7 @@ BOARD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ctr", "Criteria to reside"),
     ("pathway", "Pathway"),
     ("reason", "Delay reason"),
+    ("actions", "Open actions"),
 )
 
 
@@ -149,6 +159,8 @@ def _grid() -> dag.AgGrid:
     cols[3].update(filter="agNumberColumnFilter", type="rightAligned", width=110)
     cols[5]["cellClassRules"] = {"flow-overdue": "params.data.overdue"}
     cols[4]["cellClassRules"] = {"flow-stranded": "params.data.stranded"}
+    cols[9].update(minWidth=200, tooltipField="actions")
+    cols[9]["cellClassRules"] = {"flow-overdue": "params.data.actions_overdue"}
     return dag.AgGrid(
         id=IDS.board,
         columnDefs=cols,
@@ -162,6 +174,8 @@ def _grid() -> dag.AgGrid:
                 "enableClickSelection": True,
             },
             "animateRows": False,
+            # ten columns: all drawn, so each is in the page for screen readers too
+            "suppressColumnVirtualisation": True,
             "theme": {
                 "function": "themeQuartz.withParams({backgroundColor: '#222', "
                 "foregroundColor: '#e6e6e6', headerBackgroundColor: '#303030', "
@@ -226,8 +240,111 @@ def edit_panel(reasons: Sequence[str]) -> dbc.Card:
         ),
         dbc.Button("Save", id=IDS.edit_save, size="sm", color="primary", disabled=True),
         html.Div(id=IDS.edit_message, className="small mt-2"),
+        html.H3("Actions", className="h6 mt-3"),
+        html.Div(id=IDS.actions),
+        dbc.Row(
+            [
+                _filter(
+                    "Action (what is to be done)",
+                    dbc.Input(
+                        id=IDS.action_what, type="text", size="sm", maxLength=200
+                    ),
+                ),
+                _filter(
+                    "Owner",
+                    dbc.Input(
+                        id=IDS.action_owner, type="text", size="sm", maxLength=80
+                    ),
+                ),
+                _filter(
+                    "Due (local, optional)",
+                    dbc.Input(
+                        id=IDS.action_due,
+                        type="text",
+                        size="sm",
+                        placeholder="YYYY-MM-DD HH:MM",
+                    ),
+                ),
+                dbc.Col(
+                    dbc.Button(
+                        "Add action",
+                        id=IDS.action_add,
+                        size="sm",
+                        color="primary",
+                        outline=True,
+                        disabled=True,
+                    ),
+                    xs=12,
+                    sm=4,
+                    lg=3,
+                    className="mb-2",
+                ),
+            ],  # fmt: skip
+            className="align-items-end mt-2",
+        ),
+        html.Div(id=IDS.action_message, className="small"),
     ]
     return _card("Board round", body)
+
+
+def _action_due(a: Any, tz: str, now: datetime) -> str:
+    if a.due_at is None:
+        return "no due time"
+    text = f"due {format_local(a.due_at, tz, '%H:%M %d %b')}"
+    return text + " (overdue)" if a.overdue(now) else text
+
+
+def action_line(a: Any, tz: str, now: datetime) -> str:
+    """One open action as the board's column shows it."""
+    return f"{a.what} ({a.owner}, {_action_due(a, tz, now)})"
+
+
+def actions_list(actions: Sequence[Any], tz: str, now: datetime, can: bool) -> Any:
+    """The selected patient's actions, open first, each with done / reopen."""
+    if not actions:
+        return html.P("No actions yet.", className="small text-muted mb-0")
+    rows = []
+    for a in actions:
+        done = a.done_at is not None
+        state = (
+            f"done {format_local(a.done_at, tz, '%H:%M %d %b')} by {a.done_by}"
+            if done
+            else _action_due(a, tz, now)
+        )
+        button = dbc.Button(
+            "Reopen" if done else "Done",
+            id={
+                "type": IDS.action_toggle,
+                "action": f"{a.id}:{a.version}:{int(not done)}",
+            },
+            size="sm",
+            color="secondary" if done else "success",
+            outline=True,
+            disabled=not can,
+        )
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(
+                        a.what,
+                        className="text-decoration-line-through" if done else None,
+                    ),
+                    html.Td(a.owner),
+                    html.Td(
+                        state,
+                        className="text-warning" if a.overdue(now) else "text-muted",
+                    ),
+                    html.Td(button, className="text-end"),
+                ],
+                className="flow-action-row",
+            )
+        )
+    head = html.Thead(
+        html.Tr([html.Th("What"), html.Th("Owner"), html.Th("Due / done"),
+                 html.Th(html.Span("Change", className="visually-hidden"))])
+    )  # fmt: skip
+    return dbc.Table([head, html.Tbody(rows)], size="sm", className="mb-0",
+                     id="flow-actions-table")  # fmt: skip
 
 
 def layout(query: dict[str, str], reasons: Sequence[str] = ()) -> html.Div:
@@ -252,10 +369,19 @@ def layout(query: dict[str, str], reasons: Sequence[str] = ()) -> html.Div:
                 "Discharges today",
                 [
                     html.Div(id=IDS.discharges),
-                    dcc.Graph(
-                        id=IDS.discharge_chart,
-                        config={"displaylogo": False, "responsive": True},
-                        style={"height": "280px"},
+                    chart_figure(
+                        dcc.Graph(
+                            id=IDS.discharge_chart,
+                            # no "Share chart" button: it would send the figures to
+                            # plotly's cloud, outside the hospital's network
+                            config={
+                                "displaylogo": False,
+                                "responsive": True,
+                                "showSendToCloud": False,
+                            },
+                            style={"height": "280px"},
+                        ),
+                        "Discharges and admissions today by hour against the usual",
                     ),
                 ],
             ),
@@ -444,13 +570,74 @@ def discharge_figure(dis: Any, now_hour: int) -> go.Figure:
     return fig
 
 
+def _usual(value: float | None) -> str:
+    return MISSING_VALUE_TEXT if value is None else f"{value:.1f}"
+
+
+def discharge_text(dis: Any, now_hour: int) -> ChartText:
+    """The discharges chart in words: today's discharges and admissions so far
+    against the usual for this weekday, and the hour-by-hour table."""
+    caption = "Discharges and admissions per local hour today against the usual"
+    hours = range(now_hour + 1)
+    discharged = sum(dis.today[h] for h in hours)
+    admitted = sum(dis.admissions[h] for h in hours)
+    parts = [
+        f"So far today {discharged} "
+        f"{'discharge' if discharged == 1 else 'discharges'} and {admitted} "
+        f"{'admission' if admitted == 1 else 'admissions'} (G&A)."
+    ]
+    if dis.usual[0] is None:
+        parts.append("No usual figure yet: too little history for this weekday.")
+    else:
+        usual_out = sum(dis.usual[h] or 0.0 for h in hours)
+        usual_in = sum(dis.usual_admissions[h] or 0.0 for h in hours)
+        parts.append(
+            f"Usual for this weekday to the end of the {now_hour:02d}:00 hour: "
+            f"{usual_out:.1f} discharges and "
+            f"{usual_in:.1f} admissions."
+        )
+        net = admitted - discharged
+        if net > 0:
+            parts.append(f"{net} more admitted than discharged so far.")
+    rows = tuple(
+        (
+            f"{h:02d}:00",
+            str(dis.today[h]) if h <= now_hour else MISSING_VALUE_TEXT,
+            _usual(dis.usual[h]),
+            str(dis.admissions[h]) if h <= now_hour else MISSING_VALUE_TEXT,
+            _usual(dis.usual_admissions[h]),
+        )
+        for h in range(24)
+    )
+    return ChartText(
+        " ".join(parts),
+        caption,
+        ("Hour", "Discharges", "Usual discharges", "Admissions", "Usual admissions"),
+        rows,
+    )
+
+
 # -- the board ---------------------------------------------------------------------
 
 
-def board_data(rows: Sequence[Any], tz: str) -> list[dict[str, Any]]:
+def board_data(
+    rows: Sequence[Any],
+    tz: str,
+    actions: Mapping[str, Sequence[Any]] | None = None,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The board's rows; ``actions`` the open actions by stay (soonest due first)."""
     out = []
     for r in rows:
         ready = r.medically_ready_at
+        open_ = list((actions or {}).get(r.stay_ref, ()))
+        if not open_:
+            actions_text = ""
+        else:
+            first = action_line(open_[0], tz, now) if now else open_[0].what
+            actions_text = (
+                first if len(open_) == 1 else f"{len(open_)} open: {first}; …"
+            )
         out.append(
             {
                 "stay": r.stay_ref,
@@ -473,6 +660,8 @@ def board_data(rows: Sequence[Any], tz: str) -> list[dict[str, Any]]:
                 ),
                 "pathway": r.pathway or "",
                 "reason": getattr(r, "delay_reason", None) or "",
+                "actions": actions_text,
+                "actions_overdue": bool(now and any(a.overdue(now) for a in open_)),
             }
         )
     return out
@@ -481,14 +670,15 @@ def board_data(rows: Sequence[Any], tz: str) -> list[dict[str, Any]]:
 CSV_HEADER = (
     "Patient ref", "Site and ward", "Bed", "Length of stay (days)", "Stranded",
     "Expected discharge (local)", "EDD overdue", "Criteria to reside",
-    "Pathway", "Delay reason",
+    "Pathway", "Delay reason", "Open actions",
 )  # fmt: skip
 
 
 def csv_rows(data: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
     return [list(CSV_HEADER)] + [
         [d["patient"], d["ward"], d["bed"], d["los"], d["stranded"], d["edd"],
-         "yes" if d["overdue"] else "no", d["ctr"], d["pathway"], d["reason"]]
+         "yes" if d["overdue"] else "no", d["ctr"], d["pathway"], d["reason"],
+         d.get("actions", "")]
         for d in data
     ]  # fmt: skip
 
@@ -545,3 +735,60 @@ def summary(rows: Sequence[Any]) -> html.Div:
 
 def when_text(at: datetime | None, tz: str) -> str:
     return format_local(at, tz, "%H:%M %d %b") if at else MISSING_VALUE_TEXT
+
+
+def trend_table(trend: Sequence[Any]) -> html.Div:
+    """Patients with no criteria to reside at 08:00 on each of the last 28 days, by
+    pathway (newest first), inside a disclosure under the summary."""
+    if not trend:
+        return html.P("No trend yet.", className="small text-muted mb-0")
+    keys = [*rules.PATHWAYS, "not recorded"]
+    head = html.Thead(
+        html.Tr(
+            [html.Th("Day (08:00)", scope="col")]
+            + [html.Th(k, scope="col", className="text-end") for k in keys]
+            + [html.Th("Total", scope="col", className="text-end")]
+        )
+    )
+    body = html.Tbody(
+        [
+            html.Tr(
+                [html.Th(t.day.strftime("%a %d %b"), scope="row")]
+                + [
+                    html.Td(str(t.by_pathway.get(k, 0)), className="text-end")
+                    for k in keys
+                ]
+                + [html.Td(str(t.total), className="text-end fw-bold")]
+            )
+            for t in reversed(trend)
+        ]
+    )
+    first, last = trend[0].total, trend[-1].total
+    change = last - first
+    line = (
+        f"No criteria to reside at 08:00: {last} today"
+        f" against {first} on {trend[0].day.strftime('%d %b')}"
+        f" ({'+' if change > 0 else ''}{change})."
+    )
+    return html.Div(
+        [
+            html.P(line, className="small mb-1", id="flow-trend-line"),
+            html.Details(
+                [
+                    html.Summary(f"Table: the last {len(trend)} days by pathway"),
+                    html.Div(
+                        dbc.Table(
+                            [head, body],
+                            size="sm",
+                            striped=True,
+                            className="mb-0",
+                            id="flow-trend",
+                        ),  # fmt: skip
+                        className="table-responsive cc-scroll",
+                        tabIndex=0,
+                    ),
+                ]
+            ),
+        ],
+        className="mt-2",
+    )

@@ -8,7 +8,7 @@ trust's local calendar day (``ops.timeutil``), so a day may have 23 or 25 hours.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, func, or_, select
@@ -383,3 +383,74 @@ def filter_options(session: Session) -> tuple[list, list, list]:
         )
     ]
     return sites, specialties, wards
+
+
+@dataclass(frozen=True)
+class TrendDay:
+    day: date
+    at: datetime  # the snapshot time (08:00 local), UTC
+    by_pathway: dict[str, int]  # "not recorded" for a stay without one
+    total: int
+
+
+TREND_SNAPSHOT_HOUR = 8  # the discharge sitrep counts patients at 08:00
+
+
+def nctr_trend(
+    session: Session, filters: FlowFilters, now: datetime, tz: str, days: int = 28
+) -> list[TrendDay]:
+    """G&A patients with no criteria to reside at 08:00 local on each of the last
+    ``days`` days (today's only once 08:00 has passed), by pathway.
+
+    Counted from the stays: admitted by then, not discharged by then, and no
+    criteria to reside since before then, with the stay's pathway as it stands (a
+    patient who met the criteria again before discharge is not counted)."""
+    zone = ZoneInfo(tz)
+    today = to_local(now, zone).date()
+    snaps = []
+    for back in range(days - 1, -1, -1):
+        d = today - timedelta(days=back)
+        at = ensure_utc(
+            datetime(d.year, d.month, d.day, TREND_SNAPSHOT_HOUR, tzinfo=zone)
+        )
+        if at <= now:
+            snaps.append((d, at))
+    if not snaps:
+        return []
+    first, last = snaps[0][1], snaps[-1][1]
+    ready = InpatientStay.medically_ready_at
+    rows = session.execute(
+        _stays(filters)
+        .with_only_columns(
+            InpatientStay.admitted_at,
+            ready,
+            InpatientStay.discharged_at,
+            InpatientStay.discharge_pathway,
+        )
+        .where(
+            ready.is_not(None),
+            ready <= last,
+            InpatientStay.admitted_at <= last,
+            or_(
+                InpatientStay.discharged_at.is_(None),
+                InpatientStay.discharged_at > first,
+            ),
+        )
+    ).all()
+    stays = [
+        (
+            ensure_utc(a),
+            ensure_utc(r),
+            ensure_utc(out) if out else None,
+            p or "not recorded",
+        )
+        for a, r, out, p in rows
+    ]
+    trend = []
+    for d, at in snaps:
+        counts: dict[str, int] = {}
+        for admitted, since, out, pathway in stays:
+            if admitted <= at and since <= at and (out is None or out > at):
+                counts[pathway] = counts.get(pathway, 0) + 1
+        trend.append(TrendDay(d, at, counts, sum(counts.values())))
+    return trend

@@ -134,3 +134,51 @@ def test_flw001_two_reviewers_conflict_board_and_overview_follow(
     finally:
         sam.quit()
     assert dash_duo.get_logs() == []
+
+
+ACTIONS_CELL = '.ag-row[row-index="0"] [col-id="actions"]'
+
+
+def test_flw002_board_round_action_added_shown_on_the_board_and_done(
+    dash_duo, seeded_sqlite_url
+) -> None:  # noqa: ANN001
+    url = seeded_sqlite_url
+    create_user(url, "anna", "bed_manager", display_name="Anna Bed")
+    settings = settings_for(url, auth_required=True, poll_seconds=2)
+    runtime = runtime_for(settings)
+    with runtime.factory() as s:
+        first = q.board(s, q.FlowFilters(), FROZEN_NOW)[0]
+    runtime.engine.dispose()
+    app = create_app(settings, prepare=False)
+    start_app(dash_duo, app, navigate=False)
+    login(dash_duo, "anna", next_path="/flow")
+    anna = dash_duo.driver
+    _wait(anna, FIRST_CELL, first.patient_ref)
+    _click(anna, FIRST_CELL)
+    _wait(anna, "#flow-edit-title", f"Patient {first.patient_ref}")
+    _wait(anna, "#flow-actions", "No actions yet.")
+
+    # an action with no owner is refused and nothing is added
+    _type(anna, "#flow-action-what", "Chase care package")
+    _click(anna, "#flow-action-add")
+    _wait(anna, "#flow-action-message", "Not added: the action needs an owner.")
+    _wait(anna, "#flow-actions", "No actions yet.")
+
+    _type(anna, "#flow-action-owner", "Social worker")
+    _type(anna, "#flow-action-due", "2026-11-23 09:00")  # before FROZEN_NOW: overdue
+    _click(anna, "#flow-action-add")
+    _wait(anna, "#flow-action-message", "Action added at 10:30")
+    _wait(anna, "#flow-actions-table", "Chase care package")
+    _wait(anna, "#flow-actions-table", "due 09:00 23 Nov (overdue)")
+    assert anna.find_element(By.ID, "flow-action-what").get_attribute("value") == ""
+    # the board's open-actions column follows at the next poll
+    _wait(anna, ACTIONS_CELL, "Chase care package (Social worker, due 09:00 23 Nov")
+
+    _click(anna, "#flow-actions-table .btn-outline-success")
+    _wait(anna, "#flow-action-message", "Action done at 10:30")
+    _wait(anna, "#flow-actions-table", "done 10:30")
+    _wait(anna, "#flow-actions-table", "by Anna Bed")
+    WebDriverWait(anna, 30).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, ACTIONS_CELL).text == ""
+    )
+    assert dash_duo.get_logs() == []
