@@ -53,6 +53,7 @@ class AlertLike(Protocol):
     acknowledged_at: datetime | None
     silenced: bool
     silenced_until: datetime | None
+    silenced_by: str | None
     silence_reason: str | None
 
 
@@ -160,7 +161,7 @@ def format_alert_value(value: float | None, unit: str) -> str:
 
 
 def ack_silence_lines(alert: AlertLike, tz: str) -> list[html.Div]:
-    """ "Acknowledged by X 14:02" / "Silenced until 15:00 — reason" (icon + words)."""
+    """ "Acknowledged by X 14:02" / "Silenced by Y until 15:00 — reason" (icon + words)."""
     lines: list[html.Div] = []
     if alert.acknowledged and alert.acknowledged_at is not None:
         lines.append(
@@ -178,7 +179,8 @@ def ack_silence_lines(alert: AlertLike, tz: str) -> list[html.Div]:
             html.Div(
                 [
                     _icon("bi-bell-slash me-1"),
-                    f"Silenced until {format_local(alert.silenced_until, tz)} — "
+                    f"Silenced by {alert.silenced_by} until "
+                    f"{format_local(alert.silenced_until, tz)} — "
                     f"{alert.silence_reason or ''}",
                 ],
                 className="alert-silence small",

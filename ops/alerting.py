@@ -285,6 +285,16 @@ class AlertRuleSet:
     source: str
     rules: tuple[AlertRule, ...]
     path: str = ""
+    # ``silence_limits``: the longest silence a role may set, per alert severity
+    # (role -> severity -> duration); anything not listed: MAX_SILENCE.
+    silence_limits: tuple[tuple[str, str, timedelta], ...] = ()
+
+    def max_silence(self, role: str | None, severity: str | None) -> timedelta:
+        """The longest silence ``role`` may put on an alert of ``severity``."""
+        for r, sev, limit in self.silence_limits:
+            if r == role and sev == severity:
+                return limit
+        return MAX_SILENCE
 
     def rule(self, rule_id: str) -> AlertRule:
         for r in self.rules:
@@ -813,7 +823,7 @@ def needs_attention(
 
 # --------------------------------------------------------------------------- loading
 
-_TOP_FIELDS = {"version", "source", "rules"}
+_TOP_FIELDS = {"version", "source", "rules", "silence_limits"}
 _RULE_FIELDS = {
     "id",
     "title",
@@ -863,7 +873,47 @@ def load_alert_rules(path: str | Path = DEFAULT_ALERT_RULES_PATH) -> AlertRuleSe
         source=" ".join(source.split()),
         rules=tuple(rules),
         path=str(path),
+        silence_limits=_silence_limits(path, data.get("silence_limits")),
     )
+
+
+def _silence_limits(
+    path: str | Path, raw: object
+) -> tuple[tuple[str, str, timedelta], ...]:
+    """``silence_limits: {role: {severity: duration}}``, each at most 24 h."""
+    from ops.permissions import Role
+
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "silence_limits", "must map roles to severities")
+    out = []
+    for role, limits in raw.items():
+        entry = f"silence_limits {role!r}"
+        if role not in Role._value2member_map_:
+            roles = ", ".join(r.value for r in Role)
+            raise ConfigError(path, entry, f"unknown role (expected one of: {roles})")
+        if not isinstance(limits, dict) or not limits:
+            raise ConfigError(path, entry, "must map severities to durations")
+        for severity, text in limits.items():
+            if severity not in Severity._value2member_map_:
+                raise ConfigError(
+                    path,
+                    entry,
+                    f"unknown severity {severity!r} (info, warning, critical)",
+                )
+            try:
+                limit = parse_duration(text)
+            except ValueError as exc:
+                raise ConfigError(path, entry, f"{severity}: {exc}") from None
+            if limit <= timedelta(0) or limit > MAX_SILENCE:
+                raise ConfigError(
+                    path,
+                    entry,
+                    f"{severity}: a limit must be more than 0 and at most 24h",
+                )
+            out.append((role, severity, limit))
+    return tuple(out)
 
 
 def _load_rule(path: str | Path, index: int, item: object) -> AlertRule:

@@ -54,6 +54,7 @@ from data.queries.alerts import (
 from data.queries.metrics import GA_WARD_TYPES, MetricSnapshot
 from ops.alert_views import AlertView
 from ops.alerting import (
+    MAX_SILENCE,
     OPEL_RULE_ID,
     OPEL_RULE_TITLE,
     OPEL_SCOPE_KINDS,
@@ -64,6 +65,7 @@ from ops.alerting import (
     EvaluationError,
     acknowledgement_current,
     can_acknowledge,
+    format_duration,
     held_since,
     is_silenced,
     opel_severity,
@@ -790,20 +792,35 @@ def silence(
     expected_version: int | None = None,
     *,
     tz: str = "Europe/London",
+    rules: AlertRuleSet | None = None,
 ) -> AlertView:
-    """Mute the alert's notifications until now + duration (at most 24 h, reason
-    required). The alert stays listed; a new silence replaces a running one."""
+    """Mute the alert's notifications until now + duration (reason required). The
+    longest silence is the rules file's ``silence_limits`` for the actor's role and
+    the alert's severity now (24 h when not limited). The alert stays listed; a new
+    silence replaces a running one."""
     now = ensure_utc(now)
     reason = (reason or "").strip()
     if len(reason) > MAX_NOTE:
         raise AlertRefused(f"The reason may be at most {MAX_NOTE} characters.")
+    row = _load(session, alert_id)
+    if rules is None:
+        from ops.alerting import current_alert_rules
+
+        rules = current_alert_rules()
+    longest = rules.max_silence(getattr(actor, "role", None), row.severity)
     try:
-        until = silence_until(now, duration, reason)
+        until = silence_until(now, duration, reason, max_duration=longest)
     except OverflowError:
         raise AlertRefused("A silence may last at most 1d.") from None
     except ValueError as exc:
-        raise AlertRefused(_sentence(str(exc))) from None
-    row = _load(session, alert_id)
+        message = _sentence(str(exc))
+        if longest < MAX_SILENCE and "at most" in message:
+            role = str(getattr(actor, "role", "")).replace("_", " ")
+            message = (
+                f"A {role} may silence a {row.severity} alert for at most "
+                f"{format_duration(longest)}."
+            )
+        raise AlertRefused(message) from None
     version = row.version if expected_version is None else expected_version
     if row.version != version:
         raise AlertConflict(_changed_message(row, now, tz))

@@ -382,25 +382,29 @@ def test_silence_needs_reason_at_most_24h_and_is_recorded(seeded_runtime, config
     at = T0 + timedelta(minutes=16)
     for duration, reason, message in (
         ("1h", "  ", "A silence needs a reason."),
-        ("25h", "planned", "at most 1d"),
+        ("25h", "planned", "at most 1h"),
         ("0s", "planned", "positive duration"),
+        # config/alert_rules.yaml silence_limits: a bed manager, critical, 1 h.
+        ("2h", "planned", "A bed manager may silence a critical alert for at most 1h."),
     ):
         with (
             pytest.raises(writes.AlertRefused, match=message),
             write_session(seeded_runtime.factory) as s,
         ):
             writes.silence(s, row.id, BEA, duration, reason, at, tz=TZ)
+    lead = Actor(8, "sid.lead", "Sid Lead", "site_lead")  # up to 4 h on critical
     with write_session(seeded_runtime.factory) as s:
         view = writes.silence(
-            s, row.id, BEA, "2h", "Escalation beds opening", at, row.version, tz=TZ
+            s, row.id, lead, "2h", "Escalation beds opening", at, row.version, tz=TZ
         )
     assert view.silenced and view.silenced_until == at + timedelta(hours=2)
+    assert view.silenced_by == "Sid Lead"
     assert view.silence_reason == "Escalation beds opening" and not view.needs_attention
     last = events(seeded_runtime, row.id)[-1]
-    assert (last.kind, last.actor_username, last.at) == ("silenced", "bea.beds", at)
+    assert (last.kind, last.actor_username, last.at) == ("silenced", "sid.lead", at)
     assert "Escalation beds opening" in last.reason
     (audit,) = _audit(seeded_runtime)
-    assert audit.action == "silence_alert" and audit.actor_username == "bea.beds"
+    assert audit.action == "silence_alert" and audit.actor_username == "sid.lead"
     assert audit.after["silenced_until"] == (at + timedelta(hours=2)).isoformat()
     with seeded_runtime.factory() as s:
         after = reads.alert_by_id(s, row.id, at + timedelta(hours=2))

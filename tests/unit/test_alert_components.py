@@ -96,6 +96,7 @@ def test_banner_lists_firing_alerts_most_severe_first_with_ack_and_silence_text(
             silenced=True,
             silenced_until=datetime(2026, 11, 23, 15, 0, tzinfo=UTC),
             silence_reason="planned outage",
+            silenced_by="Sid Lead",
         ),
         _alert(id=4, state="pending", title="Pending thing"),
     ]
@@ -103,7 +104,7 @@ def test_banner_lists_firing_alerts_most_severe_first_with_ack_and_silence_text(
     text = _text(div)
     assert "3 firing alerts" in text and "Pending thing" not in text
     assert "Acknowledged by Bea Beds 14:02" in text
-    assert "Silenced until 15:00 — planned outage" in text
+    assert "Silenced by Sid Lead until 15:00 — planned outage" in text
     assert "OPEL 3 · major pressures" in text
     rows = [c for c in div.children if getattr(c, "id", None) == banner.IDS.list][
         0
