@@ -64,6 +64,51 @@ SCENARIOS: dict[str, dict] = {
 }
 
 
+# Why a patient with no criteria to reside is still in, by discharge pathway: the
+# national discharge sitrep's categories (config/discharge.yaml), weighted as the
+# published returns run (P0: medicines and transport; P1: care at home and
+# assessment; P2: bedded rehabilitation; P3: care home placement and funding).
+DELAY_REASONS: dict[str, tuple[tuple[str, float], ...]] = {
+    "P0": (
+        ("Awaiting medicines to take home", 0.40),
+        ("Awaiting transport", 0.25),
+        ("Awaiting further non-acute NHS care", 0.10),
+        ("Patient or family choice", 0.10),
+        ("Housing (homeless, unsuitable or awaiting adaptation)", 0.05),
+        ("Other", 0.10),
+    ),
+    "P1": (
+        ("Awaiting care package in own home", 0.45),
+        ("Awaiting assessment (health or social care)", 0.25),
+        ("Awaiting community equipment or adaptations", 0.15),
+        ("Patient or family choice", 0.05),
+        ("Awaiting transport", 0.05),
+        ("Other", 0.05),
+    ),
+    "P2": (
+        ("Awaiting bedded rehabilitation or intermediate care", 0.60),
+        ("Awaiting assessment (health or social care)", 0.20),
+        ("Patient or family choice", 0.10),
+        ("Repatriation to another trust", 0.05),
+        ("Other", 0.05),
+    ),
+    "P3": (
+        ("Awaiting residential or nursing home placement", 0.50),
+        ("Awaiting public funding decision", 0.20),
+        ("Awaiting assessment (health or social care)", 0.15),
+        ("Patient or family choice", 0.08),
+        ("Safeguarding or legal process", 0.04),
+        ("Disputes", 0.03),
+    ),
+}
+
+
+def delay_reason_for(seed: int, ref: str, pathway: str) -> str:
+    """The delay reason of a stay with no criteria to reside (drawn once per stay)."""
+    reasons, weights = zip(*DELAY_REASONS[pathway], strict=True)
+    return stable_rng(seed, "reason", ref).choices(reasons, weights)[0]
+
+
 def stable_rng(seed: int, *parts: object) -> random.Random:
     digest = hashlib.blake2b(
         "|".join(str(p) for p in (seed, *parts)).encode(), digest_size=8
@@ -852,7 +897,11 @@ class World:
             "set_criteria_to_reside",
             at,
             ref,
-            {"meets_criteria": False, "pathway": pathway},
+            {
+                "meets_criteria": False,
+                "pathway": pathway,
+                "delay_reason": delay_reason_for(self.seed, ref, pathway),
+            },
         )
         self._plan_discharge(stay)
 

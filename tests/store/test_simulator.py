@@ -204,3 +204,35 @@ def test_sim004_a_store_written_before_the_event_log_carries_on(tmp_path):
     with factory() as s:
         assert_invariants(s)
     engine.dispose()
+
+
+def test_sim005_no_criteria_to_reside_by_pathway_with_sitrep_delay_reasons(
+    seeded_runtime,
+):
+    """Every patient with no criteria to reside has a pathway and a delay reason of
+    the national sitrep's categories (config/discharge.yaml) that fits the pathway,
+    and they are a realistic share of the inpatients."""
+    from feeds.simulator import DELAY_REASONS
+    from ops.flow import load_delay_reasons
+
+    configured = set(load_delay_reasons())
+    with seeded_runtime.factory() as s:
+        stays = s.execute(
+            select(
+                InpatientStay.medically_ready_at,
+                InpatientStay.discharge_pathway,
+                InpatientStay.delay_reason,
+            ).where(
+                InpatientStay.discharged_at.is_(None),
+                InpatientStay.admitted_at <= FROZEN_NOW,
+            )
+        ).all()
+    nctr = [r for r in stays if r.medically_ready_at is not None]
+    assert 0.08 <= len(nctr) / len(stays) <= 0.25, (len(nctr), len(stays))
+    pathways = {r.discharge_pathway for r in nctr}
+    assert pathways == {"P0", "P1", "P2", "P3"}
+    for r in nctr:
+        assert r.delay_reason in configured, r.delay_reason
+        assert r.delay_reason in {n for n, _ in DELAY_REASONS[r.discharge_pathway]}
+    # patients who meet the criteria carry no delay reason
+    assert all(r.delay_reason is None for r in stays if r.medically_ready_at is None)
