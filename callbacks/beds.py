@@ -18,25 +18,45 @@ from callbacks.common import (
 from callbacks.router import parse_query
 from components import beds, chart_text
 from components.common import empty_figure
-from components.figures_beds import occupancy_heatmap, occupancy_matrix
+from components.figures_beds import DEFAULT_BREAKS, occupancy_heatmap, occupancy_matrix
 from components.shell import IDS as SHELL
 from data.queries import beds as q
 from data.queries.common import newest_feed_write
 from data.queries.feeds import reported_domains
 from data.runtime import current
 from ops.alerting import tile_bands
+from ops.config_errors import ConfigError
 from ops.metrics import occupancy_pct, ratio_pct
+from ops.opel import load_opel_config
 
 log = logging.getLogger(__name__)
 
 API_PATH = "/api/v1/beds"
 
 
+def occupancy_breaks() -> tuple[float, ...]:
+    """The heatmap's colour breaks: the OPEL G&A occupancy parameter's band edges
+    (config/opel.yaml) and the G&A alert rules' thresholds (config/alert_rules.yaml),
+    so the colours change where the tiles, alerts and OPEL do."""
+    edges: set[float] = set()
+    try:
+        for p in load_opel_config().parameters:
+            if p.metric == "ga_occupancy_pct":
+                for b in p.bands:
+                    edges |= {float(x) for x in (b.lower, b.upper) if x is not None}
+    except ConfigError as exc:
+        log.warning("heatmap bands without the OPEL configuration: %s", exc)
+    red, amber = chart_text.occupancy_thresholds(tile_bands("site"))
+    edges |= {float(x) for x in (red, amber) if x is not None}
+    return tuple(sorted(e for e in edges if 0 < e < 100)) or DEFAULT_BREAKS
+
+
 def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> tuple:
     """Everything on the page from one pass of queries.
 
     Returns: freshness (page, heatmap, table), heatmap figure, ward table, drill-down,
-    the options of the site, specialty and ward-type filters, and the heatmap's text.
+    the options of the site, specialty and ward-type filters, the heatmap's text and
+    its legend. A ``?site=`` naming no site says so above an empty page.
     """
     runtime = current()
     query = parse_query(search)
@@ -75,14 +95,37 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
                 chart_text.unavailable("Bed figures could not be read."),
                 beds.IDS.heatmap,
             ),
+            no_update,
         )
     fresh = freshness(runtime, as_of)
+    breaks = occupancy_breaks()
+    legend = beds.occupancy_legend(breaks)
+    known = {code for code, _ in options.sites}
+    if filters.site and filters.site not in known:
+        return (
+            fresh.line,
+            fresh.line,
+            fresh.line,
+            empty_figure(f"Unknown site {filters.site}"),
+            html.P("No wards: the site is unknown.", className="text-muted mb-0"),
+            beds.site_not_found(filters.site, options.sites),
+            beds.site_options(options.sites),
+            beds.specialty_options(options.specialties),
+            beds.ward_type_options(options.ward_types),
+            chart_text.alternative(
+                chart_text.unavailable(f"There is no site {filters.site}."),
+                beds.IDS.heatmap,
+            ),
+            legend,
+        )
     tz = runtime.settings.timezone
     labelled = [(w.ward_id, q.ward_label(w.site_code, w.code, w.name)) for w in wards]
     uirevision = "|".join(
         str(v) for v in (filters.site, filters.specialty, filters.ward_type, range_key)
     )
-    figure = occupancy_heatmap(frame, labelled, hours, tz, uirevision=uirevision)
+    figure = occupancy_heatmap(
+        frame, labelled, hours, tz, uirevision=uirevision, breaks=breaks
+    )
     text = chart_text.bed_occupancy_text(
         labelled,
         occupancy_matrix(frame, labelled, hours),
@@ -119,6 +162,7 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
         beds.specialty_options(options.specialties),
         beds.ward_type_options(options.ward_types),
         chart_text.alternative(text, beds.IDS.heatmap),
+        legend,
     )
 
 
@@ -222,6 +266,7 @@ def register(app: Dash) -> None:
         Output(beds.IDS.specialty, "options"),
         Output(beds.IDS.ward_type, "options"),
         Output(chart_text.text_id(beds.IDS.heatmap), "children"),
+        Output(beds.IDS.legend, "children"),
         Output(beds.IDS.sent, "data"),
         Input(SHELL.url, "search"),
         Input(SHELL.poll, "n_intervals"),

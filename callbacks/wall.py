@@ -27,6 +27,7 @@ from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, no_up
 from flask import current_app, request
 
 from callbacks import delta
+from callbacks.beds import occupancy_breaks
 from callbacks.common import freshness
 from callbacks.hardening import declared_values
 from callbacks.identity import PermissionDenied, display_access, require
@@ -237,16 +238,19 @@ def render(
         if domain in snap.unreported:
             panels.append(wall.no_data_panel(key, DOMAIN_LABELS[domain]))
         elif key == "bed_heatmap":
+            breaks = occupancy_breaks()
             figure = wall.wall_heatmap(
                 data.occupancy, data.wards, data.hours, tz,
-                wall.font_scale(profile.resolution, viewport_height), show_site,
+                wall.font_scale(profile.resolution, viewport_height), show_site, breaks,
             )  # fmt: skip
             rows = wall.heatmap_rows(data.wards, show_site)
             text = chart_text.bed_occupancy_text(
                 rows, occupancy_matrix(data.occupancy, rows, data.hours), data.hours,
                 tz, *chart_text.occupancy_thresholds(tile_bands("site")),
             )  # fmt: skip
-            panels.append(wall.beds_panel(values, fresh.status, figure, bands, text))
+            panels.append(
+                wall.beds_panel(values, fresh.status, figure, bands, text, breaks)
+            )
         elif key == "ed_board":
             area_values = {
                 a.scope_id: (snap.get("ed_in_department", "ed_area", a.scope_id),

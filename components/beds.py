@@ -21,7 +21,12 @@ from components.common import (
     page_header,
     query_string,
 )
-from components.figures_beds import ROW_HEIGHT_PX
+from components.figures_beds import (
+    DEFAULT_BREAKS,
+    ROW_HEIGHT_PX,
+    band_colours,
+    band_labels,
+)
 
 FILTER_KEYS = ("site", "specialty", "type", "range", "ward")
 
@@ -37,6 +42,7 @@ class IDS:
     range = "beds-range"
     heatmap = "beds-heatmap"
     heatmap_freshness = "beds-heatmap-freshness"
+    legend = "beds-heatmap-legend"
     table = "beds-table"
     table_freshness = "beds-table-freshness"
     drill = "beds-drill"
@@ -233,6 +239,7 @@ def layout(query: dict[str, str]) -> html.Div:
                 ),
                 "Bed occupancy heatmap: wards by hour",
             ),
+            html.Div(occupancy_legend(DEFAULT_BREAKS), id=IDS.legend),
             html.P(
                 [
                     "Occupied beds ÷ open beds (occupied, available, awaiting clean) "
@@ -508,4 +515,47 @@ def ward_not_found(ward_id: str, query: Mapping[str, str]) -> html.Div:
             dcc.Link("Close", href=f"/beds{search_for(query, ward=None)}"),
         ],
         className="alert alert-secondary",
+    )
+
+
+def occupancy_legend(breaks: Sequence[float]) -> html.Div:
+    """What the heatmap's colours mean: one swatch per band, the breaks written out
+    (the configured OPEL and alert bands, e.g. < 85, 85–92, 92–95, ≥ 95 %)."""
+    bands = [
+        html.Span(
+            [
+                html.Span(
+                    className="occupancy-swatch",
+                    style={"display": "inline-block", "width": "1em", "height": "1em",
+                           "marginRight": "0.3em", "verticalAlign": "-0.12em",
+                           "background": colour, "border": "1px solid #888"},
+                ),
+                label,
+            ],
+            className="occupancy-band",
+            style={"marginRight": "1em", "whiteSpace": "nowrap"},
+        )
+        for label, colour in zip(band_labels(breaks), band_colours(breaks), strict=True)
+    ]  # fmt: skip
+    return html.Div(
+        [
+            html.Span("Occupied beds, % of open:", style={"marginRight": "0.6em"}),
+            *bands,
+        ],
+        className="occupancy-legend small mb-1",
+    )
+
+
+def site_not_found(code: str, known: Sequence[tuple[str, str]]) -> html.Div:
+    """``?site=XXX`` naming no site: say so (never show every site instead)."""
+    names = ", ".join(f"{c} ({n})" for c, n in known) or "none"
+    return html.Div(
+        [
+            html.Strong(f"There is no site {code!r}. "),
+            f"Known sites: {names}. ",
+            dcc.Link("Show all sites", href="/beds"),
+        ],
+        className="alert alert-warning",
+        id="beds-unknown-site",
+        role="alert",
     )

@@ -11,13 +11,56 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from components.common import empty_figure
-from components.theme import HEATMAP_SCALE
 from ops.metrics import occupancy_pct
 from ops.timeutil import ensure_utc, to_local
 
 ZMIN = 0
 ZMAX = 100
 ROW_HEIGHT_PX = 24
+
+# Occupancy bands of the heatmap: breaks (percent) from the configuration (the OPEL
+# G&A parameter's bands and the G&A alert rules' thresholds, callbacks compute them);
+# these are the shipped values, used when none are given.
+DEFAULT_BREAKS: tuple[float, ...] = (85.0, 92.0, 95.0)
+# One colour per band, lowest first (dark blue, then yellow, orange, red: ordered in
+# lightness so the order survives colour-blindness; each cell also shows its value
+# where there is room, and the legend names the bands).
+BAND_COLOURS: tuple[str, ...] = ("#2c4f7c", "#d9b84a", "#f08a24", "#d7263d")
+
+
+def band_labels(breaks: Sequence[float]) -> list[str]:
+    """["< 85 %", "85–92 %", "92–95 %", "≥ 95 %"] for breaks (85, 92, 95)."""
+    b = [f"{x:g}" for x in breaks]
+    if not b:
+        return ["all values"]
+    return (
+        [f"< {b[0]} %"]
+        + [f"{lo}–{hi} %" for lo, hi in zip(b, b[1:], strict=False)]
+        + [f"≥ {b[-1]} %"]
+    )
+
+
+def band_colours(breaks: Sequence[float]) -> list[str]:
+    """A colour per band (len(breaks) + 1), the worst always red."""
+    n = len(breaks) + 1
+    if n >= len(BAND_COLOURS):
+        return [*BAND_COLOURS[:1]] * (n - len(BAND_COLOURS) + 1) + list(
+            BAND_COLOURS[1:]
+        )
+    return [BAND_COLOURS[0], *BAND_COLOURS[len(BAND_COLOURS) - n + 1 :]]
+
+
+def banded_scale(breaks: Sequence[float]) -> list[list[float | str]]:
+    """A stepped colour scale on ZMIN..ZMAX: one flat colour per band, changing
+    exactly at each break (a value equal to a break is in the upper band)."""
+    colours = band_colours(breaks)
+    edges = [ZMIN, *[min(max(b, ZMIN), ZMAX) for b in breaks], ZMAX]
+    scale: list[list[float | str]] = []
+    for i, colour in enumerate(colours):
+        lo = (edges[i] - ZMIN) / (ZMAX - ZMIN)
+        hi = (edges[i + 1] - ZMIN) / (ZMAX - ZMIN)
+        scale += [[lo, colour], [hi, colour]]
+    return scale
 
 
 def _zone(tz: str | ZoneInfo) -> ZoneInfo:
@@ -121,12 +164,17 @@ def occupancy_heatmap(
     hours: Sequence[datetime],
     tz: str | ZoneInfo,
     uirevision: str = "beds",
+    breaks: Sequence[float] = DEFAULT_BREAKS,
+    show_values: bool | None = None,
 ) -> go.Figure:
-    """Ward (rows) x local hour (columns) occupancy heatmap on a fixed 0-100 % scale.
+    """Ward (rows) x local hour (columns) occupancy heatmap on a fixed 0-100 % scale,
+    coloured in flat bands that change at ``breaks`` (the legend is HTML beside it:
+    ``components.beds.occupancy_legend``).
 
     ``frame`` has columns ward_id, hour_start (UTC), occupied, open_beds; ``wards``
     gives the rows in display order as (ward id, label). Hours without a stored row
-    and hours when a ward had no open beds are gaps, never 0 %.
+    and hours when a ward had no open beds are gaps, never 0 %. ``show_values``
+    writes each cell's percentage in it (default: when there are at most 48 hours).
     """
     if not wards:
         return empty_figure("No wards match the filters")
@@ -137,6 +185,9 @@ def occupancy_heatmap(
     y = [label for _, label in wards]
     z = occupancy_matrix(frame, wards, hours)
     tickvals, ticktext = hour_ticks(hours, zone)
+    if show_values is None:
+        show_values = len(hours) <= 48
+    text = [["" if np.isnan(v) else f"{v:.0f}" for v in row] for row in z]
     fig = go.Figure(
         go.Heatmap(
             x=x,
@@ -145,15 +196,13 @@ def occupancy_heatmap(
             zmin=ZMIN,
             zmax=ZMAX,
             zauto=False,
-            colorscale=HEATMAP_SCALE,
+            colorscale=banded_scale(breaks),
+            showscale=False,
             hoverongaps=False,
             xgap=1 if len(hours) <= 48 else 0,
             ygap=1,
-            colorbar={
-                "title": {"text": "Occupied %"},
-                "ticksuffix": "%",
-                "thickness": 14,
-            },
+            text=text,
+            texttemplate="%{text}" if show_values else None,
             hovertemplate="%{y}<br>%{x}<br>%{z:.0f}% occupied<extra></extra>",
         )
     )
@@ -175,6 +224,10 @@ def occupancy_heatmap(
             "autorange": "reversed",
             "showgrid": False,
             "tickfont": {"size": 12},
+            # every ward labelled (a category axis would drop labels that crowd)
+            "tickmode": "array",
+            "tickvals": y,
+            "ticktext": y,
         },
         plot_bgcolor="#2b2b2b",
     )

@@ -28,6 +28,8 @@ from components.alert_banner import (
     format_alert_value,
     worker_silent_text,
 )
+from components.alerts import _time as alert_time
+from components.beds import occupancy_legend
 from components.chart_text import ChartText
 from components.common import (
     MISSING_VALUE_TEXT,
@@ -39,7 +41,7 @@ from components.common import (
     worst_status,
 )
 from components.ed import AREA_STATUS_TEXT, area_status
-from components.figures_beds import occupancy_heatmap
+from components.figures_beds import DEFAULT_BREAKS, occupancy_heatmap
 from components.overview import band_status
 from components.surge import overdue_badge, progress_bar
 from components.theatres import state_badge
@@ -241,14 +243,25 @@ def worker_silent(since: datetime, tz: str | ZoneInfo) -> html.Div:
     )
 
 
+# The alert band shows a count and at most this many alerts (the worst first), so it
+# stays one band however many fire.
+BAND_SHOWN = 3
+
+
+def alert_since(at: datetime | None, now: datetime, tz: str | ZoneInfo) -> str:
+    """ "since" as the Alerts page writes it (the time today, else day and time)."""
+    return alert_time(at, str(tz), now)
+
+
 def alert_band(
     alerts: Sequence[Any],
     now: datetime,
     tz: str | ZoneInfo,
     worker_since: datetime | None = None,
 ) -> list[Any]:
-    """The band at the top: alerts that need attention (others are counted, not shown),
-    after the silent-worker notice when ``worker_since`` is given.
+    """The band at the top: how many alerts need attention and the worst
+    ``BAND_SHOWN`` of them (the store's order, most urgent first), after the
+    silent-worker notice when ``worker_since`` is given.
 
     Empty when nothing needs attention (the band then takes no space).
     """
@@ -256,11 +269,37 @@ def alert_band(
     items: list[Any] = [worker_silent(worker_since, tz)] if worker_since else []
     if not loud:
         return items
-    for a in loud[:4]:
+    critical = sum(1 for a in loud if a.severity == "critical")
+    more = len(loud) - min(len(loud), BAND_SHOWN)
+    items.append(
+        html.Div(
+            [
+                html.Span(
+                    f"{len(loud)} alert{'s' if len(loud) != 1 else ''}",
+                    className="wall-alert-count-number",
+                ),
+                html.Span(
+                    "need attention" if len(loud) != 1 else "needs attention",
+                    className="wall-alert-count-word",
+                ),
+                html.Span(
+                    (f"{critical} critical" if critical else "")
+                    + (" · " if critical and more else "")
+                    + (f"{more} more on the OPEL panel" if more else ""),
+                    className="wall-alert-count-word",
+                )
+                if critical or more
+                else None,
+            ],
+            id=f"{IDS.alerts}-count",
+            className="wall-alert-count",
+        )
+    )
+    for a in loud[:BAND_SHOWN]:
         status = Status.CRITICAL if a.severity == "critical" else Status.WARNING
         if a.state in ("no_data", "error"):
             status = Status.ERROR if a.state == "error" else Status.MISSING
-        since = f" · since {format_local(a.since, tz, '%H:%M')}" if a.since else ""
+        since = f" · since {alert_since(a.since, now, tz)}" if a.since else ""
         value = "" if a.value is None else f" · {format_alert_value(a.value, a.unit)}"
         items.append(
             html.Div(
@@ -272,9 +311,6 @@ def alert_band(
                 className=f"wall-alert {status.css_class}",
             )
         )
-    more = len(loud) - min(len(loud), 4)
-    if more > 0:
-        items.append(html.Div(f"+ {more} more alerts", className="wall-alert-more"))
     return items
 
 
@@ -404,24 +440,28 @@ def wall_heatmap(
     tz: str | ZoneInfo,
     scale: float,
     show_site: bool,
+    breaks: Sequence[float] = DEFAULT_BREAKS,
 ) -> go.Figure:
-    """The beds page's occupancy heatmap (same builder, same fixed 0-100 % scale),
-    with short ward labels and fonts sized for the wall; it fills its panel."""
+    """The beds page's occupancy heatmap (same builder, same banded colours), every
+    ward labelled, at 18 px or more at 1080p (scaled with the screen); each cell
+    shows its value. It fills its panel."""
     labelled = heatmap_rows(wards, show_site)
-    fig = occupancy_heatmap(frame, labelled, hours, tz, uirevision="wall")
-    rows = max(1, len(labelled))
+    fig = occupancy_heatmap(
+        frame, labelled, hours, tz, uirevision="wall", breaks=breaks,
+        show_values=len(labelled) <= 30,
+    )  # fmt: skip
+    size = int(18 * scale)
     fig.update_layout(
         height=None,
         autosize=True,
-        margin={"l": int(8 * scale), "r": int(8 * scale), "t": int(8 * scale),
-                "b": int(40 * scale)},
-        font={"size": int(15 * scale)},
-        yaxis={"tickfont": {"size": int(min(16, max(8, 440 / rows)) * scale)}},
-        xaxis={"title": {"text": None}, "tickfont": {"size": int(14 * scale)}},
+        margin={"l": int(8 * scale), "r": int(8 * scale), "t": int(4 * scale),
+                "b": int(48 * scale)},
+        font={"size": size},
+        yaxis={"tickfont": {"size": size}, "automargin": True},
+        xaxis={"title": {"text": None}, "tickfont": {"size": size}},
     )  # fmt: skip
     fig.update_traces(
-        colorbar={"thickness": int(14 * scale), "title": {"text": "% occ."},
-                  "tickfont": {"size": int(13 * scale)}},
+        textfont={"size": int(15 * scale)}, xgap=max(1, int(scale)),
         selector={"type": "heatmap"},
     )  # fmt: skip
     return fig
@@ -433,11 +473,14 @@ def beds_panel(
     figure: go.Figure,
     bands: Mapping[str, Any] | None = None,
     text: ChartText | None = None,
+    breaks: Sequence[float] = DEFAULT_BREAKS,
 ) -> html.Section:
-    """``text``: the heatmap in words, for screen readers only (components/chart_text)."""
+    """``text``: the heatmap in words, for screen readers only (components/chart_text);
+    ``breaks``: its colour bands, named in the legend above it."""
     text_box = chart_text.text_id(IDS.heatmap)
     body = [
         metric_figures(BED_FIGURES, values, fresh_status, bands),
+        occupancy_legend(breaks),
         html.Div(
             [
                 # First, so its 1 px box sits inside the panel (nothing is cut off).

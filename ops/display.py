@@ -271,7 +271,7 @@ def wall_alerts(
                 scope=a.scope_label,
                 severity=a.severity,
                 state=a.state,
-                since=a.active_since or a.since,
+                since=a.since,  # the Alerts page's "since" (the state's start)
                 value=a.value,
                 unit=a.unit,
                 acknowledged=a.acknowledged,

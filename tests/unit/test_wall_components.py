@@ -77,19 +77,33 @@ def test_alert_band_shows_only_alerts_needing_attention():
     text = _text(band)
     assert "Critical alert" in text and "G&A occupancy high" in text
     assert "since 10:10" in text  # 10:10 UTC = 10:10 GMT in November
+    # the count first, then the alerts, most urgent first
+    assert _text(band[0]).startswith("2 alerts need attention")
     assert (
-        "status-critical" in band[0].className and "status-warning" in band[1].className
+        "status-critical" in band[1].className and "status-warning" in band[2].className
     )
 
 
-def test_alert_band_caps_at_four_and_counts_the_rest():
-    band = wall.alert_band([_alert(title=f"A{i}") for i in range(6)], NOW, TZ)
-    assert len(band) == 5 and "+ 2 more alerts" in _text(band[-1])
+def test_alert_band_is_a_count_and_the_worst_three():
+    band = wall.alert_band([_alert(title=f"A{i}") for i in range(10)], NOW, TZ)
+    assert len(band) == 1 + wall.BAND_SHOWN == 4
+    assert "10 alerts" in _text(band[0]) and "7 more on the OPEL panel" in _text(
+        band[0]
+    )
+    assert [_text(b).split("Critical alert ")[1][:2] for b in band[1:]] == [
+        "A0", "A1", "A2"
+    ]  # fmt: skip
+
+
+def test_alert_band_since_is_the_alerts_pages():
+    yesterday = _alert(since=NOW - timedelta(days=1))
+    # another day: day and time, as the Alerts page's table writes it
+    assert "since Sun 22 Nov 10:30" in _text(wall.alert_band([yesterday], NOW, TZ))
 
 
 def test_no_data_alert_is_not_shown_as_a_threshold_alert():
     band = wall.alert_band([_alert(state="no_data")], NOW, TZ)
-    assert "No data" in _text(band) and "status-missing" in band[0].className
+    assert "No data" in _text(band) and "status-missing" in band[1].className
 
 
 def test_metric_figures_missing_is_dash_not_zero_and_bands_apply():
@@ -141,7 +155,11 @@ def test_heatmap_reuses_the_fixed_scale_and_fills_its_panel():
     trace = fig.data[0]
     assert (trace.zmin, trace.zmax) == (0, 100)
     assert list(trace.y) == ["RGH AMU", "RGH CAR"]
-    assert fig.layout.height is None and fig.layout.font.size == 30
+    assert fig.layout.height is None and fig.layout.font.size == 36  # 18 px x 2
+    # every ward labelled, each cell's value written in it, banded colours
+    assert list(fig.layout.yaxis.tickvals) == ["RGH AMU", "RGH CAR"]
+    assert trace.texttemplate == "%{text}" and trace.text[0][0] == "90"
+    assert trace.colorscale[1][0] == 0.85 and trace.showscale is False
     assert fig.layout.uirevision == "wall"
 
 
