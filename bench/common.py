@@ -354,6 +354,7 @@ SCREENS: tuple[Screen, ...] = (
            "#ed-heatmap .hm, #ed-heatmap .heatmaplayer image"),
     Screen("Theatres", "/theatres", "",
            "#theatres-heatmap .hm, #theatres-heatmap .heatmaplayer image"),
+    Screen("Flow", "/flow", "", "#flow-board .ag-row"),
     Screen("Wall", "/wall", "?display=trust-overview",
            "#wall-panels .hm, #wall-panels .heatmaplayer image",
            {"health.data": {"viewportHeight": 1080}}),
@@ -363,12 +364,12 @@ SCREENS: tuple[Screen, ...] = (
 def page_ids(path: str) -> Any:
     """The ``IDS`` of a page registered in ``callbacks.router.PAGES``."""
     from callbacks.router import PAGES
-    from components import beds, ed, overview, theatres, wall
+    from components import beds, ed, flow, overview, theatres, wall
 
     if path not in PAGES:
         raise SystemExit(f"{path} is not a registered page (callbacks.router.PAGES)")
     modules = {"/": overview, "/beds": beds, "/ed": ed, "/theatres": theatres,
-               "/wall": wall}  # fmt: skip
+               "/wall": wall, "/flow": flow}  # fmt: skip
     if path not in modules:
         raise SystemExit(f"no benchmark screen for {path}")
     return modules[path].IDS

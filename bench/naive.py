@@ -203,6 +203,26 @@ def wall(engine: Engine, now: datetime, tz: str) -> Any:
             theatres_page(engine, now, tz, 1))  # fmt: skip
 
 
+def flow_page(engine: Engine, now: datetime, tz: str) -> dict[str, Any]:
+    """The Flow page's bed gap and board the pandas way: whole tables, then filters."""
+    with engine.connect() as conn:
+        beds = _beds(conn)
+        stay = _read(conn, "inpatient_stay",
+                     ("admitted_at", "expected_discharge_at", "medically_ready_at",
+                      "discharged_at"))  # fmt: skip
+        att = _read(conn, "ed_attendance", ("decision_to_admit_at", "departure_at"))
+    ts_now = pd.Timestamp(now)
+    start = pd.Timestamp(local_day_bounds_utc(to_local(now, tz).date(), tz)[0])
+    waiting = att[(att.decision_to_admit_at <= ts_now)
+                  & (att.departure_at.isna() | (att.departure_at > ts_now))]  # fmt: skip
+    board = stay[stay.discharged_at.isna() & (stay.admitted_at <= ts_now)]
+    board = board.assign(los=(ts_now - board.admitted_at).dt.total_seconds() / 86400)
+    expected = stay[(stay.expected_discharge_at >= start)
+                    & (stay.expected_discharge_at < start + pd.Timedelta(days=1))]  # fmt: skip
+    return {"counts": beds["counts"], "waiting": len(waiting),
+            "board": board.sort_values("admitted_at"), "expected": len(expected)}  # fmt: skip
+
+
 NAIVE = {
     "Overview": lambda e, now, tz: overview(e, now, tz),
     "Beds": lambda e, now, tz: beds_page(e, now, 24, None),
@@ -210,6 +230,7 @@ NAIVE = {
     "ED": lambda e, now, tz: ed_page(e, now, tz),
     "Theatres": lambda e, now, tz: theatres_page(e, now, tz),
     "Wall": lambda e, now, tz: wall(e, now, tz),
+    "Flow": lambda e, now, tz: flow_page(e, now, tz),
 }
 
 

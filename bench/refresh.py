@@ -312,7 +312,7 @@ def _parts_counts() -> tuple[int, int]:
 
 
 def _callback_function(screen: c.Screen) -> Any:
-    from callbacks import beds, ed, overview, theatres, wall
+    from callbacks import beds, ed, flow, overview, theatres, wall
 
     body = c.page_ids(screen.path).body
     return {
@@ -320,6 +320,7 @@ def _callback_function(screen: c.Screen) -> Any:
         "/beds": lambda: beds.refresh(screen.search, 1, body),
         "/ed": lambda: ed.refresh(screen.search, 1, body),
         "/theatres": lambda: theatres.refresh(screen.search, 1, body),
+        "/flow": lambda: flow.refresh(screen.search, 1, body),
         "/wall": lambda: wall.refresh(1, screen.search, body, {"viewportHeight": 1080}),
     }[screen.path]
 
