@@ -24,8 +24,8 @@ H = timedelta(hours=1)
 
 
 @pytest.fixture
-def feed(tmp_path: Path):  # noqa: ANN201
-    engine, factory = prepare(f"sqlite:///{tmp_path / 'hl7.db'}", tmp_path)
+def feed(empty_url: str, tmp_path: Path):  # noqa: ANN201
+    engine, factory = prepare(empty_url, tmp_path)
     with running_listener(factory) as listener:
         client = MllpClient(listener.port)
         yield factory, client

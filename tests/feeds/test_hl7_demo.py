@@ -191,3 +191,11 @@ def test_every_message_parses_and_maps(seeded_sqlite_url: str) -> None:
         for text in messages:
             assert parse(text).get("PID", 3).startswith("DEMO-")
         assert {link.kind for link in links} == {"stay", "attendance"}
+
+
+def test_the_switch_is_read_from_the_environment(tmp_path: Path) -> None:
+    from ops.settings import load_settings
+
+    base = {"DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}"}
+    assert load_settings(base).demo_hl7 is False
+    assert load_settings({**base, "COMMAND_CENTRE_DEMO_HL7": "1"}).demo_hl7 is True
