@@ -283,6 +283,19 @@ def submit_action(
 # ---------------------------------------------------------------------------
 
 
+def _opel_levels() -> list[tuple[int, float]]:
+    """The OPEL levels' score ceilings in force (the banner's distance to the next
+    level); none while the file cannot be read."""
+    from ops.opel import DEFAULT_OPEL_CONFIG_PATH, load_opel_config
+
+    try:
+        config = load_opel_config(DEFAULT_OPEL_CONFIG_PATH)
+    except Exception as exc:  # start-up refuses a bad file; an edit while running
+        log.warning("OPEL levels unavailable: %s", exc)
+        return []
+    return [(lv.level, lv.max_total) for lv in config.levels]
+
+
 def banner(_n: int | None, pathname: str | None, seen_stores: list | None) -> Any:
     """The banner for this page; a toast for alerts that fired since the last poll."""
     path = (_text(pathname) or "/").rstrip("/") or "/"
@@ -311,7 +324,13 @@ def banner(_n: int | None, pathname: str | None, seen_stores: list | None) -> An
             if alert_views.firing_key(a) in fresh_keys
         ]
     alert_part = banner_ui.alert_banner(
-        alerts, opel, tz=runtime.settings.timezone, seen=keys, new_alerts=new
+        alerts,
+        opel,
+        tz=runtime.settings.timezone,
+        seen=keys,
+        new_alerts=new,
+        opel_levels=_opel_levels(),
+        now=runtime.now(),
     )
     # Active surge protocols show on every page too (none on the surge page itself,
     # which lists them in full).

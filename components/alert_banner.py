@@ -29,6 +29,7 @@ class IDS:
     list = "alert-banner-list"
     more = "alert-banner-more"
     pending = "alert-banner-pending"
+    opel_detail = "alert-banner-opel-detail"
     toast = "alert-banner-toast"
     # The banner's own memory of the firing alerts it has shown (pattern-matching id,
     # so the callback can read it as State even before the first banner exists).
@@ -228,6 +229,84 @@ def firing_sorted(alerts: Sequence[AlertLike]) -> list[AlertLike]:
     )
 
 
+def opel_headroom(
+    total: float, level: int | None, levels: Sequence[tuple[int, float]]
+) -> str:
+    """The score and how far it is from the next level: ``score 22 of 44 · top of
+    OPEL 2 (OPEL 3 above 22)``, ``score 18 · 5 to OPEL 3 (above 22)``. ``levels`` are
+    ``(level, max_total)`` pairs of the configuration, lowest first."""
+    text = f"score {total:g}"
+    if level is None or not levels:
+        return text
+    ordered = sorted(levels)
+    top = ordered[-1][1]
+    text += f" of {top:g}"
+    ceiling = next((m for lv, m in ordered if lv == level), None)
+    nxt = next((lv for lv, _ in ordered if lv > level), None)
+    if ceiling is None or nxt is None:
+        return text + " · highest level"
+    gap = ceiling - total
+    if gap <= 0:
+        return text + f" · top of OPEL {level} (OPEL {nxt} above {ceiling:g})"
+    return text + f" · {gap:g} to OPEL {nxt} (above {ceiling:g})"
+
+
+def assessment_age(assessed_at: datetime, now: datetime) -> str:
+    """``assessed 3 min ago`` / ``assessed just now``."""
+    minutes = int((now - assessed_at).total_seconds() // 60)
+    if minutes < 1:
+        return "assessed just now"
+    if minutes < 120:
+        return f"assessed {minutes} min ago"
+    return f"assessed {minutes // 60} h ago"
+
+
+def group_ward_alerts(firing: Sequence[AlertLike]) -> list[Any]:
+    """Firing alerts with ward-level ones of one rule and site folded into one
+    entry ``(rule title, site, [alerts])``; others stay as they are. Ward labels
+    carry their site code first (``data.writes.alerts.scope_label``)."""
+    out: list[Any] = []
+    groups: dict[tuple[str, str], list[AlertLike]] = {}
+    for a in firing:
+        if getattr(a, "scope_kind", None) != "ward":
+            out.append(a)
+            continue
+        site = a.scope_label.split(" ", 1)[0]
+        key = (a.title, site)
+        if key not in groups:
+            groups[key] = []
+            out.append(key)
+        groups[key].append(a)
+    return [
+        (item[0], item[1], groups[item]) if isinstance(item, tuple) else item
+        for item in out
+    ]
+
+
+def _ward_group_row(
+    title: str, site: str, alerts: Sequence[AlertLike], tz: str
+) -> html.Div:
+    if len(alerts) == 1:
+        return _banner_row(alerts[0], tz)
+    names = ", ".join(a.scope_label.split(" ", 1)[-1] for a in alerts[:4])
+    more = f" and {len(alerts) - 4} more" if len(alerts) > 4 else ""
+    return html.Div(
+        [
+            severity_badge(alerts[0].severity),
+            html.Span(
+                [
+                    html.Strong(title),
+                    f" — {len(alerts)} wards at {site}",
+                    html.Span(f" · {names}{more}", className="text-muted"),
+                ],
+                className="ms-2",
+            ),
+        ],
+        id=f"alert-banner-group-{site}-{alerts[0].rule_id}",
+        className="d-flex flex-wrap align-items-center gap-1 py-1",
+    )
+
+
 def alert_banner(
     alerts: Sequence[AlertLike],
     opel: OpelLike | None,
@@ -236,6 +315,8 @@ def alert_banner(
     seen: Sequence[str] | None = None,
     new_alerts: Sequence[AlertLike] = (),
     max_rows: int = BANNER_MAX_ROWS,
+    opel_levels: Sequence[tuple[int, float]] = (),
+    now: datetime | None = None,
 ) -> html.Div:
     """Firing alerts by severity with their ack/silence state, and the trust's OPEL.
 
@@ -252,18 +333,31 @@ def alert_banner(
     else:
         suffix = f" · {OPEL_MEANING.get(opel.level, '')}" if opel.level else ""
         suffix += " (incomplete)" if opel.incomplete and opel.level is not None else ""
-        opel_part = dcc.Link(
-            opel_badge(opel.level, suffix=suffix, badge_id=IDS.opel),
-            href="/alerts",
-            title=(
-                f"{opel.scope_label}: total {opel.total:g}, assessed "
-                f"{format_local(opel.assessed_at, tz)}, config {opel.config_version}"
-            ),
-            className="text-decoration-none",
+        detail = opel_headroom(opel.total, opel.level, opel_levels)
+        if now is not None:
+            detail += f" · {assessment_age(opel.assessed_at, now)}"
+        opel_part = html.Span(
+            [
+                dcc.Link(
+                    opel_badge(opel.level, suffix=suffix, badge_id=IDS.opel),
+                    href="/alerts",
+                    title=(
+                        f"{opel.scope_label}: total {opel.total:g}, assessed "
+                        f"{format_local(opel.assessed_at, tz)}, "
+                        f"config {opel.config_version}"
+                    ),
+                    className="text-decoration-none",
+                ),
+                html.Span(f" {detail}", id=IDS.opel_detail, className="small ms-1"),
+            ]
         )
     if firing:
-        rows: list[Any] = [_banner_row(a, tz) for a in firing[:max_rows]]
-        extra = len(firing) - max_rows
+        entries = group_ward_alerts(firing)
+        rows: list[Any] = [
+            _ward_group_row(*e, tz) if isinstance(e, tuple) else _banner_row(e, tz)
+            for e in entries[:max_rows]
+        ]
+        extra = len(entries) - max_rows
         headline = [
             _icon("bi-bell-fill me-1"),
             f"{len(firing)} firing alert{'s' if len(firing) != 1 else ''}",

@@ -1128,8 +1128,8 @@ def _parse_dt(value: str | None) -> datetime | None:
 OPEL_RULE_ID = "opel-level-change"
 OPEL_RULE_TITLE = "OPEL level change"
 OPEL_SCOPE_KINDS = ("trust", "site")
-# An OPEL assessment is stored when the level, the configuration version or the set
-# of missing parameters changes, and otherwise at most this often.
+# An OPEL assessment is stored when the level, the score, the configuration version
+# or the set of missing parameters changes, and otherwise at most this often.
 OPEL_HEARTBEAT = timedelta(minutes=15)
 
 
@@ -1173,6 +1173,9 @@ def should_store_assessment(
         last.level != result.level
         or last.config_version != result.config_version
         or sorted(last.breakdown.get("missing", [])) != sorted(result.missing)
+        # Its inputs moved a parameter to another band: reassessed at once, so the
+        # score shown is never a heartbeat behind the tiles.
+        or last.total != result.total
         or now - last.assessed_at >= OPEL_HEARTBEAT
     )
 

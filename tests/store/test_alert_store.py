@@ -461,3 +461,23 @@ def test_evaluation_job_runs_once_per_interval_on_the_seeded_trust(seeded_runtim
             if t in ("critical_care", "paediatric")
         }
     assert non_ga and not (wards & non_ga)
+
+
+def test_opel_reassessed_when_its_score_moves_within_the_level(seeded_runtime, config):
+    quiet = snapshot(T0, site=QUIET, trust=QUIET)
+    run(seeded_runtime, config, quiet, T0)
+    # One parameter a band up: same level, a higher score -> stored at once, not
+    # a heartbeat later.
+    later = T0 + timedelta(minutes=2)
+    moved = snapshot(later, site=QUIET, trust={**QUIET, "nctr_pct": 25})
+    run(seeded_runtime, config, moved, later)
+    with seeded_runtime.factory() as s:
+        rows = s.execute(
+            select(
+                OpelAssessment.assessed_at, OpelAssessment.level, OpelAssessment.total
+            )
+            .where(OpelAssessment.scope_kind == "trust")
+            .order_by(OpelAssessment.assessed_at)
+        ).all()
+    assert [r.assessed_at for r in rows] == [T0, later]
+    assert rows[0].level == rows[1].level and rows[1].total > rows[0].total

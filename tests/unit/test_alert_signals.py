@@ -52,3 +52,42 @@ def test_reasons_are_rounded_with_units():
     assert format_measure(600, "seconds") == "10 min"
     assert format_measure(34.4, "minutes") == "34 min"
     assert format_measure(3.0, "count") == "3"
+
+
+LEVELS = [(1, 11), (2, 22), (3, 33), (4, 44)]
+
+
+def test_opel_on_the_banner_has_score_distance_and_age():
+    from datetime import timedelta as td
+
+    from tests.unit.test_alert_components import NOW, _Opel
+
+    assert banner.opel_headroom(22, 2, LEVELS) == (
+        "score 22 of 44 · top of OPEL 2 (OPEL 3 above 22)"
+    )
+    assert (
+        banner.opel_headroom(18, 2, LEVELS) == "score 18 of 44 · 4 to OPEL 3 (above 22)"
+    )
+    assert banner.opel_headroom(40, 4, LEVELS) == "score 40 of 44 · highest level"
+    assert banner.opel_headroom(9, None, LEVELS) == "score 9"
+    opel = _Opel(level=2, total=22, assessed_at=NOW - td(minutes=7))
+    text = _text(banner.alert_banner([], opel, tz=TZ, opel_levels=LEVELS, now=NOW))
+    assert "OPEL 2" in text and "top of OPEL 2 (OPEL 3 above 22)" in text
+    assert "assessed 7 min ago" in text
+
+
+def test_ward_alerts_are_grouped_per_site_on_the_banner():
+    wards = [
+        _alert(id=10 + i, rule_id="ward-full", scope_kind="ward", scope_id=str(i),
+               scope_label=f"RGH Ward {i}", title="Ward full", severity="info")
+        for i in range(6)
+    ] + [
+        _alert(id=30, rule_id="ward-full", scope_kind="ward", scope_id="30",
+               scope_label="DDH Oak", title="Ward full", severity="info"),
+    ]  # fmt: skip
+    site = _alert(id=1)
+    text = " ".join(_text(banner.alert_banner([site, *wards], None, tz=TZ)).split())
+    assert "Ward full — 6 wards at RGH" in text and "and 2 more" in text
+    assert "Ward full — DDH Oak" in text  # a single ward stays as it is
+    assert "8 firing alerts" in text  # the count is of alerts, not rows
+    assert "Ward 5" not in text
