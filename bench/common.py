@@ -142,7 +142,8 @@ def save_result(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     data = {"machine": machine(), **data}
     path.write_text(json.dumps(data, indent=2, default=str))
-    print(f"results written to {path.relative_to(ROOT)}")
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    print(f"results written to {shown}")
     return path
 
 

@@ -45,13 +45,16 @@ SITE_PANELS = ["opel_alerts", "bed_heatmap", "ed_board", "theatre_board"]
 def prepare(url: str, displays: int, users: int, wall_poll: int) -> dict[str, Any]:
     """Profiles, display tokens and accounts; returns what locust needs to log in."""
     from bench.generate import NOW
-    from data.db import create_db_engine, make_session_factory, write_session
+    from data.db import create_db_engine, make_session_factory, upgrade, write_session
     from data.queries import display as reads
     from data.security import create_user
     from data.writes import display as writes
     from ops import display
 
     engine = create_db_engine(url)
+    # Migrate once here: the gunicorn workers would otherwise race to apply a
+    # migration the dataset is missing (both create the same table).
+    upgrade(engine)
     factory = make_session_factory(engine)
     actor = {"actor_username": "bench", "actor_role": "admin"}
     tokens, accounts = [], []
@@ -262,7 +265,7 @@ def main() -> None:
         )  # fmt: skip
         procs.append(("gunicorn", gunicorn))
         base = f"http://127.0.0.1:{port}"
-        _wait_http(base + "/healthz", 120, gunicorn)
+        _wait_http(base + "/healthz", 300, gunicorn)  # slow to start on a busy machine
         if args.worker:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "bench.worker"], cwd=c.ROOT,

@@ -159,4 +159,8 @@ def test_organisation_files_are_valid(tmp_path: Path, results: Path) -> None:
 def test_report_builds_the_generated_block(tiny: Path, results: Path) -> None:
     # after the runs above, their results are in the temporary folder
     out = _run(["-m", "bench.report", "--print"], results)
-    assert "Refresh" in out or "refresh" in out
+    assert "Machine:" in out
+    # a section for each result the runs above saved
+    for path in results.glob("*.json"):
+        if path.stem.startswith(("refresh", "load", "freshness")):
+            assert f"### {path.stem}" in out
