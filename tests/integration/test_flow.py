@@ -31,7 +31,8 @@ def _second_browser():  # noqa: ANN202
     return webdriver.Chrome(options=options)
 
 
-def _wait(driver, css: str, text: str, timeout: float = 30) -> None:  # noqa: ANN001
+def _wait(driver, css: str, text: str, timeout: float = 90) -> None:  # noqa: ANN001
+    # generous: the first refresh of a busy shared machine can take tens of seconds
     WebDriverWait(
         driver, timeout, ignored_exceptions=(StaleElementReferenceException,)
     ).until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
