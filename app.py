@@ -141,18 +141,11 @@ def prepare_database(runtime: Runtime) -> None:
 
 
 def credentials_path(database_url: str):  # noqa: ANN201
-    """Demo credentials live beside the SQLite file they belong to."""
-    from pathlib import Path
+    """Demo credentials live beside the SQLite file they belong to (the sign-in
+    page of the embedded demo says where)."""
+    from callbacks.identity import demo_credentials_path
 
-    from sqlalchemy import make_url
-
-    database = make_url(database_url).database
-    folder = (
-        Path(database).resolve().parent
-        if database and database != ":memory:"
-        else Path("var")
-    )
-    return folder / "demo-credentials.txt"
+    return demo_credentials_path(database_url)
 
 
 def freeze_gc_after_warm_up(server: Flask, after: int = 50) -> None:
@@ -290,9 +283,18 @@ def healthz():  # noqa: ANN201
 
 
 def _configure_logging() -> None:
+    """Our INFO lines, without one line per HTTP request (werkzeug) or per migration
+    step (alembic): they bury the few lines that matter, such as where the demo
+    passwords are. ``COMMAND_CENTRE_LOG_REQUESTS=1`` shows the request lines again."""
+    import os
+
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    requests = os.environ.get("COMMAND_CENTRE_LOG_REQUESTS", "").strip().lower()
+    if requests not in {"1", "true", "yes", "on"}:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _fail(message: str) -> None:
@@ -413,8 +415,18 @@ if __name__ != "__main__":
     @click.option(
         "--label", default="", help="where the screen is, e.g. 'Bed bureau TV'"
     )
-    def issue_display_token_command(profile: str, label: str) -> None:
-        """Issue a read-only display token for a wall profile (shown once)."""
+    @click.option(
+        "--base-url",
+        envvar="COMMAND_CENTRE_PUBLIC_URL",
+        default=None,
+        help="the address screens open the app at, e.g. https://cc.trust.nhs.uk "
+        "(default: $COMMAND_CENTRE_PUBLIC_URL, else http://localhost:PORT)",
+    )
+    def issue_display_token_command(
+        profile: str, label: str, base_url: str | None
+    ) -> None:
+        """Issue a read-only display token for a wall profile; prints the wall's full
+        address once (nothing else on standard output)."""
         from data.writes.display import issue_display_token_cli
         from ops.display import DisplayStoreError
 
@@ -425,7 +437,8 @@ if __name__ != "__main__":
             )
         except DisplayStoreError as exc:
             _fail(str(exc))
-        click.echo(f"/wall?token={token}")
+        base = (base_url or f"http://localhost:{runtime.settings.port}").rstrip("/")
+        click.echo(f"{base}/wall?token={token}")
 
     @server.cli.command("scenario")
     @click.argument("name")

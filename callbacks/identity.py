@@ -355,13 +355,49 @@ LOGIN_PAGE = """<!doctype html>
 </form></main></body></html>"""
 
 
+def demo_credentials_path(database_url: str):  # noqa: ANN201
+    """Demo credentials live beside the SQLite file they belong to."""
+    from pathlib import Path
+
+    from sqlalchemy import make_url
+
+    database = make_url(database_url).database
+    folder = (
+        Path(database).resolve().parent
+        if database and database != ":memory:"
+        else Path("var")
+    )
+    return folder / "demo-credentials.txt"
+
+
+def _demo_hint() -> str:
+    """In the embedded demo only: where the demo accounts' passwords are."""
+    try:
+        settings = current().settings
+        if not (settings.demo and settings.is_sqlite):
+            return ""
+        path = demo_credentials_path(settings.database_url)
+        if not path.is_file():
+            return ""
+    except Exception:  # a hint is never worth failing the sign-in page for
+        log.exception("demo credentials hint")
+        return ""
+    return (
+        '<div class="alert alert-info small" id="login-demo-hint">'
+        '<i class="bi bi-info-circle me-1" aria-hidden="true"></i>'
+        "Demo: one account per role was created on first start. The user names and "
+        f"passwords are in <code>{escape(str(path))}</code> on the machine running "
+        "the app.</div>"
+    )
+
+
 def _login_page(message: str = "", username: str = "", status: int = 200) -> Response:
     box = (
         f'<div class="alert alert-danger" role="alert" id="login-error">'
         f'<i class="bi bi-x-octagon me-1" aria-hidden="true"></i>{escape(message)}</div>'
         if message
         else ""
-    )
+    ) + _demo_hint()
     html = LOGIN_PAGE.format(
         message=box,
         csrf=csrf_token(),
