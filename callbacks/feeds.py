@@ -98,6 +98,11 @@ def refresh(can_manage: bool) -> tuple[Any, Any, Any, Any]:
             minutes = reads.hl7_minutes(session, now)
             items = unresolved_quarantine(session)
             expired = reads.purged_originals(session)
+            hour_ago = now - timedelta(hours=1)
+            recent = {
+                **reads.csv_last_hour(session, hour_ago),
+                **reads.fhir_last_hour(session, hour_ago, [ln.feed for ln in lines]),
+            }
     except Exception as exc:  # the page shows ERROR; the log has the detail
         fresh = query_failed("feeds", exc)
         return (
@@ -122,6 +127,7 @@ def refresh(can_manage: bool) -> tuple[Any, Any, Any, Any]:
         now,
         can_manage=can_manage,
         expired=expired,
+        recent=recent,
     )
     return (
         fresh.line,

@@ -149,11 +149,24 @@ def feed_status_of(age: float, expected: float | None) -> tuple[Status, str]:
     return Status.OK, f"{format_age(age)} ago"
 
 
+def recent_text(counts: Any | None) -> str:
+    """A feed's last hour (``data.queries.feeds.RecentCounts``): "4 requests
+    accepted · 1 refused", "2 files (130 events) accepted · 0 refused"; "—" where the
+    feed keeps no such count (the HL7 listener's are on its card)."""
+    if counts is None:
+        return "—"
+    plural = "" if counts.accepted == 1 else "s"
+    events = f" ({counts.events} events)" if counts.events else ""
+    return (f"{counts.accepted} {counts.unit}{plural}{events} accepted · "
+            f"{counts.refused} refused")  # fmt: skip
+
+
 def feeds_table(
     lines: Sequence[Any], expectations: Mapping[str, float | None], tz: str,
-    now: datetime,
+    now: datetime, recent: Mapping[str, Any] | None = None,
 ) -> html.Div:  # fmt: skip
-    """One row per feed (``data.queries.feeds.FeedLine``)."""
+    """One row per feed (``data.queries.feeds.FeedLine``); ``recent``: each feed's
+    last hour (FHIR clients and CSV sources), marked STALE while the feed is silent."""
     if not lines:
         return html.P("No feed has written yet.", className="text-muted", id=IDS.feeds)
     head = html.Thead(
@@ -167,6 +180,7 @@ def feeds_table(
                     "Last write",
                     "Lag",
                     "Expected within",
+                    "Last hour",
                     "Last detail",
                 )
             ]
@@ -186,6 +200,7 @@ def feeds_table(
                     html.Td(_time(line.last_write_at, tz)),
                     html.Td(status_badge(status, text)),
                     html.Td(format_age(expected) if expected else "not watched"),
+                    _recent_cell(status, (recent or {}).get(line.feed)),
                     html.Td(line.detail or "—", className="small text-muted"),
                 ],
                 **{"data-feed": line.feed},
@@ -195,6 +210,14 @@ def feeds_table(
         dbc.Table([head, html.Tbody(rows)], size="sm", hover=True, responsive=True),
         id=IDS.feeds,
     )
+
+
+def _recent_cell(status: Status, counts: Any | None) -> html.Td:
+    text = recent_text(counts)
+    if status is Status.STALE and counts is not None:
+        return html.Td([status_badge(Status.STALE, "STALE"), " ", text],
+                       className="small", **{"data-stale": "1"})  # fmt: skip
+    return html.Td(text, className="small")
 
 
 def _figure_tile(label: str, value: str, detail: str | None = None) -> dbc.Col:
@@ -387,12 +410,13 @@ def body(
     *,
     can_manage: bool,
     expired: frozenset[int] = frozenset(),
+    recent: Mapping[str, Any] | None = None,
 ) -> list[Any]:
     return [
         dbc.Card(
             [
                 dbc.CardHeader(html.H2("Feeds", className="h6 mb-0")),
-                dbc.CardBody(feeds_table(lines, expectations, tz, now)),
+                dbc.CardBody(feeds_table(lines, expectations, tz, now, recent)),
             ]
         ),
         hl7_card(summary, outcomes, tz, now),

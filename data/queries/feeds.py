@@ -20,13 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import String, case, func, select
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.functions import FunctionElement
 
 from data.models.capacity import Trust
 from data.models.system import FeedStatus
+from data.queries.sql import utc_minute
 
 BEDS = "beds"
 ED = "ed"
@@ -167,29 +166,6 @@ class MinuteCount:
     refused: int  # quarantined (AE) or rejected (AR)
 
 
-class utc_minute(FunctionElement[str]):  # noqa: N801
-    """The UTC minute a timestamp falls in, as text 'YYYY-MM-DD HH:MM'."""
-
-    type = String()
-    inherit_cache = True
-    name = "utc_minute"
-
-
-@compiles(utc_minute, "sqlite")
-def _minute_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
-    (col,) = list(element.clauses)
-    return f"strftime('%Y-%m-%d %H:%M', {compiler.process(col, **kw)})"
-
-
-@compiles(utc_minute, "postgresql")
-def _minute_pg(element, compiler, **kw):  # noqa: ANN001, ANN202
-    (col,) = list(element.clauses)
-    return (
-        "to_char(date_trunc('minute', "
-        f"{compiler.process(col, **kw)} AT TIME ZONE 'UTC'), 'YYYY-MM-DD HH24:MI')"
-    )
-
-
 def hl7_minutes(
     session: Session, now: datetime, minutes: int = 60
 ) -> list[MinuteCount]:
@@ -292,3 +268,62 @@ def purged_originals(session: Session) -> frozenset[int]:
             )
         )
     )
+
+
+@dataclass(frozen=True)
+class RecentCounts:
+    """What a feed sent recently: ``accepted`` and ``refused`` in ``unit``s."""
+
+    accepted: int
+    refused: int
+    unit: str  # "request", "file"
+    events: int | None = None  # events applied (CSV files)
+
+
+def csv_last_hour(session: Session, since: datetime) -> dict[str, RecentCounts]:
+    """CSV files applied (``csv_import``) and refused (audit ``csv.import.refused``:
+    a refused file writes nothing else) since ``since``, by feed ``csv:<source>``."""
+    from data.models.imports import CsvImport
+    from data.models.security import AuditEvent
+
+    applied = {
+        source: (int(n), int(e or 0))
+        for source, n, e in session.execute(
+            select(
+                CsvImport.source, func.count(CsvImport.id), func.sum(CsvImport.events)
+            )
+            .where(CsvImport.applied_at > since)
+            .group_by(CsvImport.source)
+        )
+    }
+    refused: dict[str, int] = {}
+    for entity, n in session.execute(
+        select(AuditEvent.entity_id, func.count(AuditEvent.id))
+        .where(AuditEvent.action == "csv.import.refused", AuditEvent.at > since)
+        .group_by(AuditEvent.entity_id)
+    ):
+        source = (entity or "").rsplit(":", 1)[0]
+        refused[source] = refused.get(source, 0) + int(n)
+    return {
+        f"csv:{source}": RecentCounts(
+            applied.get(source, (0, 0))[0],
+            refused.get(source, 0),
+            "file",
+            applied.get(source, (0, 0))[1],
+        )
+        for source in set(applied) | set(refused)
+    }
+
+
+def fhir_last_hour(
+    session: Session, since: datetime, feeds: list[str]
+) -> dict[str, RecentCounts]:
+    """Each FHIR client's requests since ``since`` (``data.queries.fhir.fhir_outcomes``)."""
+    from data.queries.fhir import fhir_outcomes
+
+    out = {}
+    for feed in feeds:
+        if feed_kind(feed) == "FHIR R4 client":
+            o = fhir_outcomes(session, since, feed=feed)
+            out[feed] = RecentCounts(o.accepted, o.rejected, "request")
+    return out

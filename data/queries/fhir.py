@@ -164,7 +164,8 @@ def fhir_minutes(
     from sqlalchemy import case, func
 
     from data.models.feeds import FhirRequest
-    from data.queries.feeds import MinuteCount, utc_minute
+    from data.queries.feeds import MinuteCount
+    from data.queries.sql import utc_minute
 
     end = now.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
     start = end - timedelta(minutes=minutes)

@@ -61,5 +61,28 @@ def _hour_pg(element, compiler, **kw):  # noqa: ANN001, ANN202
     )
 
 
+class utc_minute(FunctionElement[str]):  # noqa: N801
+    """The UTC minute a timestamp falls in, as text 'YYYY-MM-DD HH:MM'."""
+
+    type = String()
+    inherit_cache = True
+    name = "utc_minute"
+
+
+@compiles(utc_minute, "sqlite")
+def _minute_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
+    (col,) = list(element.clauses)
+    return f"strftime('%Y-%m-%d %H:%M', {compiler.process(col, **kw)})"
+
+
+@compiles(utc_minute, "postgresql")
+def _minute_pg(element, compiler, **kw):  # noqa: ANN001, ANN202
+    (col,) = list(element.clauses)
+    return (
+        "to_char(date_trunc('minute', "
+        f"{compiler.process(col, **kw)} AT TIME ZONE 'UTC'), 'YYYY-MM-DD HH24:MI')"
+    )
+
+
 def minutes_between(start: ColumnElement, end: ColumnElement) -> ColumnElement[float]:
     return seconds_between(start, end) / 60.0

@@ -159,3 +159,101 @@ def test_feeds001_figures_quarantine_actions_and_roles(
         ("hl7.quarantine.discard", "ada.admin"),
     ]
     assert dash_duo.get_logs() == []
+
+
+def _fhir_and_csv(url: str, clock) -> None:  # noqa: ANN001
+    """A FHIR client (two Locations accepted, one refused) and a CSV source (one
+    file applied, one refused) write at the clock's time."""
+    from feeds.csv.importer import run
+    from tests.feeds.fhir_support import issue, location, put
+
+    engine = create_db_engine(url)
+    factory = make_session_factory(engine)
+    try:
+        _, token = issue(factory, "fhir:pas")
+        app = create_app(settings_for(url, clock=clock, auth_required=True),
+                         prepare=False)  # fmt: skip
+        client = app.server.test_client()
+        for rid, physical in (("w1", "wa"), ("w2", "wa"), ("room", "ro")):
+            body = location(rid, f"PAS-{rid}", physical, f"Ward {rid}")
+            put(client, f"Location/{rid}", body, token)
+        app.server.extensions["command_centre"].engine.dispose()
+        arrival = f"{clock():%d/%m/%Y} 10:00"
+        good = (
+            f"Attendance ID,Site,Arrival,Mode,Area\nZZ1,RGH,{arrival},walk-in,minors\n"
+        )
+        for text in (good, good.replace(",minors", ",NOWHERE")):
+            run(factory, "ed", text.encode(), source="edis", filename="ed.csv",
+                key=KEY, tz="Europe/London", now=clock(), confirm=True)  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+def _feed_alert(url: str, now, feed: str) -> str | None:  # noqa: ANN001
+    """Run the alert evaluation at ``now``; the feed-stale alert's state for ``feed``."""
+    from data.models.alerts import Alert
+    from jobs import alerts as evaluation
+    from tests.support.apps import runtime_for
+
+    runtime = runtime_for(settings_for(url, now=now))
+    try:
+        assert evaluation.evaluation_job(runtime).ran
+        with runtime.factory() as s:
+            return s.scalar(
+                select(Alert.state).where(
+                    Alert.rule_id == "feed-stale", Alert.scope_id == feed
+                )
+            )
+    finally:
+        runtime.engine.dispose()
+
+
+def test_feeds002_a_stopped_feed_alerts_and_shows_stale_then_recovers(
+    dash_duo, seeded_sqlite_url: str, monkeypatch
+) -> None:
+    from tests.feeds.fhir_support import issue, location, put
+    from tests.support.clock import MovableClock
+
+    monkeypatch.setenv("COMMAND_CENTRE_HL7_KEY", KEY.decode())
+    url = seeded_sqlite_url
+    clock = MovableClock(FROZEN_NOW + timedelta(minutes=5))
+    _fhir_and_csv(url, clock)
+    # The FHIR client stops: 35 minutes without a request (it is expected within 30).
+    clock.advance(minutes=35)
+    assert _feed_alert(url, clock(), "fhir:pas") == "firing"
+    create_user(url, "bob.beds", "bed_manager", display_name="Bob")
+    app = create_app(settings_for(url, clock=clock, auth_required=True, poll_seconds=2),
+                     prepare=False)  # fmt: skip
+    start_app(dash_duo, app, navigate=False)
+    login(dash_duo, "bob.beds", next_path="/feeds")
+    fhir_row = "#feeds-table [data-feed='fhir:pas']"
+    dash_duo.wait_for_contains_text("#feeds-table", "Silent", timeout=30)
+    row = dash_duo.find_element(fhir_row).text
+    assert "FHIR R4 client" in row
+    assert "STALE\n2 requests accepted · 1 refused" in row
+    csv_row = dash_duo.find_element("#feeds-table [data-feed='csv:edis']").text
+    assert (
+        "1 file (1 events) accepted · 1 refused" in csv_row and "STALE" not in csv_row
+    )
+    dash_duo.wait_for_contains_text("#alert-banner", "Feed silent")
+
+    # The client sends again: the next poll shows the feed fresh, by itself.
+    engine = create_db_engine(url)
+    try:
+        _, token = issue(make_session_factory(engine), "fhir:pas")
+    finally:
+        engine.dispose()
+    client = app.server.test_client()
+    r = put(client, "Location/w1", location("w1", "PAS-w1", "wa", "Ward w1"), token)
+    assert r.status_code == 200, r.get_json()
+    dash_duo.wait_for_contains_text(
+        "#feeds-table", "3 requests accepted · 1 refused", timeout=30
+    )
+    row = dash_duo.find_element(fhir_row).text
+    assert "Silent" not in row and "STALE" not in row
+    # The alert clears after its recovery time (2 minutes).
+    clock.advance(minutes=1)
+    assert _feed_alert(url, clock(), "fhir:pas") == "recovering"
+    clock.advance(minutes=3)
+    assert _feed_alert(url, clock(), "fhir:pas") not in ("firing", "recovering")
+    assert dash_duo.get_logs() == []
