@@ -109,7 +109,11 @@ def refresh(search: str | None, _n: int | None, _body_id: str | None = None) -> 
             empty_figure(f"Unknown site {filters.site}"),
             html.P("No wards: the site is unknown.", className="text-muted mb-0"),
             beds.site_not_found(filters.site, options.sites),
-            beds.site_options(options.sites),
+            # kept as a choice, so the filter does not drop it and show every site
+            [
+                *beds.site_options(options.sites),
+                {"label": f"{filters.site} (unknown)", "value": filters.site},
+            ],
             beds.specialty_options(options.specialties),
             beds.ward_type_options(options.ward_types),
             chart_text.alternative(

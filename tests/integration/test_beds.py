@@ -127,3 +127,38 @@ def test_bed002_beds_page_marks_figures_stale_when_data_stops(
     dash_duo.wait_for_contains_text("#beds-heatmap-freshness", "Stale")
     dash_duo.wait_for_contains_text("#beds-table-freshness", "Stale")
     assert dash_duo.get_logs() == []
+
+
+def test_bed003_banded_heatmap_legend_values_and_unknown_site(
+    dash_duo, seeded_sqlite_url
+):
+    app = create_app(settings_for(seeded_sqlite_url), prepare=False)
+    start_app(dash_duo, app)
+    dash_duo.driver.get(f"{dash_duo.server.url}/beds")
+    dash_duo.wait_for_element("#beds-heatmap .main-svg")
+    # the legend names the configured bands (OPEL G&A bands, alert thresholds)
+    legend = dash_duo.find_element("#beds-heatmap-legend").text
+    for band in ("< 85 %", "85–92 %", "92–95 %", "≥ 95 %"):
+        assert band in legend, legend
+    # the colours change exactly at those breaks, and each cell shows its value
+    trace = dash_duo.driver.execute_script(
+        "var g = document.querySelector('#beds-heatmap .js-plotly-plot');"
+        "return {scale: g.data[0].colorscale, tt: g.data[0].texttemplate,"
+        " cells: document.querySelectorAll('#beds-heatmap .hm text, "
+        "#beds-heatmap text.textpoint, #beds-heatmap g.textpoint').length};"
+    )
+    assert [p[0] for p in trace["scale"]][1:7] == [0.85, 0.85, 0.92, 0.92, 0.95, 0.95]
+    assert trace["tt"] == "%{text}"
+    # every ward labelled on the axis
+    labels = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#beds-heatmap .ytick text'))"
+        ".map(t => t.textContent)"
+    )
+    assert len(labels) == len(dash_duo.driver.execute_script(Y_LABELS_JS))
+
+    # ?site=XXX: says the site is unknown, shows no site's wards
+    dash_duo.driver.get(f"{dash_duo.server.url}/beds?site=XXX")
+    dash_duo.wait_for_contains_text("#beds-unknown-site", "There is no site 'XXX'")
+    assert "RGH" in dash_duo.find_element("#beds-unknown-site").text
+    dash_duo.wait_for_contains_text("#beds-table", "site is unknown")
+    assert dash_duo.get_logs() == []
