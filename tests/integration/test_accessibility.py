@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from dash.testing import wait
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.keys import Keys
 from sqlalchemy import func, select
 
@@ -139,9 +140,21 @@ def _ring_contrast(focus: dict) -> float:
     return axe.contrast(ring, background)
 
 
+def _send(dash_duo, *keys: str) -> None:  # noqa: ANN001
+    """Keys to the focused element; if a render replaced it between finding and
+    typing, to the element focused now (a person's key goes wherever focus is)."""
+    for _ in range(3):
+        try:
+            dash_duo.driver.switch_to.active_element.send_keys(*keys)
+            return
+        except StaleElementReferenceException:
+            time.sleep(0.2)
+    dash_duo.driver.switch_to.active_element.send_keys(*keys)
+
+
 def _tab(dash_duo, shift: bool = False) -> dict | None:  # noqa: ANN001
     keys = (Keys.SHIFT, Keys.TAB) if shift else (Keys.TAB,)
-    dash_duo.driver.switch_to.active_element.send_keys(*keys)
+    _send(dash_duo, *keys)
     return dash_duo.driver.execute_script(FOCUS_JS)
 
 
@@ -266,7 +279,7 @@ return (e.getAttribute('aria-labelledby') || '').split(/\\s+/).map(function (id)
 
 
 def _press(dash_duo, *keys: str) -> dict:  # noqa: ANN001
-    _active(dash_duo).send_keys(*keys)
+    _send(dash_duo, *keys)
     time.sleep(0.3)
     return dash_duo.driver.execute_script(ACTIVE_JS)
 
