@@ -462,12 +462,16 @@ def callback_body(
     spec = app.callback_map[key]
     outputs = _outputs(key)
 
-    def items(deps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [
-            {"id": d["id"], "property": d["property"],
-             "value": values.get(f"{d['id']}.{d['property']}")}
-            for d in deps
-        ]  # fmt: skip
+    def item(d: dict[str, Any]) -> Any:
+        if str(d["id"]).startswith("{") and '["ALL"]' in str(d["id"]):
+            # a pattern-matching ALL dependency: the renderer sends the list of the
+            # matching components (none here)
+            return values.get(f"{d['id']}.{d['property']}", [])
+        return {"id": d["id"], "property": d["property"],
+                "value": values.get(f"{d['id']}.{d['property']}")}  # fmt: skip
+
+    def items(deps: list[dict[str, Any]]) -> list[Any]:
+        return [item(d) for d in deps]
 
     return {
         "output": key,
