@@ -537,7 +537,7 @@ def main() -> None:
             engine.dispose()
         finally:
             if backend is not original:
-                for suffix in ("", "-wal", "-shm"):
+                for suffix in ("", "-wal", "-shm", ".secret-key"):
                     Path(backend.url.removeprefix("sqlite:///") + suffix).unlink(
                         missing_ok=True
                     )
