@@ -23,6 +23,15 @@ from ops.timeutil import local_day_start_utc
 log = logging.getLogger(__name__)
 
 
+def sentence(text: str) -> str:
+    """A message as a sentence: capital first letter, full stop at the end."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
+
+
 def _denied(exc: PermissionDenied) -> dbc.Alert:
     return dbc.Alert([html.I(className="bi bi-lock me-1"), str(exc)], color="danger")
 
@@ -69,7 +78,7 @@ def create(n_clicks, username, name, role, password) -> object:  # noqa: ANN001
                 at=runtime.now(),
             )
     except UserError as exc:
-        return dbc.Alert(str(exc), color="warning")
+        return dbc.Alert(sentence(str(exc)), color="warning")
     return dbc.Alert(
         [html.I(className="bi bi-check-circle me-1"), f"Created {user.username}."],
         color="success",
@@ -104,7 +113,7 @@ def toggle(n_clicks, username) -> object:  # noqa: ANN001
                 at=runtime.now(),
             )
     except UserError as exc:
-        return dbc.Alert(str(exc), color="warning")
+        return dbc.Alert(sentence(str(exc)), color="warning")
     word = "enabled" if now_active else "disabled; their sessions have ended"
     return dbc.Alert(f"{username.strip().lower()} {word}.", color="success")
 
@@ -190,7 +199,7 @@ def issue_feed_token(n_clicks, feed, label) -> object:  # noqa: ANN001
             )  # fmt: skip
             token_id, name = row.id, row.feed
     except FeedTokenError as exc:
-        return dbc.Alert(str(exc), color="warning")
+        return dbc.Alert(sentence(str(exc)), color="warning")
     return feed_tokens.issued(token_id, name, token)
 
 
@@ -213,7 +222,7 @@ def revoke_feed_token(n_clicks, token_id) -> object:  # noqa: ANN001
                          actor_role=actor.role, now=runtime.now())  # fmt: skip
             feed = row.feed
     except FeedTokenError as exc:
-        return dbc.Alert(str(exc), color="warning")
+        return dbc.Alert(sentence(str(exc)), color="warning")
     return dbc.Alert(f"Token {int(token_id)} for {feed} revoked.", color="success")
 
 

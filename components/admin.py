@@ -204,7 +204,21 @@ def layout(query: dict[str, str]) -> html.Div:
     )
     return html.Div(
         [
-            page_header("Administration", "Users and the audit trail"),
+            page_header(
+                "Administration",
+                "Users and the audit trail",
+                right=html.A(
+                    [
+                        html.I(
+                            className="bi bi-display me-1", **{"aria-hidden": "true"}
+                        ),
+                        "Wall displays: profiles and screen tokens",
+                    ],
+                    href="/wall?admin=1",
+                    id="admin-wall-editor",
+                    className="btn btn-sm btn-outline-secondary",
+                ),
+            ),
             users_card,
             feed_tokens_card(),
             audit_card,

@@ -16,12 +16,17 @@ def test_adm001_admin_creates_and_disables_a_user(dash_duo, seeded_sqlite_url):
     start_app(dash_duo, app, navigate=False)
     login(dash_duo, "ada.admin", next_path="/admin")
     dash_duo.wait_for_contains_text("#admin-users", "ada.admin")
+    editor = dash_duo.find_element("#admin-wall-editor")
+    assert editor.get_attribute("href").endswith("/wall?admin=1")
+    assert "Wall displays" in editor.text
     dash_duo.find_element("#admin-new-username").send_keys("bob.beds")
     dash_duo.find_element("#admin-new-name").send_keys("Bob Beds")
     dash_duo.select_dcc_dropdown("#admin-new-role", "Bed manager")
     dash_duo.find_element("#admin-new-password").send_keys("short")
     dash_duo.find_element("#admin-create").click()
     dash_duo.wait_for_contains_text("#admin-message", "at least 12 characters")
+    message = dash_duo.find_element("#admin-message").text.strip()
+    assert message[0].isupper() and message.endswith("."), message  # a sentence
     dash_duo.find_element("#admin-new-password").send_keys(" but now long enough")
     dash_duo.find_element("#admin-create").click()
     dash_duo.wait_for_contains_text("#admin-message", "Created bob.beds")
