@@ -199,6 +199,8 @@ def main() -> None:
     parser.add_argument("--warm-up", type=float, default=30.0,
                         help="seconds of polling before the first sample")  # fmt: skip
     args = parser.parse_args()
+    # SIGTERM runs the finally block below (the servers and the browser are stopped)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     workdir = Path(tempfile.mkdtemp(prefix="cc-soak-"))
     port = _free_port()

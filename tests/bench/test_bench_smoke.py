@@ -29,15 +29,23 @@ def _run(args: list[str], results: Path, timeout: float = 240) -> str:
         "PYTHONPATH": str(ROOT),
         "PYTHONUNBUFFERED": "1",
     }
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, *args],
         cwd=ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=timeout,
     )
-    out = proc.stdout + proc.stderr
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # SIGTERM: the script stops the servers and browsers it started
+        proc.terminate()
+        out, _ = proc.communicate(timeout=90)
+        pytest.fail(
+            f"{' '.join(args)} did not finish in {timeout:.0f} s:\n{out[-4000:]}"
+        )
     assert proc.returncode == 0, (
         f"{' '.join(args)} exited {proc.returncode}:\n{out[-4000:]}"
     )
