@@ -97,7 +97,9 @@ def test_declare_stores_version_snapshot_and_audit(seeded_runtime, templates):
     assert site["ga_occupancy_pct"] == round(
         snap.get("ga_occupancy_pct", "site", site["code"]), 1
     )
-    assert stored == [("opel3-escalation", 1, rules.template_fingerprint(template))]
+    assert stored == [
+        ("opel3-escalation", template.version, rules.template_fingerprint(template))
+    ]
     (event,) = _audit(seeded_runtime, "protocol_run")
     assert (event.action, event.actor_username, event.actor_role) == (
         "protocol.declare",
@@ -168,7 +170,7 @@ def test_changed_template_under_same_version_is_refused(seeded_runtime, template
     assert "opel3-escalation.yaml" in str(err.value) and "raise 'version'" in str(
         err.value
     )
-    bumped = dataclasses.replace(edited, version=2)
+    bumped = dataclasses.replace(edited, version=original.template.version + 1)
     with write_session(seeded_runtime.factory) as s:
         writes.stand_down(
             s, run_id, ALICE, FROZEN_NOW + timedelta(minutes=1), note="re-declared"
@@ -179,7 +181,9 @@ def test_changed_template_under_same_version_is_refused(seeded_runtime, template
     with seeded_runtime.factory() as s:
         assert reads.run_detail(s, run_id).run.title == "OPEL 3 acute escalation"
         assert reads.run_detail(s, new_run).run.title == "OPEL 3 — edited in place"
-        assert reads.run_detail(s, new_run).run.template_version == 2
+        assert reads.run_detail(s, new_run).run.template_version == (
+            original.template.version + 1
+        )
 
 
 def test_ticks_conflicts_and_unticks(seeded_runtime, templates):

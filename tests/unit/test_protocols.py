@@ -182,7 +182,7 @@ def test_shipped_triggers_and_methane():
     t = load_templates(PROTOCOL_DIR)
     assert t["opel3-escalation"].trigger.opel_level == 3
     assert t["opel4-escalation"].trigger.opel_level == 4
-    assert "ambulance-handover-60" in t["ed-full-handover-surge"].trigger.alert_rules
+    assert "handovers-over-60-site" in t["ed-full-handover-surge"].trigger.alert_rules
     assert t["internal-critical-incident"].trigger.incident_type == "critical"
     assert t["major-incident"].trigger.incident_type == "major"
     assert t["major-incident"].requires_methane is True
