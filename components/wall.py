@@ -536,7 +536,12 @@ def ed_panel(
                         f" / {a.spaces}",
                         className="wall-area-count",
                     ),
-                    status_badge(status, AREA_STATUS_TEXT[status]),
+                    # Exceptions only: an area within its spaces says so to a
+                    # screen reader and by its green edge, keeping each area on
+                    # one line so that the ones that need attention stand out.
+                    html.Span(AREA_STATUS_TEXT[status], className="visually-hidden")
+                    if status is Status.OK
+                    else status_badge(status, AREA_STATUS_TEXT[status]),
                 ],
                 className=f"wall-area {status.css_class}",
                 id=f"wall-area-{a.scope_id.lower()}",
