@@ -155,6 +155,7 @@ def scratch_copy(backend: c.Backend) -> c.Backend:
     if backend.name != "sqlite":
         return backend
     source = backend.url.removeprefix("sqlite:///")
+    c.OUT.mkdir(parents=True, exist_ok=True)  # git-ignored: absent in a fresh clone
     target = c.OUT / f"refresh-scratch-{os.getpid()}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(target.as_posix() + suffix).unlink(missing_ok=True)

@@ -210,10 +210,10 @@ def test_srg001_two_commanders_declare_work_and_stand_down(dash_duo, seeded_sqli
     )
     open_items = dash_duo.find_elements("#surge-stand-down-open li")
     assert len(open_items) == total - 4
-    done_first_words = {"Start", "Notify", "Hold", "Confirm"}  # ticked above
-    assert not {li.text.split(": ", 1)[1].split()[0] for li in open_items} & (
-        done_first_words
-    )
+    actions = available_templates()["opel3-escalation"].template.actions
+    ticked = {"hourly-pull", "notify-icb-scc", "site-huddle", "confirm-opel3"}
+    listed = {li.text.split(": ", 1)[1] for li in open_items}
+    assert listed == {a.text for a in actions if a.key not in ticked}
     dash_duo.wait_for_contains_text("#surge-stand-down-label", "(required)")
     _click(alice, "#surge-stand-down-confirm")  # no reason: refused, dialog stays
     dash_duo.wait_for_contains_text(
