@@ -370,8 +370,8 @@ def test_a11y005_alerts_by_keyboard(dash_duo, audited_template, tmp_path):
     assert first == order[0] and len(order) > 1, order
     following = order[1]
     opened = _press(dash_duo, Keys.ENTER)
-    dash_duo.wait_for_text_to_equal("#alerts-action-title", "Acknowledge alert")
-    wait.until(lambda: dash_duo.driver.execute_script(ACTIVE_JS)["inModal"], timeout=5)
+    dash_duo.wait_for_text_to_equal("#alerts-action-title", "Acknowledge alert", 30)
+    wait.until(lambda: dash_duo.driver.execute_script(ACTIVE_JS)["inModal"], timeout=30)
     _blocking_now(dash_duo, "/alerts with the acknowledge dialog open")
 
     # While open, Tab never reaches the page behind the dialog: past its last control
@@ -394,8 +394,8 @@ def test_a11y005_alerts_by_keyboard(dash_duo, audited_template, tmp_path):
 
     # Again, this time typing a note and submitting by keyboard.
     _press(dash_duo, Keys.ENTER)
-    dash_duo.wait_for_text_to_equal("#alerts-action-title", "Acknowledge alert")
-    wait.until(lambda: dash_duo.driver.execute_script(ACTIVE_JS)["inModal"], timeout=5)
+    dash_duo.wait_for_text_to_equal("#alerts-action-title", "Acknowledge alert", 30)
+    wait.until(lambda: dash_duo.driver.execute_script(ACTIVE_JS)["inModal"], timeout=30)
     _tab_until(dash_duo, lambda f: f["id"] == "alerts-ack-note", limit=10)
     _active(dash_duo).send_keys("Opening escalation beds")
     _tab_until(dash_duo, lambda f: f["id"] == "alerts-action-submit", limit=10)
@@ -444,11 +444,13 @@ def _acknowledge_focused(dash_duo) -> None:  # noqa: ANN001
     """Enter on the focused Acknowledge, Tab to Confirm, Enter; wait for the dialog
     to close."""
     _press(dash_duo, Keys.ENTER)
-    dash_duo.wait_for_text_to_equal("#alerts-action-title", "Acknowledge alert")
-    wait.until(lambda: dash_duo.driver.execute_script(ACTIVE_JS)["inModal"], timeout=5)
+    # Generous waits: the suite runs on two loaded cores, and each step waits for a
+    # condition, so a slow machine costs time, never a wrong result.
+    dash_duo.wait_for_text_to_equal("#alerts-action-title", "Acknowledge alert", 30)
+    wait.until(lambda: dash_duo.driver.execute_script(ACTIVE_JS)["inModal"], timeout=30)
     _tab_until(dash_duo, lambda f: f["id"] == "alerts-action-submit", limit=10)
     _press(dash_duo, Keys.ENTER)
-    dash_duo.wait_for_no_elements(".modal.show", timeout=20)
+    dash_duo.wait_for_no_elements(".modal.show", timeout=30)
 
 
 def test_a11y007_acknowledging_every_alert_by_keyboard_keeps_focus(
@@ -466,20 +468,20 @@ def test_a11y007_acknowledging_every_alert_by_keyboard_keeps_focus(
         used = _focused_ack(dash_duo)
         assert used is not None
         _acknowledge_focused(dash_duo)
-        wait.until(lambda used=used: used not in _ack_alerts(dash_duo), timeout=20)
+        wait.until(lambda used=used: used not in _ack_alerts(dash_duo), timeout=30)
         if not _ack_alerts(dash_duo):
             break
-        wait.until(lambda used=used: _focused_ack(dash_duo, other_than=used), 10)
+        wait.until(lambda used=used: _focused_ack(dash_duo, other_than=used), 30)
     heading = wait.until(
         lambda: (
             dash_duo.driver.execute_script(ACTIVE_JS)["tag"] == "h2"
             and dash_duo.driver.execute_script(ACTIVE_JS)
         ),
-        timeout=10,
+        timeout=30,
     )
     assert heading["text"] == "Current alerts", heading
     dash_duo.wait_for_text_to_equal(
-        "#cc-announce", "Current alerts: nothing left to acknowledge.", timeout=5
+        "#cc-announce", "Current alerts: nothing left to acknowledge.", timeout=30
     )
     # Tab carries on from the heading into the list (its Silence buttons).
     assert "Silence" in _press(dash_duo, Keys.TAB)["text"]

@@ -134,15 +134,41 @@ def _full_recount(url: str) -> dict:
     return out
 
 
-def _band_text(value: float) -> str:
-    """The occupancy band's word as rendered (the critical badge is upper-cased by CSS)."""
-    return "CRITICAL" if value >= 95 else "Warning" if value >= 92 else "OK"
+def _rule_state_text(url: str, scope_kind: str, scope_id: str | None = None) -> str:
+    """The occupancy tile's word recounted from the stored alert rows on G&A occupancy
+    at the scope (the critical badge is upper-cased by CSS): firing takes the rule's
+    severity, pending is a warning, otherwise OK."""
+    runtime = runtime_for(settings_for(url))
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT severity, state FROM alert WHERE metric = 'ga_occupancy_pct' "
+                "AND scope_kind = :k AND (:i IS NULL OR scope_id = :i)"
+            ),
+            {"k": scope_kind, "i": scope_id},
+        ).all()
+    runtime.engine.dispose()
+    states = {(sev if state == "firing" else "warning") for sev, state in rows
+              if state in ("firing", "pending") and sev != "info"}  # fmt: skip
+    return "CRITICAL" if "critical" in states else "Warning" if states else "OK"
 
 
 def test_ovr003_trust_row_and_site_sections_equal_a_recount(
     dash_duo, seeded_sqlite_url
 ):
+    from jobs import alerts as evaluation
+
+    # One evaluation pass, as the app's alert job runs: tile statuses are the rules'.
+    runtime = runtime_for(settings_for(seeded_sqlite_url))
+    assert evaluation.evaluation_job(runtime).ran
+    runtime.engine.dispose()
     expected = _full_recount(seeded_sqlite_url)
+    words = {
+        "trust": _rule_state_text(seeded_sqlite_url, "trust"),
+        "RGH": _rule_state_text(seeded_sqlite_url, "site", "RGH"),
+    }
+    # The seeded RGH is above the rule's 92 % warning level: the tile is not OK.
+    assert words["RGH"] != "OK"
     app = create_app(settings_for(seeded_sqlite_url), prepare=False)
     start_app(dash_duo, app)
     for scope, prefix in (("trust", "#overview-trust"), ("RGH", "#overview-rgh")):
@@ -161,9 +187,9 @@ def test_ovr003_trust_row_and_site_sections_equal_a_recount(
             f"{prefix}-occupancy-value",
             f"{occupancy:.1f}" if not occupancy.is_integer() else str(int(occupancy)),
         )
-        # The occupancy band is shown in words (with an icon), not by colour alone.
+        # The occupancy status is shown in words (with an icon), not by colour alone.
         dash_duo.wait_for_contains_text(
-            f"{prefix}-occupancy-status", _band_text(e["occupancy"])
+            f"{prefix}-occupancy-status", words[scope]
         )
         assert dash_duo.find_element(f"{prefix}-occupancy-status .bi") is not None
         four = e["ed-4h"]
