@@ -239,7 +239,7 @@ def render(
             panels.append(wall.no_data_panel(key, DOMAIN_LABELS[domain]))
         elif key == "bed_heatmap":
             breaks = occupancy_breaks()
-            figure = wall.wall_heatmap(
+            figures = wall.wall_heatmap(
                 data.occupancy, data.wards, data.hours, tz,
                 wall.font_scale(profile.resolution, viewport_height), show_site, breaks,
             )  # fmt: skip
@@ -249,7 +249,7 @@ def render(
                 tz, *chart_text.occupancy_thresholds(tile_bands("site")),
             )  # fmt: skip
             panels.append(
-                wall.beds_panel(values, fresh.status, figure, bands, text, breaks)
+                wall.beds_panel(values, fresh.status, figures, bands, text, breaks)
             )
         elif key == "ed_board":
             area_values = {

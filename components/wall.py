@@ -41,11 +41,11 @@ from components.common import (
     worst_status,
 )
 from components.ed import AREA_STATUS_TEXT, area_status
-from components.figures_beds import DEFAULT_BREAKS, occupancy_heatmap
+from components.figures_beds import DEFAULT_BREAKS, hour_label, occupancy_heatmap
 from components.overview import band_status
 from components.surge import overdue_badge, progress_bar
 from components.theatres import state_badge
-from ops.timeutil import format_local
+from ops.timeutil import format_local, to_local
 
 
 class IDS:
@@ -337,7 +337,7 @@ ED_FIGURES: tuple[tuple[str, str, str, str | None], ...] = (
     ("ed_in_department", "Patients in ED", "", None),
     ("ed_waiting_to_be_seen", "Waiting to be seen", "", None),
     ("ed_4h_pct_today", "4-hour today", "%", "target 78%"),
-    ("ed_over_12h_count", "In ED > 12 h", "", "from arrival"),
+    ("ed_over_12h_count", "In ED > 12\u00a0h", "", "from arrival"),
     ("ambulances_waiting", "Ambulances waiting", "", None),
     ("handovers_over_60_today", "Handovers > 60 min", "", "today"),
 )
@@ -426,11 +426,54 @@ def no_data_panel(key: str, domain_label: str) -> html.Section:
     )
 
 
+HEATMAP_MAX_ROWS = 20
+"""Most wards one heatmap column holds with every label readable across a room at
+1080p; a trust with more is drawn as one column per site (split further if needed)."""
+
+
 def heatmap_rows(wards: Sequence[Any], show_site: bool) -> list[tuple[int, str]]:
     """The heatmap's rows: (ward id, short label), the site code first on a trust wall."""
     return [
         (w.ward_id, f"{w.site_code} {w.code}" if show_site else w.code) for w in wards
     ]
+
+
+def heatmap_columns(
+    wards: Sequence[Any], show_site: bool
+) -> list[tuple[str | None, list[tuple[int, str]]]]:
+    """The heatmap's columns: (title, rows). Up to ``HEATMAP_MAX_ROWS`` wards make one
+    untitled column; more make one column per site, titled with its code (the rows
+    then drop it), and a site with more than the limit is split into equal parts
+    titled "RGH 1/3", "RGH 2/3", ..."""
+    if len(wards) <= HEATMAP_MAX_ROWS:
+        return [(None, heatmap_rows(wards, show_site))]
+    by_site: dict[str, list[Any]] = {}
+    for w in wards:
+        by_site.setdefault(w.site_code, []).append(w)
+    columns: list[tuple[str | None, list[tuple[int, str]]]] = []
+    for site, site_wards in by_site.items():
+        parts = -(-len(site_wards) // HEATMAP_MAX_ROWS)
+        size = -(-len(site_wards) // parts)
+        for i in range(parts):
+            chunk = site_wards[i * size : (i + 1) * size]
+            title = site if parts == 1 else f"{site} {i + 1}/{parts}"
+            columns.append((title, heatmap_rows(chunk, show_site=False)))
+    return columns
+
+
+def _wall_hour_ticks(
+    hours: Sequence[datetime], tz: str | ZoneInfo
+) -> tuple[list[str], list[str]]:
+    """x ticks every 6 local hours as "HH:MM" on one line (a narrow column has no
+    room for the date; the panel's note says "last 24 h")."""
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    vals, texts = [], []
+    for hour in hours:
+        local = to_local(hour, zone)
+        if local.hour % 6 == 0:
+            vals.append(hour_label(hour, zone))
+            texts.append(local.strftime("%H:%M"))
+    return vals, texts
 
 
 def wall_heatmap(
@@ -441,43 +484,71 @@ def wall_heatmap(
     scale: float,
     show_site: bool,
     breaks: Sequence[float] = DEFAULT_BREAKS,
-) -> go.Figure:
-    """The beds page's occupancy heatmap (same builder, same banded colours), every
-    ward labelled, at 18 px or more at 1080p (scaled with the screen); each cell
-    shows its value. It fills its panel."""
-    labelled = heatmap_rows(wards, show_site)
-    fig = occupancy_heatmap(
-        frame, labelled, hours, tz, uirevision="wall", breaks=breaks,
-        show_values=len(labelled) <= 30,
-    )  # fmt: skip
+) -> list[tuple[str | None, go.Figure]]:
+    """The beds page's occupancy heatmap (same builder, same banded colours) as one or
+    more columns (``heatmap_columns``), every ward labelled, at 18 px or more at
+    1080p (scaled with the screen); each cell shows its value. Every column has the
+    tallest column's row count on its y axis, so rows are one height across them."""
+    columns = heatmap_columns(wards, show_site)
+    tallest = max((len(rows) for _, rows in columns), default=0)
+    tickvals, ticktext = _wall_hour_ticks(hours, tz)
     size = int(18 * scale)
-    fig.update_layout(
-        height=None,
-        autosize=True,
-        margin={"l": int(8 * scale), "r": int(8 * scale), "t": int(4 * scale),
-                "b": int(48 * scale)},
-        font={"size": size},
-        yaxis={"tickfont": {"size": size}, "automargin": True},
-        xaxis={"title": {"text": None}, "tickfont": {"size": size}},
-    )  # fmt: skip
-    fig.update_traces(
-        textfont={"size": int(15 * scale)}, xgap=max(1, int(scale)),
-        selector={"type": "heatmap"},
-    )  # fmt: skip
-    return fig
+    out = []
+    for title, rows in columns:
+        fig = occupancy_heatmap(
+            frame, rows, hours, tz, uirevision="wall", breaks=breaks,
+            show_values=len(columns) == 1,  # side-by-side columns: cells too narrow
+        )  # fmt: skip
+        fig.update_layout(
+            height=None,
+            autosize=True,
+            margin={"l": int(8 * scale), "r": int(8 * scale), "t": int(4 * scale),
+                    "b": int(36 * scale)},
+            font={"size": size},
+            yaxis={"tickfont": {"size": size}, "automargin": True},
+            xaxis={"title": {"text": None}, "tickfont": {"size": size}},
+        )  # fmt: skip
+        if rows and any(fig.data):
+            fig.update_layout(
+                yaxis={"autorange": False, "range": [tallest - 0.5, -0.5]},
+                xaxis={"tickvals": tickvals, "ticktext": ticktext},
+            )
+        fig.update_traces(
+            textfont={"size": int(15 * scale)}, xgap=max(1, int(scale)),
+            selector={"type": "heatmap"},
+        )  # fmt: skip
+        out.append((title, fig))
+    return out
 
 
 def beds_panel(
     values: Mapping[str, float | None],
     fresh_status: Status,
-    figure: go.Figure,
+    figures: Sequence[tuple[str | None, go.Figure]],
     bands: Mapping[str, Any] | None = None,
     text: ChartText | None = None,
     breaks: Sequence[float] = DEFAULT_BREAKS,
 ) -> html.Section:
-    """``text``: the heatmap in words, for screen readers only (components/chart_text);
-    ``breaks``: its colour bands, named in the legend above it."""
+    """``figures``: the heatmap's columns (``wall_heatmap``); ``text``: the heatmap in
+    words, for screen readers only (components/chart_text); ``breaks``: its colour
+    bands, named in the legend above it."""
     text_box = chart_text.text_id(IDS.heatmap)
+    columns = [
+        html.Div(
+            [
+                html.Div(title, className="wall-heatmap-title") if title else None,
+                dcc.Graph(
+                    id=f"{IDS.heatmap}-{i}",
+                    figure=fig,
+                    config={"staticPlot": True, "displayModeBar": False},
+                    responsive=True,
+                    className="wall-heatmap-graph",
+                ),
+            ],
+            className="wall-heatmap-column",
+        )
+        for i, (title, fig) in enumerate(figures)
+    ]
     body = [
         metric_figures(BED_FIGURES, values, fresh_status, bands),
         occupancy_legend(breaks),
@@ -490,15 +561,10 @@ def beds_panel(
                     className="visually-hidden",
                 ),
                 html.Div(
-                    dcc.Graph(
-                        id=IDS.heatmap,
-                        figure=figure,
-                        config={"staticPlot": True, "displayModeBar": False},
-                        responsive=True,
-                        style={"height": "100%", "width": "100%"},
-                    ),
+                    columns,
+                    id=IDS.heatmap,
+                    className="wall-heatmap-columns",
                     role="img",
-                    style={"height": "100%", "width": "100%"},
                     **{
                         "aria-label": "Bed occupancy heatmap: wards by hour, last 24 hours",
                         "aria-describedby": f"{text_box}-summary",

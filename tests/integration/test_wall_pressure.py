@@ -70,8 +70,15 @@ document.querySelectorAll('.wall-root *').forEach(function (e) {
   if (s.overflow !== 'visible' && e.scrollHeight > e.clientHeight + 1 && s.display !== 'inline')
     out.push('cut below: ' + (e.id || e.className) + ' "' + e.textContent.trim().slice(0, 40) +
              '" ' + e.scrollHeight + '>' + e.clientHeight);
-  // a box whose ancestor hides its overflow must lie inside that ancestor
-  var r = e.getBoundingClientRect(), p = e.parentElement;
+  // a box whose ancestor hides its overflow must lie inside that ancestor,
+  // and a figure's text inside its tile
+  var r = e.getBoundingClientRect(), p = e.parentElement, tile = e.closest('.kpi-tile');
+  if (tile) {
+    var t = tile.getBoundingClientRect();
+    if (r.right > t.right + 1 || r.left < t.left - 1 || r.bottom > t.bottom + 1)
+      out.push('outside its tile: ' + (e.id || e.className) + ' "' +
+               e.textContent.trim().slice(0, 40) + '" in ' + tile.id);
+  }
   while (p && !p.classList.contains('wall-root')) {
     var ps = getComputedStyle(p);
     if (ps.overflow !== 'visible') {
@@ -104,6 +111,44 @@ document.querySelectorAll('#wall-heatmap .ytick text, #wall-heatmap .xtick text'
     var size = parseFloat(t.style.fontSize || getComputedStyle(t).fontSize);
     if (size < min) out.push('heatmap tick "' + t.textContent + '" ' + size + 'px');
   });
+return out;
+"""
+
+
+# Every ward's row label, with its column's title (a trust wall past 20 wards has one
+# column per site, whose rows drop the site code).
+HEATMAP_TICKS_JS = """
+var out = [], columns = document.querySelectorAll('#wall-heatmap .wall-heatmap-column');
+if (!columns.length) columns = document.querySelectorAll('#wall-heatmap');
+columns.forEach(function (c) {
+  var title = c.querySelector('.wall-heatmap-title');
+  c.querySelectorAll('.ytick text').forEach(function (t) {
+    out.push((title ? title.textContent + ' ' : '') + t.textContent);
+  });
+});
+return out;
+"""
+
+# No two tick labels of one axis overlap (a label box's font padding, 15% top and
+# bottom, is not ink and may touch the next).
+OVERLAP_JS = """
+var out = [], graphs = document.querySelectorAll('#wall-heatmap .wall-heatmap-graph');
+if (!graphs.length) graphs = document.querySelectorAll('#wall-heatmap');
+graphs.forEach(function (g, i) {
+  ['.ytick text', '.xtick text'].forEach(function (sel) {
+    var boxes = Array.from(g.querySelectorAll(sel)).map(function (t) {
+      var r = t.getBoundingClientRect(), pad = 0.15 * r.height;
+      return {text: t.textContent, left: r.left, right: r.right,
+              top: r.top + pad, bottom: r.bottom - pad};
+    });
+    for (var a = 0; a < boxes.length; a++)
+      for (var b = a + 1; b < boxes.length; b++) {
+        var p = boxes[a], q = boxes[b];
+        if (p.left < q.right && q.left < p.right && p.top < q.bottom && q.top < p.bottom)
+          out.push('column ' + i + ': "' + p.text + '" overlaps "' + q.text + '"');
+      }
+  });
+});
 return out;
 """
 
@@ -162,6 +207,14 @@ def _open(dash_duo, width: int, height: int) -> None:  # noqa: ANN001
     dash_duo.wait_for_element(f"#{wall.IDS.heatmap} .main-svg")
     dash_duo.wait_for_contains_text(f"#{wall.IDS.opel}", "OPEL")
     wait.until(lambda: dash_duo.find_element(f"#{wall.IDS.clock}").text != "--:--", 5)
+    # the first poll draws for a guessed screen; the next (within 2 s) for this one
+    sized = (
+        "var t = document.querySelector('#wall-heatmap .ytick text');"
+        "return t ? parseFloat(t.style.fontSize) : 0"
+    )
+    wait.until(
+        lambda: dash_duo.driver.execute_script(sized) >= 17.5 * height / 1080, 15
+    )
     time.sleep(1.5)  # fonts and the heatmap's resize settle
 
 
@@ -192,11 +245,10 @@ def test_wal101_every_label_whole_at_1080p_and_4k(dash_duo, seeded_sqlite_url, f
         else:
             assert band.size["height"] == 0
         # every ward on the heatmap is labelled
-        ticks = dash_duo.driver.execute_script(
-            "return Array.from(document.querySelectorAll('#wall-heatmap .ytick text'))"
-            ".map(t => t.textContent)"
-        )
+        ticks = dash_duo.driver.execute_script(HEATMAP_TICKS_JS)
         assert len(ticks) == wards and len(set(ticks)) == wards, ticks
+        overlaps = dash_duo.driver.execute_script(OVERLAP_JS)
+        assert not overlaps, f"{width}x{height}:\n" + "\n".join(overlaps)
         # ED areas: majors and minors told apart, whole
         areas = [e.text for e in dash_duo.driver.find_elements(
             "css selector", ".wall-area-name")]  # fmt: skip

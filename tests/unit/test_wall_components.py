@@ -151,7 +151,8 @@ def test_heatmap_reuses_the_fixed_scale_and_fills_its_panel():
         [(1, "x", hours[0], 9, 10), (2, "y", hours[1], 5, 10)],
         columns=["ward_id", "ward_label", "hour_start", "occupied", "open_beds"],
     )
-    fig = wall.wall_heatmap(frame, wards, hours, TZ, 2.0, show_site=True)
+    [(title, fig)] = wall.wall_heatmap(frame, wards, hours, TZ, 2.0, show_site=True)
+    assert title is None  # few wards: one column, the site code in each label
     trace = fig.data[0]
     assert (trace.zmin, trace.zmax) == (0, 100)
     assert list(trace.y) == ["RGH AMU", "RGH CAR"]
@@ -161,6 +162,40 @@ def test_heatmap_reuses_the_fixed_scale_and_fills_its_panel():
     assert trace.texttemplate == "%{text}" and trace.text[0][0] == "90"
     assert trace.colorscale[1][0] == 0.85 and trace.showscale is False
     assert fig.layout.uirevision == "wall"
+
+
+def _wards(counts: dict[str, int]) -> list[SimpleNamespace]:
+    return [
+        SimpleNamespace(ward_id=f"{site}{i}", site_code=site, code=f"W{i:02d}")
+        for site, n in counts.items()
+        for i in range(n)
+    ]
+
+
+def test_heatmap_columns_one_per_site_past_twenty_wards_with_one_row_height():
+    assert [t for t, _ in wall.heatmap_columns(_wards({"RGH": 20}), True)] == [None]
+    columns = wall.heatmap_columns(_wards({"DDH": 11, "RGH": 20}), True)
+    assert [(t, len(rows)) for t, rows in columns] == [("DDH", 11), ("RGH", 20)]
+    assert columns[0][1][0][1] == "W00"  # the title names the site, the row the ward
+    big = wall.heatmap_columns(_wards({"RGH": 45}), True)
+    assert [(t, len(rows)) for t, rows in big] == [("RGH 1/3", 15), ("RGH 2/3", 15),
+                                                   ("RGH 3/3", 15)]  # fmt: skip
+    assert sorted(w for _, rows in big for w, _ in rows) == sorted(
+        w.ward_id for w in _wards({"RGH": 45})
+    )
+    # every column's y axis is as tall as the tallest, so rows are one height
+    hours = [NOW.replace(minute=0) - timedelta(hours=h) for h in range(24, 0, -1)]
+    wards = _wards({"DDH": 11, "RGH": 20})
+    frame = pd.DataFrame(
+        [(w.ward_id, "x", h, 9, 10) for w in wards for h in hours],
+        columns=["ward_id", "ward_label", "hour_start", "occupied", "open_beds"],
+    )
+    figs = wall.wall_heatmap(frame, wards, hours, TZ, 1.0, show_site=True)
+    assert [tuple(f.layout.yaxis.range) for _, f in figs] == [(19.5, -0.5)] * 2
+    # x ticks every 6 local hours, time only, one line
+    texts = list(figs[0][1].layout.xaxis.ticktext)
+    assert len(texts) == 4 and all(len(t) == 5 and t.endswith(":00") for t in texts)
+    assert {int(t[:2]) % 6 for t in texts} == {0}
 
 
 def test_font_scale_prefers_the_measured_screen():
