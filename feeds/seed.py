@@ -128,7 +128,7 @@ def seed_demo(
             world.add_bed(BedSim(b.id, b.ward_id, b.is_escalation, b.state, start))
         _initial_occupancy(world, start)
         local_start = start.astimezone(zone)
-        world._plan_theatre_day(local_start.date(), start)
+        world.theatre_day(local_start.date(), start)
         counts: dict[str, int] = {}
         step = timedelta(days=chunk_days) if chunk_days else now - start
         t = start

@@ -32,6 +32,10 @@ from feeds.demo_layout import PROCEDURES, THEATRE_SPECIALTIES
 STEP = timedelta(minutes=5)
 HOUR = timedelta(hours=1)
 WARD_CLOSED = "ward closed (infection)"
+# Theatre lists: planned this many days ahead; each day's lists start at 06:00 local
+# (cancellations drawn, first patients sent for).
+PLAN_AHEAD_DAYS = 14
+THEATRE_DAY_STARTS = 6
 OUTLIER_GROUP = {"medicine": "surgery", "surgery": "medicine"}
 SOURCE = "simulator"
 
@@ -252,6 +256,7 @@ class World:
             list
         )  # stay refs by site
         self.session_days_planned: set[str] = set()
+        self.sessions_started: set[str] = set()  # lists whose day has begun
         self.open_atts: dict[int, set[str]] = defaultdict(
             set
         )  # refs in department by site
@@ -380,7 +385,14 @@ class World:
                 self.local(session.planned_start).date().isoformat()
             )
             if session.cancelled_reason:
+                self.sessions_started.add(session.key)
                 continue
+            if self._list_day(session) > self.local(self.now).date() or (
+                self._list_day(session) == self.local(self.now).date()
+                and self.local(self.now).hour < THEATRE_DAY_STARTS
+            ):
+                continue  # planned ahead: started by the hourly step on its day
+            self.sessions_started.add(session.key)
             cases = [self.cases[r] for r in session.case_refs]
             started = [c for c in cases if c.sent_for_at is not None]
             if not started:
@@ -933,8 +945,17 @@ class World:
         self._escalation(hour)
         self._random_blocks(hour)
         local = self.local(hour)
-        if local.hour == 6:
-            self._plan_theatre_day(local.date(), hour)
+        if local.hour == THEATRE_DAY_STARTS:
+            self.theatre_day(local.date(), hour)
+
+    def theatre_day(self, day, at: datetime) -> None:  # noqa: ANN001
+        """Lists are planned weeks ahead (``PLAN_AHEAD_DAYS``); ``day``'s lists start."""
+        for ahead in range(PLAN_AHEAD_DAYS + 1):
+            self._plan_theatre_day(day + timedelta(days=ahead), at)
+        for key in sorted(self.sessions):
+            session = self.sessions[key]
+            if self._list_day(session) == day and key not in self.sessions_started:
+                self._start_session(session, at)
 
     def _escalation(self, t: datetime) -> None:
         if self._escalation_beds is None:  # the beds are fixed once the world is built
@@ -1036,9 +1057,13 @@ class World:
                         },
                         related=session.key,
                     )
-                self._start_session(session, at)
+
+    def _list_day(self, session: SessionSim):  # noqa: ANN202
+        """The local day a list belongs to (a night list belongs to its evening)."""
+        return self.local(session.planned_start).date()
 
     def _start_session(self, session: SessionSim, at: datetime) -> None:
+        self.sessions_started.add(session.key)
         if self.scenario.get(
             "electives_cancelled"
         ) and not session.specialty.startswith("Emergency"):
@@ -1160,20 +1185,27 @@ class World:
 def plan_sessions(
     seed: int, tz: ZoneInfo, theatre_id: int, site_id: int, code: str, day
 ) -> list[SessionSim]:  # noqa: ANN001
-    """The planned sessions of one theatre on one local day (weekdays; emergency daily)."""
+    """The planned sessions of one theatre on one local day: weekday morning and
+    afternoon lists; the emergency theatre every day and night (08:00-20:00, then
+    20:00-08:00 the next morning), as it is always staffed."""
     specialty = THEATRE_SPECIALTIES.get(code, "General surgery")
     emergency = specialty.startswith("Emergency")
     if day.weekday() >= 5 and not emergency:
         return []
     blocks = (
-        [((8, 0), (20, 0))] if emergency else [((8, 0), (12, 30)), ((13, 30), (18, 0))]
+        [((8, 0), (20, 0), 0), ((20, 0), (8, 0), 1)]
+        if emergency
+        else [((8, 0), (12, 30), 0), ((13, 30), (18, 0), 0)]
     )
     out = []
-    for (h1, m1), (h2, m2) in blocks:
+    for (h1, m1), (h2, m2), next_day in blocks:
         start = datetime(day.year, day.month, day.day, h1, m1, tzinfo=tz).astimezone(
             UTC
         )
-        end = datetime(day.year, day.month, day.day, h2, m2, tzinfo=tz).astimezone(UTC)
+        ends = day + timedelta(days=next_day)
+        end = datetime(ends.year, ends.month, ends.day, h2, m2, tzinfo=tz).astimezone(
+            UTC
+        )
         out.append(
             SessionSim(
                 key=f"{site_id}-{code}-{day:%Y%m%d}-{h1:02d}",

@@ -113,6 +113,9 @@ class TheatreWindow:
     end: datetime
     theatres: list[TheatreRow]
     sessions: list[SessionRow]
+    # Each theatre's next list after the window (start, specialty), for the board
+    # once the day's lists are over; empty when not loaded.
+    next_lists: dict[int, tuple[datetime, str]] = field(default_factory=dict)
 
     def sessions_of(self, theatre_id: int) -> list[SessionRow]:
         return [s for s in self.sessions if s.theatre_id == theatre_id]
@@ -230,15 +233,29 @@ def _fmt(t: datetime | None, tz: str | ZoneInfo) -> str:
     return "—" if t is None else to_local(t, tz).strftime("%H:%M")
 
 
+def _next_list(nxt: tuple[datetime, str], now: datetime, tz: str | ZoneInfo) -> str:
+    """``"Tue 08:00 Orthopaedics"``; the weekday only when it is not today."""
+    start, specialty = nxt
+    local = to_local(start, tz)
+    day = "" if local.date() == to_local(now, tz).date() else f"{local:%a} "
+    return f"{day}{local:%H:%M} {specialty}"
+
+
 def board(window: TheatreWindow, now: datetime, tz: str | ZoneInfo) -> list[BoardRow]:
     """The live state of every theatre at ``now``."""
     today = to_local(now, tz).date()
     day_start = local_day_bounds_utc(today, tz)[0]
     rows = []
     for t in window.theatres:
-        todays = [s for s in window.sessions_of(t.id) if session_day(s, tz) == today]
-        cases = [(s, c) for s in todays for c in s.cases]
-        running = next((s for s in todays if s.is_running(now)), None)
+        mine = window.sessions_of(t.id)
+        todays = [s for s in mine if session_day(s, tz) == today]
+        # a night list that began yesterday evening runs into today
+        live = [
+            s for s in mine if session_day(s, tz) < today and s.planned_end > day_start
+        ]
+        live += todays
+        cases = [(s, c) for s in live for c in s.cases]
+        running = next((s for s in live if s.is_running(now)), None)
         active = [(s, c) for s, c in cases if c.status in ACTIVE]
         recovering = [(s, c) for s, c in cases if c.status == "recovery"]
         procedure = phase = None
@@ -299,14 +316,16 @@ def board(window: TheatreWindow, now: datetime, tz: str | ZoneInfo) -> list[Boar
                 if s.planned_start > now and s.cancelled_reason is None
             ]
             cancelled = [s for s in todays if s.cancelled_reason is not None]
+            later = window.next_lists.get(t.id)
+            then = "" if later is None else f" · next {_next_list(later, now, tz)}"
             if upcoming:
                 detail = f"No session now · next {_fmt(upcoming[0].planned_start, tz)}"
             elif cancelled and not any(s.cancelled_reason is None for s in todays):
-                detail = f"Sessions cancelled · {cancelled[0].cancelled_reason}"
+                detail = f"Sessions cancelled · {cancelled[0].cancelled_reason}{then}"
             elif todays:
-                detail = "No session now · today's sessions over"
+                detail = f"No session now · today's sessions over{then}"
             else:
-                detail = "No session today"
+                detail = f"No session today{then}"
         late = started = None
         if shown is not None:
             late = late_start_minutes(shown, now)

@@ -174,7 +174,7 @@ def read_wall(
         from data.queries import theatres as tq
         from ops.theatres import board, window_for
 
-        start, end = window_for(now, tz, 1)
+        start, end = window_for(now, tz, 2)  # yesterday's night list runs into today
         data.theatres = board(tq.load_window(session, start, end, site), now, tz)
     if "protocols" in panels:
         data.protocols = _protocols(session, now, site, data)

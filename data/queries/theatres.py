@@ -54,7 +54,38 @@ def load_window(
         ensure_utc(end),
         _theatres(session, site_code),
         _sessions(session, start, end, site_code),
+        _next_lists(session, end, site_code),
     )
+
+
+NEXT_LIST_HORIZON = timedelta(days=14)
+
+
+def _next_lists(
+    session: Session, after: datetime, site_code: str | None
+) -> dict[int, tuple[datetime, str]]:
+    """Each theatre's first list (not cancelled) starting in the fortnight after
+    ``after``: what the board says comes next once the day's lists are over."""
+    after = ensure_utc(after)
+    stmt = (
+        select(
+            TheatreSession.theatre_id,
+            TheatreSession.planned_start,
+            TheatreSession.specialty,
+        )
+        .join(Theatre, Theatre.id == TheatreSession.theatre_id)
+        .join(Site, Site.id == Theatre.site_id)
+        .where(
+            TheatreSession.planned_start >= after,
+            TheatreSession.planned_start < after + NEXT_LIST_HORIZON,
+            TheatreSession.cancelled_reason.is_(None),
+        )
+        .order_by(TheatreSession.theatre_id, TheatreSession.planned_start)
+    )
+    out: dict[int, tuple[datetime, str]] = {}
+    for theatre_id, start, specialty in session.execute(_site_filter(stmt, site_code)):
+        out.setdefault(theatre_id, (ensure_utc(start), specialty))
+    return out
 
 
 class _SettledSessions:
@@ -119,6 +150,7 @@ def load_window_for_page(
         end,
         _theatres(session, site_code),
         [*settled, *_sessions(session, cut, end, site_code)],
+        _next_lists(session, end, site_code),
     )
 
 

@@ -12,7 +12,14 @@ import pytest
 from sqlalchemy import select, text
 
 from data.db import create_db_engine, make_session_factory, upgrade
-from data.models.capacity import Bed, BedEvent, EdAttendance, InpatientStay, TheatreCase
+from data.models.capacity import (
+    Bed,
+    BedEvent,
+    EdAttendance,
+    InpatientStay,
+    TheatreCase,
+    TheatreSession,
+)
 from feeds.seed import run_tick, seed_demo
 from tests.support.apps import FROZEN_NOW
 
@@ -236,3 +243,52 @@ def test_sim005_no_criteria_to_reside_by_pathway_with_sitrep_delay_reasons(
         assert r.delay_reason in {n for n, _ in DELAY_REASONS[r.discharge_pathway]}
     # patients who meet the criteria carry no delay reason
     assert all(r.delay_reason is None for r in stays if r.medically_ready_at is None)
+
+
+def test_sim006_theatre_lists_planned_ahead_and_the_emergency_theatre_never_closes(
+    empty_url,
+):
+    """Lists are planned a fortnight ahead (listed, not started: no patient sent for,
+    no cancellation drawn), the emergency theatre has a list day and night, and at
+    02:00 the board names each elective theatre's next list."""
+    from data.queries.theatres import load_window
+    from ops.theatres import TheatreState, board, window_for
+    from ops.timeutil import to_local
+
+    engine = create_db_engine(empty_url)
+    upgrade(engine)
+    factory = make_session_factory(engine)
+    tz = "Europe/London"
+    seed_demo(factory, seed=5, now=FROZEN_NOW, history_days=2, tz=tz)
+    today = to_local(FROZEN_NOW, tz).date()
+    with factory() as s:
+        rows = s.execute(
+            select(TheatreSession.planned_start, TheatreSession.planned_end,
+                   TheatreSession.cancelled_reason, TheatreSession.specialty,
+                   TheatreCase.status, TheatreCase.sent_for_at, TheatreCase.cancelled_at)
+            .join(TheatreCase, TheatreCase.session_id == TheatreSession.id)
+        ).all()  # fmt: skip
+    days = {to_local(r[0], tz).date() for r in rows}
+    assert today + timedelta(days=13) in days
+    future = [r for r in rows if to_local(r[0], tz).date() > today]
+    assert future and all(
+        r[2] is None and r[4] == "scheduled" and r[5] is None and r[6] is None
+        for r in future
+    ), "a list planned ahead has not started"
+    night = [r for r in rows if r[3].startswith("Emergency")
+             and to_local(r[0], tz).hour == 20]  # fmt: skip
+    assert night and all(r[1] - r[0] == timedelta(hours=12) for r in night)
+
+    two_am = FROZEN_NOW.replace(hour=2, minute=0) + timedelta(days=1)  # Tue 02:00
+    assert run_tick(factory, now=two_am, tz=tz) is not None
+    with factory() as s:
+        start, end = window_for(two_am, tz, 2)
+        live = {r.theatre.code: r for r in board(load_window(s, start, end), two_am, tz)
+                if r.theatre.site_code == "RGH"}  # fmt: skip
+    emergency = [
+        r for r in live.values() if (r.specialty or "").startswith("Emergency")
+    ]
+    assert emergency and all(r.state is not TheatreState.CLOSED for r in emergency)
+    assert live["T1"].state is TheatreState.CLOSED
+    assert live["T1"].detail == "No session now · next 08:00"  # today's lists ahead
+    engine.dispose()

@@ -152,3 +152,34 @@ def test_th106_on_the_day_cancellations_and_lost_time_table():
     assert "no bed" in cancel.detail
     late = next(r for r in rows if r.kind == "Late start")
     assert late.minutes == pytest.approx(30)
+
+
+def test_th107_a_night_list_runs_past_midnight_and_the_next_list_is_named():
+    """The emergency theatre's night list (20:00-08:00) is running at 03:00 although it
+    was planned yesterday; once a day's lists are over, or on a day without any, the
+    board names the next planned list instead of a bare "closed"."""
+    yesterday = DAY - timedelta(days=1)
+    night = session(1, at(20, day=yesterday), at(8), [
+        case("in_theatre", at(20, day=yesterday), at(2, 40), procedure="Laparotomy"),
+    ])  # fmt: skip
+    window = TheatreWindow(yesterday, at(24), [theatre(1)], [night])
+    [row] = board(window, at(3), TZ)
+    assert row.state is TheatreState.IN_PROGRESS and row.procedure == "Laparotomy"
+
+    over = session(2, at(8), at(12), [case("done", at(8), at(8), at(11))])
+    tuesday = DAY + timedelta(days=1)
+    window = TheatreWindow(
+        DAY, at(24), [theatre(2), theatre(3)], [over],
+        next_lists={2: (at(8, day=tuesday), "Urology"),
+                    3: (at(19), "Emergency (CEPOD)")},
+    )  # fmt: skip
+    rows = {r.theatre.id: r for r in board(window, at(18, 30), TZ)}
+    assert rows[2].state is TheatreState.CLOSED
+    assert (
+        rows[2].detail
+        == "No session now · today's sessions over · next Tue 08:00 Urology"
+    )
+    assert rows[3].detail == "No session today · next 19:00 Emergency (CEPOD)"
+    # nothing planned: said as before
+    [row] = board(TheatreWindow(DAY, at(24), [theatre(4)], []), at(18, 30), TZ)
+    assert row.detail == "No session today"
