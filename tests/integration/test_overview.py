@@ -188,9 +188,7 @@ def test_ovr003_trust_row_and_site_sections_equal_a_recount(
             f"{occupancy:.1f}" if not occupancy.is_integer() else str(int(occupancy)),
         )
         # The occupancy status is shown in words (with an icon), not by colour alone.
-        dash_duo.wait_for_contains_text(
-            f"{prefix}-occupancy-status", words[scope]
-        )
+        dash_duo.wait_for_contains_text(f"{prefix}-occupancy-status", words[scope])
         assert dash_duo.find_element(f"{prefix}-occupancy-status .bi") is not None
         four = e["ed-4h"]
         dash_duo.wait_for_text_to_equal(
