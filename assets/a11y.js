@@ -36,7 +36,10 @@
  *    previous one; when none is left, to the list's heading, with a polite message
  *    ("Current alerts: nothing left to acknowledge.").
  *
- * 7. Live regions: polled content is never one (it would be read out at every poll,
+ * 7. Dash 4 date pickers: the calendar's open state moves from the wrapper <div>
+ *    to the text field, a combobox (see datePickers below).
+ *
+ * 8. Live regions: polled content is never one (it would be read out at every poll,
  *    and the STALE notices' ages change every second). What changes that matters
  *    is announced once: a newly firing alert by its toast (role=alert, server side),
  *    and the page going STALE or recovering (body.cc-stale, set by
@@ -147,10 +150,36 @@
     for (var m = 0; m < drawings.length; m++) {
       drawings[m].setAttribute("aria-hidden", "true");
     }
+    datePickers();
     // A label rendered after its dropdown (or the other way round) names it now.
     var buttons = document.querySelectorAll("button.dash-dropdown:not([data-cc-labelled])");
     for (var j = 0; j < buttons.length; j++) {
       nameFromLabel(buttons[j]);
+    }
+  }
+
+  // Dash 4's date picker opens its calendar from a <div> wrapper that carries the
+  // popup's state (aria-expanded, aria-haspopup, aria-controls), which a plain div
+  // may not have (WCAG 4.1.2). The state moves to the text field the keyboard uses,
+  // as a combobox; React sets it on the wrapper again when the calendar opens or
+  // closes, and the observer below watches for that.
+  var POPUP_STATE = ["aria-expanded", "aria-haspopup", "aria-controls"];
+
+  function datePickers() {
+    var wrappers = document.querySelectorAll(".dash-datepicker-input-wrapper[aria-expanded]");
+    for (var i = 0; i < wrappers.length; i++) {
+      var input = wrappers[i].querySelector("input");
+      if (!input) {
+        continue;
+      }
+      input.setAttribute("role", "combobox");
+      for (var k = 0; k < POPUP_STATE.length; k++) {
+        var name = POPUP_STATE[k];
+        if (wrappers[i].hasAttribute(name)) {
+          input.setAttribute(name, wrappers[i].getAttribute(name));
+          wrappers[i].removeAttribute(name);
+        }
+      }
     }
   }
 
@@ -378,7 +407,7 @@
       childList: true,
       subtree: true,
       attributes: true,
-      attributeFilter: ["aria-selected"],
+      attributeFilter: ["aria-selected", "aria-expanded"],
     });
     document.addEventListener("click", skipToMain);
     announcer();

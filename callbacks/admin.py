@@ -231,8 +231,8 @@ def register(app: Dash) -> None:
         Input(admin.IDS.f_actor, "value"),
         Input(admin.IDS.f_action, "value"),
         Input(admin.IDS.f_entity, "value"),
-        Input(admin.IDS.f_since, "value"),
-        Input(admin.IDS.f_until, "value"),
+        Input(admin.IDS.f_since, "date"),
+        Input(admin.IDS.f_until, "date"),
     ]
     app.callback(
         Output(admin.IDS.users, "children"),
@@ -284,7 +284,7 @@ def register(app: Dash) -> None:
         State(admin.IDS.f_actor, "value"),
         State(admin.IDS.f_action, "value"),
         State(admin.IDS.f_entity, "value"),
-        State(admin.IDS.f_since, "value"),
-        State(admin.IDS.f_until, "value"),
+        State(admin.IDS.f_since, "date"),
+        State(admin.IDS.f_until, "date"),
         prevent_initial_call=True,
     )(export)

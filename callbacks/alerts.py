@@ -145,7 +145,7 @@ def refresh(
                 if r.suggests_protocol
             },
         ),
-        ui.history_table(events, tz, now, reads.HISTORY_LIMIT),
+        ui.history_table(events, tz, now, reads.HISTORY_LIMIT, filters.problem()),
         ui.rule_options(options.rules),
         ui.scope_options(options.scopes),
         chart_text.alternative(
@@ -423,8 +423,8 @@ def register(app: Dash) -> None:
         Input(ui.IDS.f_rule, "value"),
         Input(ui.IDS.f_scope, "value"),
         Input(ui.IDS.f_state, "value"),
-        Input(ui.IDS.f_from, "value"),
-        Input(ui.IDS.f_to, "value"),
+        Input(ui.IDS.f_from, "date"),
+        Input(ui.IDS.f_to, "date"),
         Input(ui.IDS.opel_scope, "value"),
         State(SHELL.url, "search"),
         prevent_initial_call=True,

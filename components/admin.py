@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from components.a11y import labelled
-from components.common import page_header
+from components.common import date_input, page_header
 from components.feed_tokens import card as feed_tokens_card
 from ops.csv_export import csv_text
 from ops.permissions import Role
@@ -168,22 +168,14 @@ def layout(query: dict[str, str]) -> html.Div:
                             dbc.Col(
                                 labelled(
                                     "Since (local date)",
-                                    dbc.Input(
-                                        id=IDS.f_since,
-                                        type="date",
-                                        value=query.get("since"),
-                                    ),
+                                    date_input(IDS.f_since, query.get("since")),
                                 ),
                                 md=2,
                             ),
                             dbc.Col(
                                 labelled(
                                     "Until (local date)",
-                                    dbc.Input(
-                                        id=IDS.f_until,
-                                        type="date",
-                                        value=query.get("until"),
-                                    ),
+                                    date_input(IDS.f_until, query.get("until")),
                                 ),
                                 md=2,
                             ),

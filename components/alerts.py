@@ -28,6 +28,7 @@ from components.alert_banner import (
 from components.chart_text import chart_figure
 from components.common import (
     MISSING_VALUE_TEXT,
+    date_input,
     empty_figure,
     page_header,
     query_string,
@@ -73,6 +74,7 @@ class IDS:
     f_state = "alerts-filter-state"
     f_from = "alerts-filter-from"
     f_to = "alerts-filter-to"
+    history_problem = "alerts-history-problem"
     # acknowledge / silence dialog
     modal = "alerts-action-modal"
     modal_title = "alerts-action-title"
@@ -196,11 +198,11 @@ def history_filters(query: Mapping[str, str]) -> dbc.Row:
             ),
             col(
                 "From (local date)",
-                dbc.Input(id=IDS.f_from, type="date", value=query.get("from") or ""),
+                date_input(IDS.f_from, query.get("from")),
             ),
             col(
                 "To (local date)",
-                dbc.Input(id=IDS.f_to, type="date", value=query.get("to") or ""),
+                date_input(IDS.f_to, query.get("to")),
             ),
         ],
         className="g-2",
@@ -541,8 +543,21 @@ def _event_text(e: EventLike) -> list[Any]:
 
 
 def history_table(
-    events: Sequence[EventLike], tz: str, now: datetime, limit: int
+    events: Sequence[EventLike],
+    tz: str,
+    now: datetime,
+    limit: int,
+    problem: str | None = None,
 ) -> Any:
+    """``problem``: why the filters cannot match (``EventFilters.problem``), said
+    instead of an empty table."""
+    if problem:
+        return html.P(
+            [html.I(className="bi bi-exclamation-triangle me-1", **{"aria-hidden": "true"}),
+             problem],
+            className="text-warning-emphasis",
+            id=IDS.history_problem,
+        )  # fmt: skip
     if not events:
         return html.P("No alert history matches these filters.", className="text-muted")
     header = html.Thead(
@@ -565,15 +580,20 @@ def history_table(
         html.Tr(
             [
                 html.Td(_time(e.at, tz, now), className="text-nowrap"),
-                html.Td(e.title),
+                # text-break: a long word (a pasted reference or URL) wraps in
+                # its cell instead of running off the table
+                html.Td(e.title, className="text-break"),
                 html.Td(e.scope_label),
                 html.Td(_event_text(e), className="text-nowrap"),
                 html.Td(
                     format_alert_value(e.value, e.unit),
                     className="text-end text-nowrap",
                 ),
-                html.Td(e.reason or "—", className="small"),
-                html.Td(e.actor or html.Span("system", className="text-muted")),
+                html.Td(e.reason or "—", className="small text-break"),
+                html.Td(
+                    e.actor or html.Span("system", className="text-muted"),
+                    className="text-break",
+                ),
             ]
         )
         for e in events

@@ -377,3 +377,16 @@ def site_options(
     return [{"label": "All sites", "value": all_value}] + [
         {"label": f"{name} ({code})", "value": code} for code, name in sites
     ]
+
+
+def date_input(component_id: str, value: str | None) -> dcc.DatePickerSingle:
+    """A local calendar date, shown and typed the UK way (``dd/mm/yyyy``, weeks from
+    Monday) whatever the browser's language; its ``date`` is ISO ``yyyy-mm-dd``."""
+    return dcc.DatePickerSingle(
+        id=component_id,
+        date=value or None,
+        display_format="DD/MM/YYYY",
+        placeholder="dd/mm/yyyy",
+        first_day_of_week=1,
+        clearable=True,
+    )

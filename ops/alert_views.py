@@ -120,6 +120,16 @@ class EventFilters:
             date_to=_parse_date(query.get("to")),
         )
 
+    def problem(self) -> str | None:
+        """Why these filters can match nothing, in words; ``None`` when they can."""
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            return (
+                f"“From” ({self.date_from:%d/%m/%Y}) is after “To” "
+                f"({self.date_to:%d/%m/%Y}), so no day is in the range. "
+                "Swap the dates or clear one."
+            )
+        return None
+
 
 @dataclass(frozen=True)
 class EventView:

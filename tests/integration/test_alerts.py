@@ -125,3 +125,43 @@ def test_alr001_surge_fires_banner_and_bed_manager_acknowledges(
         (a.action, a.actor_username, a.actor_role, a.entity_id, a.at) for a in audits
     ] == [("acknowledge_alert", "bea.beds", "bed_manager", str(alert_id), now)]
     assert dash_duo.get_logs() == []
+
+
+def test_alr003_history_dates_the_uk_way_says_why_a_range_is_empty_and_wraps(
+    dash_duo, seeded_sqlite_url
+):
+    """The history's date filters show and take dd/mm/yyyy; "From" after "To" is said
+    in words, not "no history matches"; a 500-character word wraps in its cell."""
+    from tests.integration.test_wall_pressure import fire
+
+    fire(seeded_sqlite_url, 1)
+    word = "x" * 500
+    runtime = runtime_for(settings_for(seeded_sqlite_url))
+    with write_session(runtime.factory) as s:
+        event = s.scalars(select(AlertEvent).order_by(AlertEvent.id.desc())).first()
+        event.reason = f"note {word}"
+    runtime.engine.dispose()
+    app = create_app(settings_for(seeded_sqlite_url), prepare=False)
+    start_app(dash_duo, app, navigate=False)
+    dash_duo.driver.get(f"{dash_duo.server.url}/alerts?from=2026-11-22")
+    dash_duo.wait_for_contains_text("#alerts-history", word[:40])
+    field = dash_duo.find_element("#alerts-filter-from")
+    assert field.get_attribute("value") == "22/11/2026"
+    wrapper = dash_duo.find_element("#alerts-history .table-responsive")
+    widths = dash_duo.driver.execute_script(
+        "return [arguments[0].scrollWidth, arguments[0].clientWidth]", wrapper
+    )
+    assert widths[0] <= widths[1] + 1, widths  # nothing runs off the table
+    # typing a UK date sets the filter (ISO in the address)
+    to = dash_duo.find_element("#alerts-filter-to")
+    to.click()
+    to.send_keys("21/11/2026")
+    to.send_keys("\n")
+    wait.until(lambda: "to=2026-11-21" in dash_duo.driver.current_url, 10)
+    dash_duo.wait_for_contains_text("#alerts-history-problem", "is after")
+    problem = dash_duo.find_element("#alerts-history-problem").text
+    assert "22/11/2026" in problem and "21/11/2026" in problem, problem
+    assert (
+        "No alert history matches" not in dash_duo.find_element("#alerts-history").text
+    )
+    assert dash_duo.get_logs() == []
