@@ -214,5 +214,13 @@ def register(app: Dash) -> None:
         State(IDS.url, "search"),
         prevent_initial_call=True,
     )(recheck)
+    # The phone menu button opens and closes the navigation (no server round trip).
+    app.clientside_callback(
+        "function (n, open) { return !open; }",
+        Output(IDS.nav_collapse, "is_open"),
+        Input(IDS.nav_toggle, "n_clicks"),
+        State(IDS.nav_collapse, "is_open"),
+        prevent_initial_call=True,
+    )
     # The tab's title follows the page (no output: it writes document.title only).
     app.clientside_callback(_document_title_js(), Input(IDS.rendered_path, "data"))

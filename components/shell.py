@@ -23,6 +23,8 @@ class IDS:
     notice_poll = "shell-notice-poll"
     root = "shell-root"
     skip = "shell-skip"
+    nav_toggle = "shell-nav-toggle"
+    nav_collapse = "shell-nav-collapse"
     # Filled by assets/30-staleness.js while the page's figures are STALE.
     stale = "shell-stale"
 
@@ -124,14 +126,32 @@ def navbar(
                     [html.I(className="bi bi-broadcast me-2"), "Command Centre"],
                     href="/",
                 ),
-                dbc.Nav(links, navbar=True, className="me-auto"),
-                html.Span(trust_name, className="navbar-text small text-muted"),
-                user_menu(user_label, csrf),
+                # On a phone the links fold behind a menu button, so the page,
+                # not the navigation, fills the first screen.
+                html.Button(
+                    html.Span(className="navbar-toggler-icon"),
+                    id=IDS.nav_toggle,
+                    type="button",
+                    className="navbar-toggler",
+                    n_clicks=0,
+                    **{"aria-label": "Menu", "aria-controls": IDS.nav_collapse},
+                ),
+                dbc.Collapse(
+                    [
+                        dbc.Nav(links, navbar=True, className="me-auto"),
+                        html.Span(trust_name, className="navbar-text small text-muted"),
+                        user_menu(user_label, csrf),
+                    ],
+                    id=IDS.nav_collapse,
+                    navbar=True,
+                    is_open=False,
+                ),
             ],
             fluid=True,
         ),
         color="dark",
         dark=True,
+        expand="lg",
         className="mb-3 border-bottom border-secondary",
     )
 
