@@ -305,7 +305,9 @@ def scope_section(
 ) -> dbc.Card:
     """One card (trust or a site): a labelled row of tiles per area."""
     rows = []
-    shared = (values, scope, site_code, as_of_text, fresh_status, rule_states)
+    # One "as of" per section (in its header): every tile of a section is read from
+    # the same snapshot, so a line per tile would repeat it 20 times.
+    shared = (values, scope, site_code, None, fresh_status, rule_states)
     for label, icon, specs in GROUPS:
         rows.append(
             html.Div(
@@ -324,7 +326,7 @@ def scope_section(
                         style={
                             "display": "grid",
                             "gridTemplateColumns": "repeat(auto-fill, minmax(220px, 1fr))",
-                            "gridAutoRows": "minmax(172px, auto)",
+                            "gridAutoRows": "minmax(150px, auto)",
                             "gap": "0.75rem",
                         },
                     ),
@@ -332,7 +334,18 @@ def scope_section(
                 className="mb-3",
             )
         )
-    header = html.H2(title, className="h5 mb-0")
+    header = html.Div(
+        [
+            html.H2(title, className="h5 mb-0"),
+            html.Span(
+                f"as of {as_of_text}" if as_of_text else "no data yet",
+                className="small text-muted",
+                id=IDS.section(scope) + "-as-of",
+            ),
+        ],
+        # title then "as of" on its own line: every section's header one height,
+        # so the same figure lines up across sections
+    )
     return dbc.Card(
         [dbc.CardHeader(header), dbc.CardBody(rows, className="pb-0")],
         className="mb-3 h-100",
