@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
@@ -11,6 +12,7 @@ from dash import dcc, html
 from components.a11y import labelled
 from components.common import date_input, page_header
 from components.feed_tokens import card as feed_tokens_card
+from ops.audit_diff import differences
 from ops.csv_export import csv_text
 from ops.permissions import Role
 from ops.timeutil import format_local
@@ -245,8 +247,13 @@ def users_table(rows: Sequence, tz: str) -> dbc.Table:  # noqa: ANN001
     return dbc.Table([head, body], size="sm", striped=True, hover=True, responsive=True)
 
 
-def _summary(value: dict | None) -> str:
-    return "" if not value else json.dumps(value, default=str, sort_keys=True)[:160]
+def _changes(before: object, after: object) -> Any:
+    """The audit row's differences in words, one per line (``ops.audit_diff``); the
+    raw before/after stay in the CSV export."""
+    lines = differences(before, after)
+    if not lines:
+        return html.Span("—", className="text-muted")
+    return html.Ul([html.Li(line) for line in lines], className="list-unstyled mb-0")
 
 
 def audit_table(events: Sequence, tz: str) -> html.Div:  # noqa: ANN001
@@ -256,7 +263,7 @@ def audit_table(events: Sequence, tz: str) -> html.Div:  # noqa: ANN001
         html.Tr(
             [
                 html.Th(h)
-                for h in ("Time", "User", "Role", "Action", "Entity", "Before", "After")
+                for h in ("Time", "User", "Role", "Action", "Entity", "What changed")
             ]
         )
     )
@@ -269,8 +276,7 @@ def audit_table(events: Sequence, tz: str) -> html.Div:  # noqa: ANN001
                     html.Td(e.actor_role.replace("_", " ")),
                     html.Td(e.action),
                     html.Td(f"{e.entity_type} {e.entity_id or ''}"),
-                    html.Td(_summary(e.before), className="small text-break"),
-                    html.Td(_summary(e.after), className="small text-break"),
+                    html.Td(_changes(e.before, e.after), className="small text-break"),
                 ]
             )
             for e in events
@@ -301,8 +307,8 @@ def audit_csv(events: Sequence, tz: str) -> str:  # noqa: ANN001
             e.action,
             e.entity_type,
             e.entity_id or "",
-            json.dumps(e.before, default=str) if e.before else "",
-            json.dumps(e.after, default=str) if e.after else "",
+            json.dumps(e.before, default=str, ensure_ascii=False) if e.before else "",
+            json.dumps(e.after, default=str, ensure_ascii=False) if e.after else "",
             e.request_id or "",
         ]
         for e in events

@@ -40,3 +40,28 @@ def test_adf005_nested_values_keep_their_characters_and_long_ones_are_cut():
     assert differences(None, {"names": ["Éloïse"]}) == ['names: ["Éloïse"]']
     (line,) = differences(None, {"note": "x" * 200})
     assert line.endswith("…") and len(line) < 100
+
+
+def test_admin_audit_table_shows_the_differences_in_words():
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from components import admin
+
+    event = SimpleNamespace(
+        at=datetime(2026, 11, 23, 10, 30, tzinfo=UTC),
+        actor_username="admin",
+        actor_role="admin",
+        action="user.update",
+        entity_type="user",
+        entity_id="7",
+        before={"role": "viewer", "display_name": "Zoë"},
+        after={"role": "site_lead", "display_name": "Zoë Brontë"},
+        request_id=None,
+    )
+    text = str(admin.audit_table([event], "Europe/London"))
+    assert "role: viewer → site lead" in text
+    assert "display name: Zoë → Zoë Brontë" in text
+    assert "\\u00eb" not in text and '{"' not in text
+    csv = admin.audit_csv([event], "Europe/London")
+    assert "Zoë Brontë" in csv and "\\u00eb" not in csv
