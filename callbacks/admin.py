@@ -1,5 +1,5 @@
-"""Admin callbacks: users (create, disable/enable), feed tokens (issue, revoke)
-and the audit trail."""
+"""Admin callbacks: users (create; per row: role, disable/enable, password reset),
+feed tokens (issue, revoke) and the audit trail."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 from datetime import date, timedelta
 
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, State, html, no_update
+from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 
 from callbacks.identity import PermissionDenied, require
 from components import admin, feed_tokens
@@ -16,7 +16,7 @@ from data.audit import record_audit
 from data.db import write_session
 from data.queries.admin import AuditFilter, audit_events, users
 from data.runtime import current
-from data.security import UserError, create_user, set_active
+from data.security import UserError, create_user, update_user
 from ops.permissions import Permission
 from ops.timeutil import local_day_start_utc
 
@@ -85,37 +85,77 @@ def create(n_clicks, username, name, role, password) -> object:  # noqa: ANN001
     )
 
 
-def toggle(n_clicks, username) -> object:  # noqa: ANN001
+def open_edit(_cancel, _clicks) -> tuple:  # noqa: ANN001
+    """A row's "Change" opens the dialog with that user's role and status; Cancel
+    closes it. A redrawn table (every poll) clicks nothing."""
+    closed = (False, no_update, no_update, no_update, no_update, "", "")
+    try:
+        require(Permission.MANAGE_USERS, audit=False)
+    except PermissionDenied:
+        return (no_update,) * 7  # a read: nothing to show, nothing written
+    trigger = ctx.triggered_id
+    if trigger == admin.IDS.edit_cancel or not isinstance(trigger, dict):
+        return closed
+    if not any(t.get("value") for t in ctx.triggered):
+        return (no_update,) * 7
+    name = str(trigger.get("user", ""))
+    with current().factory() as s:
+        found = next((u for u in users(s) if u.username == name), None)
+    if found is None:
+        return closed
+    return (True, f"Change {found.display_name} ({found.username})", found.username,
+            found.role, bool(found.is_active), "", "")  # fmt: skip
+
+
+def save_user(n_clicks, username, role, active, password) -> tuple:  # noqa: ANN001
+    """Save the dialog: each change audited (``user.update``, before and after in
+    words on the audit trail); an error keeps the dialog open and says why."""
     if not n_clicks:
-        return no_update
-    actor = require(Permission.MANAGE_USERS)
-    if not isinstance(username, str) or not username.strip():
-        return dbc.Alert("Give the user name to disable or enable.", color="warning")
+        return no_update, no_update, no_update
+    actor = require(Permission.MANAGE_USERS)  # a refusal answers 403
+    if not isinstance(username, str) or not username:
+        return no_update, False, ""
     runtime = current()
     try:
         with write_session(runtime.factory) as s:
-            now_active = not any(
-                u.is_active for u in users(s) if u.username == username.strip().lower()
-            )
-            if username.strip().lower() == actor.username and not now_active:
-                return dbc.Alert(
-                    "You cannot disable your own account.", color="warning"
+            before, after = update_user(
+                s, username, runtime.now(), actor_username=actor.username,
+                role=role if isinstance(role, str) else None,
+                active=active if isinstance(active, bool) else None,
+                password=password if isinstance(password, str) and password else None,
+            )  # fmt: skip
+            if after:
+                record_audit(
+                    s,
+                    actor_username=actor.username,
+                    actor_role=actor.role,
+                    action="user.update",
+                    entity_type="user",
+                    entity_id=username,
+                    before=before or None,
+                    after=after,
+                    at=runtime.now(),
                 )
-            set_active(s, username, now_active, runtime.now())
-            record_audit(
-                s,
-                actor_username=actor.username,
-                actor_role=actor.role,
-                action="user.enable" if now_active else "user.disable",
-                entity_type="user",
-                entity_id=username.strip().lower(),
-                after={"active": now_active},
-                at=runtime.now(),
-            )
     except UserError as exc:
-        return dbc.Alert(sentence(str(exc)), color="warning")
-    word = "enabled" if now_active else "disabled; their sessions have ended"
-    return dbc.Alert(f"{username.strip().lower()} {word}.", color="success")
+        return no_update, True, dbc.Alert(sentence(str(exc)), color="warning")
+    if not after:
+        return dbc.Alert(f"Nothing to change for {username}.", color="info"), False, ""
+    said = []
+    if "role" in after:
+        said.append(f"role now {after['role'].replace('_', ' ')}")
+    if "active" in after:
+        said.append("enabled" if after["active"] else "disabled and signed out")
+    if "password" in after:
+        said.append("password reset (signed out)")
+    return (
+        dbc.Alert(
+            [html.I(className="bi bi-check-circle me-1"),
+             f"{username}: {', '.join(said)}."],
+            color="success",
+        ),
+        False,
+        "",
+    )  # fmt: skip
 
 
 def _filter(actor, action, entity, since, until, tz: str) -> AuditFilter:  # noqa: ANN001
@@ -249,11 +289,28 @@ def register(app: Dash) -> None:
         prevent_initial_call=True,
     )(create)
     app.callback(
-        Output(admin.IDS.message, "children", allow_duplicate=True),
-        Input(admin.IDS.toggle, "n_clicks"),
-        State(admin.IDS.toggle_user, "value"),
+        Output(admin.IDS.edit_modal, "is_open"),
+        Output(admin.IDS.edit_title, "children"),
+        Output(admin.IDS.edit_target, "data"),
+        Output(admin.IDS.edit_role, "value"),
+        Output(admin.IDS.edit_active, "value"),
+        Output(admin.IDS.edit_password, "value"),
+        Output(admin.IDS.edit_error, "children"),
+        Input(admin.IDS.edit_cancel, "n_clicks"),
+        Input({"type": admin.IDS.EDIT, "user": ALL}, "n_clicks"),
         prevent_initial_call=True,
-    )(toggle)
+    )(open_edit)
+    app.callback(
+        Output(admin.IDS.message, "children", allow_duplicate=True),
+        Output(admin.IDS.edit_modal, "is_open", allow_duplicate=True),
+        Output(admin.IDS.edit_error, "children", allow_duplicate=True),
+        Input(admin.IDS.edit_save, "n_clicks"),
+        State(admin.IDS.edit_target, "data"),
+        State(admin.IDS.edit_role, "value"),
+        State(admin.IDS.edit_active, "value"),
+        State(admin.IDS.edit_password, "value"),
+        prevent_initial_call=True,
+    )(save_user)
     app.callback(
         Output(admin.IDS.audit, "children"),
         Input(SHELL.poll, "n_intervals"),

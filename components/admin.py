@@ -25,8 +25,16 @@ class IDS:
     new_role = "admin-new-role"
     new_password = "admin-new-password"
     create = "admin-create"
-    toggle_user = "admin-toggle-user"
-    toggle = "admin-toggle"
+    EDIT = "admin-user-edit"  # a row's "Change" button: {"type": EDIT, "user": name}
+    edit_modal = "admin-edit-modal"
+    edit_title = "admin-edit-title"
+    edit_target = "admin-edit-target"
+    edit_role = "admin-edit-role"
+    edit_active = "admin-edit-active"
+    edit_password = "admin-edit-password"
+    edit_error = "admin-edit-error"
+    edit_save = "admin-edit-save"
+    edit_cancel = "admin-edit-cancel"
     message = "admin-message"
     f_actor = "admin-filter-actor"
     f_action = "admin-filter-action"
@@ -93,30 +101,6 @@ def layout(query: dict[str, str]) -> html.Div:
                             dbc.Col(
                                 dbc.Button("Create", id=IDS.create, color="primary"),
                                 md=2,
-                            ),
-                        ],
-                        className="g-2 align-items-end",
-                    ),
-                    html.H3("Disable or enable", className="h6 mt-3"),
-                    dbc.Row(
-                        [
-                            dbc.Col(
-                                labelled(
-                                    "User name",
-                                    dbc.Input(
-                                        id=IDS.toggle_user, placeholder="user name"
-                                    ),
-                                ),
-                                md=3,
-                            ),
-                            dbc.Col(
-                                dbc.Button(
-                                    "Disable / enable",
-                                    id=IDS.toggle,
-                                    color="warning",
-                                    outline=True,
-                                ),
-                                md=3,
                             ),
                         ],
                         className="g-2 align-items-end",
@@ -214,16 +198,73 @@ def layout(query: dict[str, str]) -> html.Div:
                 ),
             ),
             users_card,
+            edit_modal(role_options),
             feed_tokens_card(),
             audit_card,
         ]
     )
 
 
+def edit_modal(role_options: list[dict[str, str]]) -> dbc.Modal:
+    """One user's role, whether they can sign in, and a password reset; opened by
+    the row's "Change" button."""
+    return dbc.Modal(
+        [
+            dbc.ModalHeader(dbc.ModalTitle(id=IDS.edit_title)),
+            dbc.ModalBody(
+                [
+                    dcc.Store(id=IDS.edit_target),
+                    html.Div(
+                        labelled(
+                            "Role",
+                            dcc.Dropdown(
+                                id=IDS.edit_role, options=role_options, clearable=False
+                            ),
+                        ),
+                        className="mb-3",
+                    ),
+                    dbc.Switch(
+                        id=IDS.edit_active,
+                        label="Can sign in (active)",
+                        value=True,
+                        className="mb-3",
+                    ),
+                    html.Div(
+                        labelled(
+                            "New password (leave empty to keep the current one)",
+                            dbc.Input(
+                                id=IDS.edit_password,
+                                type="password",
+                                autocomplete="new-password",
+                                placeholder="12 or more characters",
+                            ),
+                        )
+                    ),
+                    html.P(
+                        "Disabling a user or resetting their password signs them out.",
+                        className="small text-muted mt-2 mb-0",
+                    ),
+                    html.Div(id=IDS.edit_error, className="mt-2", role="status"),
+                ]
+            ),
+            dbc.ModalFooter(
+                [
+                    dbc.Button(
+                        "Cancel", id=IDS.edit_cancel, color="secondary", outline=True
+                    ),
+                    dbc.Button("Save", id=IDS.edit_save, color="primary"),
+                ]
+            ),
+        ],
+        id=IDS.edit_modal,
+        is_open=False,
+    )
+
+
 def users_table(rows: Sequence, tz: str) -> dbc.Table:  # noqa: ANN001
     head = html.Thead(
         html.Tr(
-            [html.Th(h) for h in ("User", "Name", "Role", "Status", "Last sign-in")]
+            [html.Th(h) for h in ("User", "Name", "Role", "Status", "Last sign-in", "")]
         )
     )
     body = html.Tbody(
@@ -239,6 +280,23 @@ def users_table(rows: Sequence, tz: str) -> dbc.Table:  # noqa: ANN001
                         else [html.I(className="bi bi-slash-circle me-1"), "disabled"]
                     ),
                     html.Td(format_local(u.last_login_at, tz, "%d %b %H:%M")),
+                    html.Td(
+                        html.Button(
+                            [
+                                html.I(
+                                    className="bi bi-pencil me-1",
+                                    **{"aria-hidden": "true"},
+                                ),
+                                "Change",
+                            ],
+                            id={"type": IDS.EDIT, "user": u.username},
+                            type="button",
+                            n_clicks=0,
+                            className="btn btn-sm btn-outline-secondary",
+                            **{"aria-label": f"Change {u.username}"},
+                        ),
+                        className="text-end",
+                    ),
                 ]
             )
             for u in rows

@@ -284,19 +284,70 @@ def end_session(
     )
 
 
-def set_active(session: Session, username: str, active: bool, now: datetime) -> None:
+def update_user(
+    session: Session,
+    username: str,
+    now: datetime,
+    *,
+    actor_username: str,
+    role: str | None = None,
+    active: bool | None = None,
+    password: str | None = None,
+) -> tuple[dict, dict]:
+    """Change one user's role, active flag and/or password (``None``: unchanged).
+
+    Returns (before, after) of the fields that changed, for the audit row; a reset
+    password shows as ``{"password": "reset"}``, never its hash. Disabling a user or
+    resetting their password ends their sessions. An administrator cannot disable
+    or demote themselves (the trust would risk having no administrator left)."""
     user = session.scalar(
         select(AppUser).where(AppUser.username == username.strip().lower())
     )
     if user is None:
         raise UserError(f"no user {username!r}")
-    user.is_active = active
-    if not active:
+    own = user.username == actor_username
+    before: dict = {}
+    after: dict = {}
+    if role is not None and role != user.role:
+        try:
+            Role(role)
+        except ValueError:
+            raise UserError(
+                f"unknown role {role!r}; choose from {', '.join(r.value for r in Role)}"
+            ) from None
+        if own:
+            raise UserError("you cannot change your own role")
+        before["role"], after["role"] = user.role, role
+    if active is not None and active != user.is_active:
+        if own and not active:
+            raise UserError("you cannot disable your own account")
+        before["active"], after["active"] = user.is_active, active
+    if password:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise UserError(
+                f"password must be at least {MIN_PASSWORD_LENGTH} characters"
+            )
+        after["password"] = "reset"
+    if not after:
+        return before, after
+    if "role" in after:
+        user.role = after["role"]
+    if "active" in after:
+        user.is_active = after["active"]
+    if password:
+        user.password_hash = _hasher.hash(password)
+    if after.get("active") is False or password:
         session.execute(
             update(UserSession)
             .where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
-            .values(ended_at=now, end_reason="disabled")
+            .values(
+                ended_at=now,
+                end_reason="disabled"
+                if after.get("active") is False
+                else "password reset",
+            )
         )
+    return before, after
 
 
 def record_failed_login(

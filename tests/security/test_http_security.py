@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from app import create_app
 from data.models.security import LoginAttempt
 from ops.signin import RULES
+from tests.security.test_callback_fuzz import _outputs
 from tests.support.apps import FROZEN_NOW, runtime_for, settings_for
 from tests.support.auth import DEFAULT_PASSWORD, create_user
 from tests.support.clock import MovableClock
@@ -199,22 +200,25 @@ def test_sec010_a_viewers_write_is_403_and_recorded(secured):
     _login(client)
     payload = {
         "output": "..admin-message.children@" + "x" * 0,
-        "outputs": {"id": "admin-message", "property": "children@0"},
-        "inputs": [{"id": "admin-toggle", "property": "n_clicks", "value": 1}],
+        "outputs": [],
+        "inputs": [{"id": "admin-edit-save", "property": "n_clicks", "value": 1}],
         "state": [
-            {"id": "admin-toggle-user", "property": "value", "value": "vera.viewer"}
+            {"id": "admin-edit-target", "property": "data", "value": "vera.viewer"},
+            {"id": "admin-edit-role", "property": "value", "value": None},
+            {"id": "admin-edit-active", "property": "value", "value": False},
+            {"id": "admin-edit-password", "property": "value", "value": None},
         ],
-        "changedPropIds": ["admin-toggle.n_clicks"],
+        "changedPropIds": ["admin-edit-save.n_clicks"],
     }
     # find the exact output key Dash registered for the toggle callback
     key = next(
         k
         for k, v in app.callback_map.items()
         if "admin-message.children" in k
-        and any(i["id"] == "admin-toggle" for i in v["inputs"])
+        and any(i["id"] == "admin-edit-save" for i in v["inputs"])
     )
     payload["output"] = key
-    payload["outputs"] = {"id": "admin-message", "property": key.split(".", 1)[1]}
+    payload["outputs"] = _outputs(key)
     r = _post_callback(client, payload)
     assert r.status_code == 403
     assert b"Traceback" not in r.data

@@ -20,10 +20,11 @@ from tests.support.auth import create_user
 from tests.support.clock import MovableClock
 
 REFUSED = "may not"
-SHOWS_NOTHING = {"callbacks.wall.revoke_token"}
+SHOWS_NOTHING = {"callbacks.wall.revoke_token", "callbacks.admin.open_edit"}
 # Reads that decide what a page shows: refused, but opening a page is not a refused
 # write, so they are not audited as "denied".
 NOT_AUDITED = {
+    "callbacks.admin.open_edit",
     "callbacks.admin.refresh_users",
     "callbacks.admin.refresh_audit",
     "callbacks.admin.refresh_feed_tokens",
@@ -108,10 +109,16 @@ EXPECTED: dict[str, tuple[int, dict[str, object]]] = {
             "admin-new-password.value": "a long enough password",
         },
     ),  # fmt: skip
-    "callbacks.admin.toggle": (
+    "callbacks.admin.save_user": (
         403,
-        {"admin-toggle.n_clicks": 1, "admin-toggle-user.value": "vera.viewer"},
-    ),
+        {
+            "admin-edit-save.n_clicks": 1,
+            "admin-edit-target.data": "vera.viewer",
+            "admin-edit-active.value": False,
+        },
+    ),  # fmt: skip
+    # opening the dialog is a read: a viewer's click shows nothing, is not audited
+    "callbacks.admin.open_edit": (200, {"admin-edit-cancel.n_clicks": 1}),
     "callbacks.admin.export": (403, {"admin-export.n_clicks": 1}),
     "callbacks.admin.refresh_feed_tokens": (200, {"shell-poll.n_intervals": 1}),
     "callbacks.admin.issue_feed_token": (

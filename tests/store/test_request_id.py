@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app import create_app
 from data.db import create_db_engine, make_session_factory
 from data.models.security import AuditEvent
+from tests.security.test_callback_fuzz import _outputs
 from tests.support.apps import settings_for
 from tests.support.auth import DEFAULT_PASSWORD, create_user
 
@@ -47,16 +48,19 @@ def _denied_write(app, client, request_id: str):  # noqa: ANN001, ANN202
         k
         for k, v in app.callback_map.items()
         if "admin-message.children" in k
-        and any(i["id"] == "admin-toggle" for i in v["inputs"])
+        and any(i["id"] == "admin-edit-save" for i in v["inputs"])
     )
     payload = {
         "output": key,
-        "outputs": {"id": "admin-message", "property": key.split(".", 1)[1]},
-        "inputs": [{"id": "admin-toggle", "property": "n_clicks", "value": 1}],
+        "outputs": _outputs(key),
+        "inputs": [{"id": "admin-edit-save", "property": "n_clicks", "value": 1}],
         "state": [
-            {"id": "admin-toggle-user", "property": "value", "value": "vera.viewer"}
+            {"id": "admin-edit-target", "property": "data", "value": "vera.viewer"},
+            {"id": "admin-edit-role", "property": "value", "value": None},
+            {"id": "admin-edit-active", "property": "value", "value": False},
+            {"id": "admin-edit-password", "property": "value", "value": None},
         ],
-        "changedPropIds": ["admin-toggle.n_clicks"],
+        "changedPropIds": ["admin-edit-save.n_clicks"],
     }
     return client.post(
         CALLBACK,
