@@ -462,26 +462,32 @@ def assign(
     n_clicks: int | None,
     role_key: str | None,
     person: str | None,
+    contact: str | None,
     search: str | None,
     changed: int | None,
-) -> tuple[Any, Any, Any]:
+) -> tuple[Any, Any, Any, Any]:
     run_id = run_id_from(search)
     if not n_clicks or run_id is None:
         raise PreventUpdate
+    contact = contact if isinstance(contact, str) else None
     if not role_key:
-        return ui.message("error", "Choose the role to assign."), no_update, no_update
+        return (ui.message("error", "Choose the role to assign."), no_update,
+                no_update, no_update)  # fmt: skip
 
     def do(session, actor, now, tz):  # noqa: ANN001, ANN202
-        return writes.assign_role(session, run_id, role_key, person or "", actor, now)
+        return writes.assign_role(
+            session, run_id, role_key, person or "", actor, now, contact=contact
+        )
 
     message, ok, result = _write(Permission.WORK_PROTOCOL, "assign the role", do)
     if ok:
         return (
             ui.message("success", f"{result.person} now holds the role."),
             "",
+            "",
             (changed or 0) + 1,
         )
-    return message, no_update, no_update
+    return message, no_update, no_update, no_update
 
 
 def add_log(
@@ -713,10 +719,12 @@ def register(app: Dash) -> None:
     app.callback(
         alert,
         Output(I.person, "value"),
+        Output(I.contact, "value"),
         changed_out,
         Input(I.assign, "n_clicks"),
         State(I.role, "value"),
         State(I.person, "value"),
+        State(I.contact, "value"),
         State(SHELL.url, "search"),
         State(I.changed, "data"),
         prevent_initial_call=True,

@@ -69,6 +69,7 @@ class IDS:
     # working a run
     role = "surge-role"
     person = "surge-person"
+    contact = "surge-contact"
     assign = "surge-assign"
     log_text = "surge-log-text"
     log_role = "surge-log-role"
@@ -432,6 +433,11 @@ def roles_card() -> dbc.Card:
                         "Assign or hand over", html_for=IDS.role, className="small mb-1"
                     ),
                     dbc.Select(id=IDS.role, options=[], size="sm", placeholder="Role"),
+                    dbc.Label(
+                        "Bleep or phone (optional)",
+                        html_for=IDS.contact,
+                        className="visually-hidden",
+                    ),
                     dbc.InputGroup(
                         [
                             dbc.Input(
@@ -439,6 +445,13 @@ def roles_card() -> dbc.Card:
                                 type="text",
                                 maxLength=120,
                                 placeholder="Person taking the role",
+                                size="sm",
+                            ),
+                            dbc.Input(
+                                id=IDS.contact,
+                                type="text",
+                                maxLength=60,
+                                placeholder="Bleep or phone",
                                 size="sm",
                             ),
                             dbc.Button(
@@ -1118,6 +1131,19 @@ def roles_table(detail: RunDetail, now: datetime, tz: str) -> dbc.Table:
                                 className="text-muted",
                                 id=f"surge-holder-{role.key}",
                             ),
+                            html.Div(
+                                [
+                                    html.I(
+                                        className="bi bi-telephone me-1",
+                                        **{"aria-hidden": "true"},
+                                    ),
+                                    holder.contact,
+                                ],
+                                id=f"surge-contact-{role.key}",
+                                className="small",
+                            )  # fmt: skip
+                            if holder and holder.contact
+                            else None,
                             html.Div(
                                 f"since {when_text(holder.held_from, now, tz)}",
                                 className="small text-muted",

@@ -157,6 +157,7 @@ class AssignmentRow:
     held_from: datetime
     held_to: datetime | None
     assigned_by: str
+    contact: str | None = None  # bleep or phone
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,8 @@ class ProtocolRoleAssignment(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("protocol_run.id"))
     role_key: Mapped[str] = mapped_column(String(64))
     person: Mapped[str] = mapped_column(String(120))
+    # how to reach them during the incident: a bleep or phone number (free text)
+    contact: Mapped[str | None] = mapped_column(String(60))
     held_from: Mapped[datetime]
     held_to: Mapped[datetime | None]
     assigned_by: Mapped[str] = mapped_column(String(120))

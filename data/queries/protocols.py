@@ -407,7 +407,9 @@ def run_detail(session: Session, run_id: int) -> RunDetail:
     run, fingerprint, content, code, name = row
     template = parse_stored_template(fingerprint, content)
     assignments = [
-        AssignmentRow(r.role_key, r.person, r.held_from, r.held_to, r.assigned_by)
+        AssignmentRow(
+            r.role_key, r.person, r.held_from, r.held_to, r.assigned_by, r.contact
+        )
         for r in session.scalars(
             select(ProtocolRoleAssignment)
             .where(ProtocolRoleAssignment.run_id == run_id)

@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000
 MAX_NAME = 120
+MAX_CONTACT = 60
 
 
 def ensure_template_version(
@@ -458,8 +459,10 @@ def assign_role(
     person: str,
     actor: ActorLike,
     now: datetime,
+    contact: str | None = None,
 ) -> AssignmentRow:
-    """Assign ``role_key`` to ``person`` (a handover closes the previous holder)."""
+    """Assign ``role_key`` to ``person`` (a handover closes the previous holder);
+    ``contact``: how to reach them (a bleep or phone number), optional."""
     _check_permission(actor, Permission.WORK_PROTOCOL)
     now = ensure_utc(now)
     run = _run_for_update(session, run_id, share=False)
@@ -479,6 +482,9 @@ def assign_role(
     ]
     if len(_clean(person)) > MAX_NAME:
         raise Refused(f"Keep the name under {MAX_NAME} characters.")
+    contact = _clean(contact or "") or None
+    if contact is not None and len(contact) > MAX_CONTACT:
+        raise Refused(f"Keep the bleep or phone under {MAX_CONTACT} characters.")
     try:
         updated = rules.handover(assignments, role_key, person, now, template=template)
     except rules.ProtocolRuleError as exc:
@@ -493,6 +499,7 @@ def assign_role(
             run_id=run_id,
             role_key=role_key,
             person=new.person,
+            contact=contact,
             held_from=now,
             held_to=None,
             assigned_by=actor.display_name[:MAX_NAME],
@@ -505,11 +512,13 @@ def assign_role(
         "protocol.role.handover" if previous is not None else "protocol.role.assign",
         "protocol_role",
         f"{run_id}:{role_key}",
-        {"person": previous.person} if previous is not None else None,
-        {"person": new.person},
+        {"person": previous.person, "contact": previous.contact}
+        if previous is not None
+        else None,
+        {"person": new.person, "contact": contact},
     )
     session.flush()
-    return AssignmentRow(role_key, new.person, now, None, actor.display_name)
+    return AssignmentRow(role_key, new.person, now, None, actor.display_name, contact)
 
 
 def add_log_entry(

@@ -131,8 +131,10 @@ def test_srg001_two_commanders_declare_work_and_stand_down(dash_duo, seeded_sqli
     )
     Select(dash_duo.find_element("#surge-role")).select_by_value("bed-manager")
     dash_duo.find_element("#surge-person").send_keys("Bob Beds")
+    dash_duo.find_element("#surge-contact").send_keys("bleep 4471")
     _click(alice, "#surge-assign")
     dash_duo.wait_for_text_to_equal("#surge-holder-bed-manager", "Bob Beds")
+    dash_duo.wait_for_text_to_equal("#surge-contact-bed-manager", "bleep 4471")
 
     bob = _second_browser()
     try:

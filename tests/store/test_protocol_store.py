@@ -285,7 +285,14 @@ def test_roles_handover_and_log(seeded_runtime, templates):
             s, run_id, "Taking over comms", ALICE, t[3], as_role="comms"
         )
     with write_session(seeded_runtime.factory) as s:
-        writes.assign_role(s, run_id, "bed-manager", "Sam Night", ALICE, t[4])
+        writes.assign_role(
+            s, run_id, "bed-manager", "Sam Night", ALICE, t[4], contact=" bleep  4471 "
+        )
+    with (
+        write_session(seeded_runtime.factory) as s,
+        pytest.raises(runs.Refused, match="bleep or phone"),
+    ):
+        writes.assign_role(s, run_id, "comms", "Cat", ALICE, t[5], contact="9" * 61)
     with (
         write_session(seeded_runtime.factory) as s,
         pytest.raises(runs.Refused, match="already holds"),
@@ -308,9 +315,11 @@ def test_roles_handover_and_log(seeded_runtime, templates):
         writes.add_log_entry(s, run_id, "hello", VERA, t[5])
     with seeded_runtime.factory() as s:
         detail = reads.run_detail(s, run_id)
-    assert [(a.person, a.held_from, a.held_to) for a in detail.assignments] == [
-        ("Bob Beds", t[1], t[4]),
-        ("Sam Night", t[4], None),
+    assert [
+        (a.person, a.held_from, a.held_to, a.contact) for a in detail.assignments
+    ] == [
+        ("Bob Beds", t[1], t[4], None),
+        ("Sam Night", t[4], None, "bleep 4471"),
     ]
     assert [(e.text, e.author, e.author_role) for e in detail.log] == [
         ("Taking over comms", "Alice Commander", "Communications lead"),
