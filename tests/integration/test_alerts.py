@@ -139,7 +139,7 @@ def test_alr003_history_dates_the_uk_way_says_why_a_range_is_empty_and_wraps(
     runtime = runtime_for(settings_for(seeded_sqlite_url))
     with write_session(runtime.factory) as s:
         event = s.scalars(select(AlertEvent).order_by(AlertEvent.id.desc())).first()
-        event.reason = f"note {word}"
+        event.reason = f"note 👍 {word}"
     runtime.engine.dispose()
     app = create_app(settings_for(seeded_sqlite_url), prepare=False)
     start_app(dash_duo, app, navigate=False)
@@ -152,6 +152,14 @@ def test_alr003_history_dates_the_uk_way_says_why_a_range_is_empty_and_wraps(
         "return [arguments[0].scrollWidth, arguments[0].clientWidth]", wrapper
     )
     assert widths[0] <= widths[1] + 1, widths  # nothing runs off the table
+    # an emoji has a glyph (the vendored Noto Emoji face, served from assets/),
+    # not an empty box, on a machine without an emoji font of its own
+    faces = dash_duo.driver.execute_async_script(
+        "var done = arguments[arguments.length - 1];"
+        "document.fonts.load('16px \"Noto Emoji\"', '👍')"
+        ".then(function (f) { done(f.length); }, function () { done(-1); });"
+    )
+    assert faces >= 1, faces
     # typing a UK date sets the filter (ISO in the address)
     to = dash_duo.find_element("#alerts-filter-to")
     to.click()
