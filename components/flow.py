@@ -737,9 +737,74 @@ def when_text(at: datetime | None, tz: str) -> str:
     return format_local(at, tz, "%H:%M %d %b") if at else MISSING_VALUE_TEXT
 
 
+def reason_trend(trend: Sequence[Any]) -> html.Div:
+    """Patients with no criteria to reside at 08:00 by delay reason: today, a week
+    before and at the start of the trend, most frequent today first (the numbers a
+    discharge hub watches for a reason that is growing)."""
+    today, first = trend[-1], trend[0]
+    week = trend[-8] if len(trend) >= 8 else None
+    reasons = sorted(
+        set(today.by_reason)
+        | set(first.by_reason)
+        | set(week.by_reason if week else ()),
+        key=lambda r: (-today.by_reason.get(r, 0), r == "not recorded", r),
+    )
+    columns = [("Today", today)]
+    if week is not None:
+        columns.append((week.day.strftime("%a %d %b"), week))
+    if first is not week and first is not today:
+        columns.append((first.day.strftime("%a %d %b"), first))
+    head = html.Thead(
+        html.Tr(
+            [html.Th("Delay reason (08:00)", scope="col")]
+            + [html.Th(t, scope="col", className="text-end") for t, _ in columns]
+            + [html.Th("Change", scope="col", className="text-end")]
+        )
+    )
+    rows = []
+    for reason in reasons:
+        now_n = today.by_reason.get(reason, 0)
+        then_n = columns[-1][1].by_reason.get(reason, 0)
+        change = now_n - then_n
+        rows.append(
+            html.Tr(
+                [html.Th(reason, scope="row", className="fw-normal text-break")]
+                + [
+                    html.Td(str(d.by_reason.get(reason, 0)), className="text-end")
+                    for _, d in columns
+                ]
+                + [
+                    html.Td(
+                        f"{'+' if change > 0 else ''}{change}",
+                        className="text-end fw-bold" if change > 0 else "text-end",
+                    )
+                ]
+            )  # fmt: skip
+        )
+    return html.Details(
+        [
+            html.Summary("By delay reason: today against earlier"),
+            html.Div(
+                dbc.Table(
+                    [head, html.Tbody(rows)],
+                    size="sm",
+                    striped=True,
+                    className="mb-0",
+                    id="flow-reason-trend",
+                ),
+                className="table-responsive cc-scroll",
+                tabIndex=0,
+            ),
+        ],
+        className="mb-1",
+    )
+
+
 def trend_table(trend: Sequence[Any]) -> html.Div:
     """Patients with no criteria to reside at 08:00 on each of the last 28 days, by
-    pathway (newest first), inside a disclosure under the summary."""
+    pathway (newest first), inside a disclosure under the summary. Days before the
+    store's first record are left out (unknown, not zero)."""
+    trend = [t for t in trend if getattr(t, "covered", True)]
     if not trend:
         return html.P("No trend yet.", className="small text-muted mb-0")
     keys = [*rules.PATHWAYS, "not recorded"]
@@ -773,6 +838,7 @@ def trend_table(trend: Sequence[Any]) -> html.Div:
     return html.Div(
         [
             html.P(line, className="small mb-1", id="flow-trend-line"),
+            reason_trend(trend),
             html.Details(
                 [
                     html.Summary(f"Table: the last {len(trend)} days by pathway"),

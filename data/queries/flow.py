@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from data.models.capacity import Bed, EdAttendance, InpatientStay, Site, Ward
+from data.models.capacity import Bed, BedEvent, EdAttendance, InpatientStay, Site, Ward
 from data.queries.metrics import GA_WARD_TYPES
 from ops import flow as rules
 from ops.timeutil import ensure_utc, local_day_bounds_utc, to_local
@@ -391,6 +391,10 @@ class TrendDay:
     at: datetime  # the snapshot time (08:00 local), UTC
     by_pathway: dict[str, int]  # "not recorded" for a stay without one
     total: int
+    # by delay reason as the stay's stands now ("not recorded" without one)
+    by_reason: dict[str, int] = field(default_factory=dict)
+    # False before the store's first bed record: not a day with none, a day unknown
+    covered: bool = True
 
 
 TREND_SNAPSHOT_HOUR = 8  # the discharge sitrep counts patients at 08:00
@@ -400,7 +404,8 @@ def nctr_trend(
     session: Session, filters: FlowFilters, now: datetime, tz: str, days: int = 28
 ) -> list[TrendDay]:
     """G&A patients with no criteria to reside at 08:00 local on each of the last
-    ``days`` days (today's only once 08:00 has passed), by pathway.
+    ``days`` days (today's only once 08:00 has passed), by pathway and by delay
+    reason.
 
     Counted from the stays: admitted by then, not discharged by then, and no
     criteria to reside since before then, with the stay's pathway as it stands (a
@@ -426,6 +431,7 @@ def nctr_trend(
             ready,
             InpatientStay.discharged_at,
             InpatientStay.discharge_pathway,
+            InpatientStay.delay_reason,
         )
         .where(
             ready.is_not(None),
@@ -443,14 +449,19 @@ def nctr_trend(
             ensure_utc(r),
             ensure_utc(out) if out else None,
             p or "not recorded",
+            why or "not recorded",
         )
-        for a, r, out, p in rows
+        for a, r, out, p, why in rows
     ]
+    began = session.scalar(select(func.min(BedEvent.at)))
     trend = []
     for d, at in snaps:
         counts: dict[str, int] = {}
-        for admitted, since, out, pathway in stays:
+        reasons: dict[str, int] = {}
+        for admitted, since, out, pathway, reason in stays:
             if admitted <= at and since <= at and (out is None or out > at):
                 counts[pathway] = counts.get(pathway, 0) + 1
-        trend.append(TrendDay(d, at, counts, sum(counts.values())))
+                reasons[reason] = reasons.get(reason, 0) + 1
+        covered = began is not None and ensure_utc(began) <= at
+        trend.append(TrendDay(d, at, counts, sum(counts.values()), reasons, covered))
     return trend
