@@ -94,6 +94,20 @@ def _new_key_file(target) -> str:  # noqa: ANN001
     return target.read_text().strip() or secrets.token_hex(32)
 
 
+def _check_role(role: str) -> None:
+    try:
+        Role(role)
+    except ValueError:
+        raise UserError(
+            f"unknown role {role!r}; choose from {', '.join(r.value for r in Role)}"
+        ) from None
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+
+
 def create_user(
     session: Session,
     username: str,
@@ -109,14 +123,8 @@ def create_user(
         or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()
     ):
         raise UserError("username must be 1-64 letters, digits, '.', '-' or '_'")
-    try:
-        Role(role)
-    except ValueError:
-        raise UserError(
-            f"unknown role {role!r}; choose from {', '.join(r.value for r in Role)}"
-        ) from None
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    _check_role(role)
+    _check_password(password)
     if (
         session.scalar(select(AppUser.id).where(AppUser.username == username))
         is not None
@@ -309,12 +317,7 @@ def update_user(
     before: dict = {}
     after: dict = {}
     if role is not None and role != user.role:
-        try:
-            Role(role)
-        except ValueError:
-            raise UserError(
-                f"unknown role {role!r}; choose from {', '.join(r.value for r in Role)}"
-            ) from None
+        _check_role(role)
         if own:
             raise UserError("you cannot change your own role")
         before["role"], after["role"] = user.role, role
@@ -323,10 +326,7 @@ def update_user(
             raise UserError("you cannot disable your own account")
         before["active"], after["active"] = user.is_active, active
     if password:
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise UserError(
-                f"password must be at least {MIN_PASSWORD_LENGTH} characters"
-            )
+        _check_password(password)
         after["password"] = "reset"
     if not after:
         return before, after
